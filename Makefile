@@ -1,0 +1,41 @@
+# etl — the two set-up commands on a fresh Debian machine are `make demo` and `make test`.
+# Both install what they need (a Python venv for the independent test readers) idempotently.
+
+CARGO ?= cargo
+SHELL := /bin/bash
+ETL := $(CARGO) run --release --quiet --bin etl --
+SHOP_DB := fixtures/shop.db
+
+.PHONY: build demo test fmt lint fixtures clean toolchain
+
+toolchain:
+	@scripts/toolchain.sh
+
+build: toolchain
+	$(CARGO) build --release
+
+# The shop fixture database, built from the checked-in SQL script.
+$(SHOP_DB): fixtures/shop.sql examples/sqlite_exec.rs
+	$(CARGO) run --release --quiet --example sqlite_exec -- fixtures/shop.sql $(SHOP_DB)
+
+fixtures: toolchain $(SHOP_DB)
+
+# The embedded default: SQLite in, Parquet files out (no server needed).
+demo: fixtures
+	$(ETL) run pipelines/sqlite_to_parquet.yaml --summary out/demo-summary.json
+	@echo
+	@echo "Wrote:"; find out/parquet -type f -name 'part-*' | sort | sed 's/^/  /'
+	@echo "Summary: out/demo-summary.json"
+
+test: toolchain
+	@scripts/test.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	rm -rf out $(SHOP_DB)

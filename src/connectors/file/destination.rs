@@ -1,0 +1,319 @@
+use super::config::{csv_options, FileDestinationConfig};
+use super::is_hidden;
+use super::store::{self, FileStore};
+use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
+use crate::error::{Error, Result, ResultExt};
+use crate::formats::{self, parquet::DEFAULT_ROW_GROUP_SIZE, Encoder, SharedBuf, WriteOptions};
+use crate::spec::Mode;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use futures::StreamExt;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+pub struct FileDestination {
+    config: FileDestinationConfig,
+    options: WriteOptions,
+}
+
+impl FileDestination {
+    pub fn local(config: FileDestinationConfig) -> Result<Self> {
+        let options = WriteOptions {
+            format: config.format,
+            compression: config
+                .compression
+                .unwrap_or(config.format.compressions()[0]),
+            csv: csv_options(config.delimiter, config.header).map_err(Error::spec)?,
+            row_group_size: config.row_group_size.unwrap_or(DEFAULT_ROW_GROUP_SIZE),
+        };
+        Ok(FileDestination { config, options })
+    }
+
+    fn store(&self, create: bool) -> Result<Option<FileStore>> {
+        if !create && !std::path::Path::new(&self.config.base_path).exists() {
+            return Ok(None);
+        }
+        store::local_root(&self.config.base_path, create).map(Some)
+    }
+
+    fn file_name(&self, run_id: &str, part: usize) -> String {
+        format!(
+            "part-{run_id}-{part:05}.{}{}",
+            self.options.format.extension(),
+            self.options.compression.file_suffix(self.options.format)
+        )
+    }
+}
+
+/// The visible (published) files of a stream folder.
+async fn published_files(store: &Arc<dyn ObjectStore>, dir: &Path) -> Result<Vec<Path>> {
+    let mut out = Vec::new();
+    let mut list = store.list(Some(dir));
+    while let Some(meta) = list.next().await {
+        let meta = meta?;
+        let rel = Path::from_iter(meta.location.prefix_match(dir).into_iter().flatten());
+        if !is_hidden(&rel) {
+            out.push(meta.location);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// One part file being encoded and uploaded under its staging name.
+struct PartWriter {
+    encoder: Box<dyn Encoder>,
+    buf: SharedBuf,
+    upload: BufWriter,
+    rows: u64,
+}
+
+impl PartWriter {
+    fn open(
+        store: &Arc<dyn ObjectStore>,
+        staged: &Path,
+        schema: SchemaRef,
+        options: &WriteOptions,
+    ) -> Result<Self> {
+        let buf = SharedBuf::default();
+        Ok(PartWriter {
+            encoder: formats::encoder(schema, options, buf.clone())?,
+            buf,
+            upload: BufWriter::new(store.clone(), staged.clone()),
+            rows: 0,
+        })
+    }
+
+    async fn drain(&mut self) -> Result<()> {
+        let bytes = self.buf.take();
+        if !bytes.is_empty() {
+            self.upload.write_all(&bytes).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.encoder.write(batch)?;
+        self.rows += batch.num_rows() as u64;
+        self.drain().await
+    }
+
+    async fn finish(mut self) -> Result<()> {
+        let encoder = std::mem::replace(&mut self.encoder, Box::new(NoEncoder));
+        encoder.finish()?;
+        self.drain().await?;
+        self.upload.shutdown().await?;
+        Ok(())
+    }
+}
+
+struct NoEncoder;
+impl Encoder for NoEncoder {
+    fn write(&mut self, _: &RecordBatch) -> Result<()> {
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Files written under a hidden staging folder, to be renamed into place on commit.
+struct StagedFiles {
+    files_store: FileStore,
+    store: Arc<dyn ObjectStore>,
+    dir: Path,
+    staging: Path,
+    /// (staging path, final path)
+    files: Vec<(Path, Path)>,
+    replace_old: bool,
+    rows: u64,
+    base: String,
+}
+
+impl StagedFiles {
+    async fn remove_staged(&self) -> Result<()> {
+        for (staged, _) in &self.files {
+            match self.store.delete(staged).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.files_store.remove_empty_folder(&self.staging);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Staged for StagedFiles {
+    async fn commit(self: Box<Self>) -> Result<WriteReport> {
+        let old = if self.replace_old {
+            published_files(&self.store, &self.dir).await?
+        } else {
+            Vec::new()
+        };
+        for (staged, fin) in &self.files {
+            self.store
+                .rename(staged, fin)
+                .await
+                .with_context(|| format!("publishing {fin}"))?;
+        }
+        let new: std::collections::HashSet<&Path> = self.files.iter().map(|(_, f)| f).collect();
+        for p in old.iter().filter(|p| !new.contains(p)) {
+            self.store
+                .delete(p)
+                .await
+                .with_context(|| format!("removing old file {p}"))?;
+        }
+        self.files_store.remove_empty_folder(&self.staging);
+        Ok(WriteReport {
+            rows: self.rows,
+            outputs: self
+                .files
+                .iter()
+                .map(|(_, f)| format!("{}/{}", self.base.trim_end_matches('/'), f))
+                .collect(),
+        })
+    }
+
+    async fn abort(self: Box<Self>) -> Result<()> {
+        self.remove_staged().await
+    }
+}
+
+#[async_trait]
+impl Destination for FileDestination {
+    async fn check(&self) -> Result<()> {
+        let base = std::path::Path::new(&self.config.base_path);
+        let existing = base
+            .ancestors()
+            .find(|p| p.exists())
+            .unwrap_or(std::path::Path::new("."));
+        let meta = std::fs::metadata(existing)
+            .map_err(|e| Error::Connection(format!("base_path {}: {e}", self.config.base_path)))?;
+        if meta.permissions().readonly() {
+            return Err(Error::Connection(format!(
+                "base_path {}: {} is read-only",
+                self.config.base_path,
+                existing.display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn describe(&self, target: &WriteTarget) -> String {
+        format!(
+            "{}/{}/{}",
+            self.config.base_path.trim_end_matches('/'),
+            target.stream.name,
+            self.file_name(&target.run_id, 0).replace("00000", "NNNNN")
+        )
+    }
+
+    async fn preflight(&self, target: &WriteTarget) -> Result<()> {
+        if self.config.overwrite || target.mode == Mode::Incremental {
+            return Ok(());
+        }
+        let Some(store) = self.store(false)? else {
+            return Ok(());
+        };
+        let existing =
+            published_files(&store.store, &Path::from(target.stream.name.as_str())).await?;
+        if let Some(first) = existing.first() {
+            return Err(Error::run(format!(
+                "destination folder {}/{} already holds {} file(s) (e.g. {first}); set `overwrite: true` in the destination config to replace them on a full refresh",
+                self.config.base_path.trim_end_matches('/'),
+                target.stream.name,
+                existing.len()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn write(
+        &self,
+        target: &WriteTarget,
+        schema: SchemaRef,
+        mut batches: BatchStream,
+    ) -> Result<Box<dyn Staged>> {
+        let files_store = self
+            .store(true)?
+            .ok_or_else(|| Error::run("base_path missing"))?;
+        let store = files_store.store.clone();
+        let dir = Path::from(target.stream.name.as_str());
+        let staging = dir.clone().join(format!(".etl-tmp-{}", target.run_id));
+        let mut staged = StagedFiles {
+            files_store: files_store.clone(),
+            store: store.clone(),
+            dir: dir.clone(),
+            staging: staging.clone(),
+            files: Vec::new(),
+            replace_old: target.mode == Mode::FullRefresh,
+            rows: 0,
+            base: self.config.base_path.clone(),
+        };
+        let result: Result<()> = async {
+            let mut part: Option<PartWriter> = None;
+            while let Some(batch) = batches.next().await {
+                let batch = batch?;
+                if part.is_none() {
+                    let name = self.file_name(&target.run_id, staged.files.len());
+                    staged.files.push((
+                        staging.clone().join(name.as_str()),
+                        dir.clone().join(name.as_str()),
+                    ));
+                    let path = &staged.files.last().expect("just pushed").0;
+                    part = Some(PartWriter::open(
+                        &store,
+                        path,
+                        schema.clone(),
+                        &self.options,
+                    )?);
+                }
+                let w = part.as_mut().expect("opened above");
+                w.write(&batch).await?;
+                staged.rows += batch.num_rows() as u64;
+                if self
+                    .config
+                    .max_rows_per_file
+                    .is_some_and(|max| w.rows >= max)
+                {
+                    part.take().expect("checked").finish().await?;
+                }
+            }
+            match part {
+                Some(w) => w.finish().await?,
+                None if staged.files.is_empty() => {
+                    // An empty stream still publishes one file holding the schema.
+                    let name = self.file_name(&target.run_id, 0);
+                    staged.files.push((
+                        staging.clone().join(name.as_str()),
+                        dir.clone().join(name.as_str()),
+                    ));
+                    let w = PartWriter::open(
+                        &store,
+                        &staged.files[0].0,
+                        schema.clone(),
+                        &self.options,
+                    )?;
+                    w.finish().await?;
+                }
+                None => {}
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(Box::new(staged)),
+            Err(e) => {
+                if let Err(cleanup) = staged.remove_staged().await {
+                    tracing::warn!("could not remove staged files after a failure: {cleanup}");
+                }
+                Err(e)
+            }
+        }
+    }
+}

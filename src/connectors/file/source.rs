@@ -1,0 +1,347 @@
+use super::config::{csv_options, FileSourceConfig};
+use super::{is_hidden, store};
+use crate::connectors::{BatchStream, ReadRequest, Reader, Source, StreamInfo};
+use crate::error::{Error, Result, ResultExt};
+use crate::formats::{self, Compression, CsvOptions, Decompressor, Format, PushDecoder};
+use crate::spec::StreamSpec;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use bytes::{Buf, Bytes};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+/// Bytes read from the start of a CSV / JSON Lines file to infer its schema.
+const INFER_SAMPLE_BYTES: usize = 1 << 20;
+const INFER_MAX_RECORDS: usize = 10_000;
+
+pub struct FileSource {
+    config: FileSourceConfig,
+    csv: CsvOptions,
+}
+
+impl FileSource {
+    pub fn local(config: FileSourceConfig) -> Result<Self> {
+        let csv = csv_options(config.delimiter, config.header).map_err(Error::spec)?;
+        Ok(FileSource { config, csv })
+    }
+
+    /// Lists the files of one stream, in path order, with the format of each.
+    async fn files(
+        &self,
+        stream: &StreamSpec,
+    ) -> Result<(Arc<dyn ObjectStore>, Vec<(ObjectMeta, Format, Compression)>)> {
+        let path = stream
+            .file_path
+            .as_deref()
+            .unwrap_or(&self.config.file_path);
+        let glob = stream
+            .glob_pattern
+            .as_ref()
+            .or(self.config.glob_pattern.as_ref());
+        let format = stream.format.or(self.config.format);
+        let (store, root, is_dir) = store::local_path(path)?;
+        let metas = if is_dir {
+            let matcher = match glob {
+                Some(g) => Some(
+                    globset::Glob::new(g)
+                        .map_err(|e| Error::spec(format!("glob_pattern `{g}`: {e}")))?
+                        .compile_matcher(),
+                ),
+                None => None,
+            };
+            let mut all: Vec<ObjectMeta> = store
+                .list(Some(&root))
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<std::result::Result<_, _>>()
+                .with_context(|| format!("listing {path}"))?;
+            all.retain(|m| {
+                let rel = Path::from_iter(m.location.prefix_match(&root).into_iter().flatten());
+                !is_hidden(&rel) && matcher.as_ref().is_none_or(|g| g.is_match(rel.as_ref()))
+            });
+            all.sort_by(|a, b| a.location.cmp(&b.location));
+            all
+        } else {
+            vec![store
+                .head(&root)
+                .await
+                .with_context(|| format!("reading {path}"))?]
+        };
+        let mut files = Vec::new();
+        for m in metas {
+            let implied = Format::from_file_name(m.location.as_ref());
+            let (f, c) = match (format, implied) {
+                (Some(f), Some((g, c))) if f == g => (f, c),
+                (Some(_), Some(_)) if glob.is_none() && is_dir => continue, // other formats in the folder
+                (Some(f), _) => (f, implied.map(|x| x.1).unwrap_or(Compression::None)),
+                (None, Some((g, c))) => (g, c),
+                (None, None) if is_dir && glob.is_none() => continue,
+                (None, None) => {
+                    return Err(Error::spec(format!(
+                    "cannot tell the format of {}: set `format:` (parquet, csv, json, jsonl, avro)",
+                    m.location
+                )))
+                }
+            };
+            files.push((m, f, c));
+        }
+        if files.is_empty() {
+            return Err(Error::run(format!(
+                "no files found for stream `{}` in {path}{}",
+                stream.name,
+                glob.map(|g| format!(" matching `{g}`")).unwrap_or_default()
+            )));
+        }
+        Ok((store, files))
+    }
+}
+
+/// Decodes one CSV / JSON Lines object chunk by chunk as it downloads.
+struct TextReader {
+    bytes: BoxStream<'static, object_store::Result<Bytes>>,
+    decompressor: Decompressor,
+    pending: Bytes,
+    eof: bool,
+    decoder: Box<dyn PushDecoder>,
+}
+
+impl TextReader {
+    async fn fill(&mut self) -> Result<()> {
+        match self.bytes.next().await {
+            Some(chunk) => self.pending = self.decompressor.push(chunk?)?,
+            None => {
+                self.pending = self.decompressor.finish()?;
+                self.eof = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if self.pending.is_empty() {
+                if !self.eof {
+                    self.fill().await?;
+                    continue;
+                }
+                self.decoder.decode(&[])?; // end of input: completes a last line without newline
+                return self.decoder.flush();
+            }
+            let n = self.decoder.decode(&self.pending)?;
+            self.pending.advance(n);
+            if !self.pending.is_empty() {
+                // The batch is full.
+                match self.decoder.flush()? {
+                    Some(b) => return Ok(Some(b)),
+                    None if n == 0 => return Err(Error::run("decoder made no progress")),
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+/// Opens one file; `expected` is the schema every file of the stream must have.
+async fn open_file(
+    store: Arc<dyn ObjectStore>,
+    meta: &ObjectMeta,
+    format: Format,
+    compression: Compression,
+    csv: &CsvOptions,
+    batch_size: usize,
+    expected: Option<&SchemaRef>,
+) -> Result<(SchemaRef, BatchStream)> {
+    if format == Format::Parquet {
+        let (schema, stream) = formats::parquet::read(store, meta, batch_size).await?;
+        check_schema(expected, &schema)?;
+        return Ok((schema, stream));
+    }
+    if !matches!(format, Format::Csv | Format::Jsonl) {
+        return Err(Error::spec(format!(
+            "reading {format} files is not supported by this build yet (parquet, csv and jsonl are)"
+        )));
+    }
+    let mut reader = TextReader {
+        bytes: store.get(&meta.location).await?.into_stream(),
+        decompressor: Decompressor::new(compression)?,
+        pending: Bytes::new(),
+        eof: false,
+        decoder: formats::csv::decoder(Arc::new(arrow::datatypes::Schema::empty()), csv, 1),
+    };
+    // Read a sample for schema inference (whole lines only).
+    let mut sample = Vec::new();
+    while sample.len() < INFER_SAMPLE_BYTES && !reader.eof {
+        reader.fill().await?;
+        sample.extend_from_slice(&reader.pending);
+    }
+    let whole = if reader.eof {
+        &sample[..]
+    } else {
+        &sample[..sample
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)]
+    };
+    let inferred: SchemaRef = Arc::new(match format {
+        Format::Csv => formats::csv::infer_schema(whole, csv, INFER_MAX_RECORDS)?,
+        _ => formats::json::infer_schema(whole, INFER_MAX_RECORDS)?,
+    });
+    let schema = match expected {
+        // CSV inference may see other types in a later file's sample; the header must agree.
+        Some(e) => {
+            let names = |s: &SchemaRef| {
+                s.fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect::<Vec<_>>()
+            };
+            if names(e) != names(&inferred) && format == Format::Csv {
+                check_schema(expected, &inferred)?;
+            }
+            e.clone()
+        }
+        None => inferred,
+    };
+    reader.pending = Bytes::from(sample);
+    reader.decoder = match format {
+        Format::Csv => formats::csv::decoder(schema.clone(), csv, batch_size),
+        _ => formats::json::decoder(schema.clone(), batch_size)?,
+    };
+    let stream = futures::stream::unfold(reader, |mut r| async move {
+        match r.next_batch().await {
+            Ok(Some(b)) => Some((Ok(b), r)),
+            Ok(None) => None,
+            Err(e) => {
+                r.eof = true;
+                r.pending = Bytes::new();
+                Some((Err(e), r))
+            }
+        }
+    })
+    .boxed();
+    Ok((schema, stream))
+}
+
+fn check_schema(expected: Option<&SchemaRef>, found: &SchemaRef) -> Result<()> {
+    if let Some(e) = expected {
+        let strip = |s: &SchemaRef| {
+            s.fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect::<Vec<_>>()
+        };
+        if strip(e) != strip(found) {
+            return Err(Error::run(format!(
+                "its schema differs from the stream's first file: expected {:?}, found {:?}",
+                strip(e),
+                strip(found)
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Source for FileSource {
+    async fn check(&self) -> Result<()> {
+        store::local_path(&self.config.file_path).map(|_| ())
+    }
+
+    async fn discover(&self) -> Result<Vec<StreamInfo>> {
+        let mut out = Vec::new();
+        for s in self.default_streams().await? {
+            let reader = self
+                .read(ReadRequest {
+                    stream: s.clone(),
+                    batch_size: 1024,
+                })
+                .await?;
+            out.push(StreamInfo {
+                name: s.name,
+                schema: reader.schema,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn default_streams(&self) -> Result<Vec<StreamSpec>> {
+        let p = std::path::Path::new(&self.config.file_path);
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "stream".to_string());
+        // `orders.csv.gz` -> `orders`
+        let stem = name
+            .split('.')
+            .next()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&name)
+            .to_string();
+        Ok(vec![StreamSpec::named(stem)])
+    }
+
+    async fn read(&self, request: ReadRequest) -> Result<Reader> {
+        let (store, files) = self.files(&request.stream).await?;
+        let batch_size = request.batch_size;
+        let csv = self.csv.clone();
+        let (first, f, c) = &files[0];
+        let (schema, first_stream) =
+            open_file(store.clone(), first, *f, *c, &csv, batch_size, None)
+                .await
+                .with_context(|| format!("file {}", first.location))?;
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
+        let expected = schema.clone();
+        tokio::spawn(async move {
+            let mut current = Some(first_stream);
+            let mut idx = 0;
+            loop {
+                let mut stream = match current.take() {
+                    Some(s) => s,
+                    None => {
+                        idx += 1;
+                        let Some((meta, f, c)) = files.get(idx) else {
+                            break;
+                        };
+                        match open_file(
+                            store.clone(),
+                            meta,
+                            *f,
+                            *c,
+                            &csv,
+                            batch_size,
+                            Some(&expected),
+                        )
+                        .await
+                        {
+                            Ok((_, s)) => s,
+                            Err(e) => {
+                                let _ = tx
+                                    .send(Err(e.context(format!("file {}", meta.location))))
+                                    .await;
+                                return;
+                            }
+                        }
+                    }
+                };
+                while let Some(item) = stream.next().await {
+                    let item = item.with_context(|| format!("file {}", files[idx].0.location));
+                    let failed = item.is_err();
+                    if tx.send(item).await.is_err() || failed {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Reader {
+            schema,
+            batches: Box::pin(ReceiverStream::new(rx)),
+        })
+    }
+}

@@ -1,0 +1,94 @@
+//! Connectors: the two traits every source and destination implements, and the registry that
+//! turns a spec's `connector_type` into one.
+//!
+//! A connector owns only its protocol. Modes, batching, progress and state belong to the runner.
+
+pub mod file;
+pub mod registry;
+pub mod sql;
+
+use crate::error::Result;
+use crate::spec::{Mode, StreamSpec};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+/// Batches flowing from a source to a destination.
+pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
+
+/// A stream a source can read, as `etl discover` shows it.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    pub name: String,
+    pub schema: SchemaRef,
+}
+
+/// What the runner asks a source to read.
+#[derive(Debug, Clone)]
+pub struct ReadRequest {
+    pub stream: StreamSpec,
+    /// Rows per Arrow batch.
+    pub batch_size: usize,
+}
+
+/// An open read: the stream's schema, known before the first batch, and its batches.
+pub struct Reader {
+    pub schema: SchemaRef,
+    pub batches: BatchStream,
+}
+
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Connects (or opens) and fails with a clear message if the source cannot be used.
+    async fn check(&self) -> Result<()>;
+    /// Every stream the source offers, with its Arrow schema.
+    async fn discover(&self) -> Result<Vec<StreamInfo>>;
+    /// The streams to run when the spec lists none (every table, or the file set).
+    async fn default_streams(&self) -> Result<Vec<StreamSpec>>;
+    /// Starts reading one stream.
+    async fn read(&self, request: ReadRequest) -> Result<Reader>;
+}
+
+/// Where a stream's data goes, as `--dry-run` and the summary show it.
+#[derive(Debug, Clone)]
+pub struct WriteTarget {
+    pub stream: StreamSpec,
+    pub mode: Mode,
+    /// Unique per run; names staging tables and output files.
+    pub run_id: String,
+}
+
+/// What a finished write did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WriteReport {
+    pub rows: u64,
+    /// Table name or published file paths.
+    pub outputs: Vec<String>,
+}
+
+#[async_trait]
+pub trait Destination: Send + Sync {
+    async fn check(&self) -> Result<()>;
+    /// Describes where `target` will be written (a table, a folder), without touching it.
+    fn describe(&self, target: &WriteTarget) -> String;
+    /// Fails before anything is read or written if `target` cannot be written (for example,
+    /// a file destination without `overwrite: true` whose stream folder already holds files).
+    async fn preflight(&self, target: &WriteTarget) -> Result<()>;
+    /// Writes every batch to a staging area. Nothing is visible until [`Staged::commit`].
+    async fn write(
+        &self,
+        target: &WriteTarget,
+        schema: SchemaRef,
+        batches: BatchStream,
+    ) -> Result<Box<dyn Staged>>;
+}
+
+/// A completed but unpublished write.
+#[async_trait]
+pub trait Staged: Send {
+    /// Publishes the staged data atomically (SQL: swap in one transaction; files: rename).
+    async fn commit(self: Box<Self>) -> Result<WriteReport>;
+    /// Throws the staged data away, leaving the destination as it was.
+    async fn abort(self: Box<Self>) -> Result<()>;
+}

@@ -1,0 +1,123 @@
+//! The registry: one enum variant per `connector_type` and role, and the constructors they map
+//! to. Adding a connector touches its own folder plus one line in each enum it serves and one
+//! line in [`connectors`].
+//!
+//! The enums are adjacently tagged (`connector_type` + `config`), so serde reports unknown
+//! types and unknown config keys with their line, column and the valid choices.
+
+use super::file::{FileDestination, FileDestinationConfig, FileSource, FileSourceConfig};
+use super::sql::sqlite::{SqliteConfig, SqliteDestination, SqliteSource};
+use super::{Destination, Source};
+use crate::error::Result;
+use crate::spec::introspect::fields_of;
+use crate::spec::{Defaults, StreamSpec};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "connector_type", content = "config", deny_unknown_fields)]
+pub enum SourceConfig {
+    #[serde(rename = "sqlite")]
+    Sqlite(SqliteConfig),
+    #[serde(rename = "local_file")]
+    LocalFile(FileSourceConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "connector_type", content = "config", deny_unknown_fields)]
+pub enum DestinationConfig {
+    #[serde(rename = "sqlite")]
+    Sqlite(SqliteConfig),
+    #[serde(rename = "local_file")]
+    LocalFile(FileDestinationConfig),
+}
+
+impl SourceConfig {
+    pub fn connector_type(&self) -> &'static str {
+        match self {
+            SourceConfig::Sqlite(_) => "sqlite",
+            SourceConfig::LocalFile(_) => "local_file",
+        }
+    }
+
+    /// Spec-time checks of the streams against this source (no connection is made).
+    pub fn validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
+        match self {
+            SourceConfig::Sqlite(_) => super::sql::validate_streams(streams),
+            SourceConfig::LocalFile(c) => c.validate(streams),
+        }
+    }
+
+    pub fn build(&self, defaults: &Defaults) -> Result<Box<dyn Source>> {
+        Ok(match self {
+            SourceConfig::Sqlite(c) => Box::new(SqliteSource::new(c.clone(), defaults)),
+            SourceConfig::LocalFile(c) => Box::new(FileSource::local(c.clone())?),
+        })
+    }
+}
+
+impl DestinationConfig {
+    pub fn connector_type(&self) -> &'static str {
+        match self {
+            DestinationConfig::Sqlite(_) => "sqlite",
+            DestinationConfig::LocalFile(_) => "local_file",
+        }
+    }
+
+    pub fn validate(&self, _streams: &[StreamSpec]) -> std::result::Result<(), String> {
+        match self {
+            DestinationConfig::Sqlite(_) => Ok(()),
+            DestinationConfig::LocalFile(c) => c.validate(),
+        }
+    }
+
+    pub fn build(&self) -> Result<Box<dyn Destination>> {
+        Ok(match self {
+            DestinationConfig::Sqlite(c) => Box::new(SqliteDestination::new(c.clone())),
+            DestinationConfig::LocalFile(c) => Box::new(FileDestination::local(c.clone())?),
+        })
+    }
+}
+
+/// One registered connector, as `etl connectors` lists it.
+#[derive(Debug, serde::Serialize)]
+pub struct ConnectorInfo {
+    pub connector_type: &'static str,
+    /// `(role, accepted config keys)`.
+    pub roles: Vec<(&'static str, &'static [&'static str])>,
+}
+
+/// Every connector this build knows, with the config keys each role accepts.
+pub fn connectors() -> Vec<ConnectorInfo> {
+    vec![
+        ConnectorInfo {
+            connector_type: "sqlite",
+            roles: vec![
+                ("source", fields_of::<SqliteConfig>()),
+                ("destination", fields_of::<SqliteConfig>()),
+            ],
+        },
+        ConnectorInfo {
+            connector_type: "local_file",
+            roles: vec![
+                ("source", fields_of::<FileSourceConfig>()),
+                ("destination", fields_of::<FileDestinationConfig>()),
+            ],
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_connector_lists_its_keys() {
+        for c in super::connectors() {
+            for (role, keys) in &c.roles {
+                assert!(
+                    !keys.is_empty(),
+                    "{} {role} lists no keys",
+                    c.connector_type
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! SQLite (bundled through rusqlite): source and destination.
+
+mod config;
+mod destination;
+mod source;
+pub mod types;
+
+pub use config::SqliteConfig;
+pub use destination::SqliteDestination;
+pub use source::SqliteSource;
+
+use super::Dialect;
+use arrow::datatypes::DataType;
+
+/// SQLite's identifier quoting and type names.
+pub struct SqliteDialect;
+
+impl Dialect for SqliteDialect {
+    fn column_type(&self, data_type: &DataType) -> Result<String, String> {
+        types::declared_type(data_type)
+    }
+}
+
+/// Quotes `name`, or `schema.name` when the table is not found under the dotted name itself.
+fn quote_table(name: &str, exists_as_is: bool) -> String {
+    match name.split_once('.') {
+        Some((schema, table)) if !exists_as_is => {
+            format!(
+                "{}.{}",
+                SqliteDialect.quote_ident(schema),
+                SqliteDialect.quote_ident(table)
+            )
+        }
+        _ => SqliteDialect.quote_ident(name),
+    }
+}

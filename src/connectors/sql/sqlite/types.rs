@@ -1,0 +1,736 @@
+//! SQLite <-> Arrow type mapping.
+//!
+//! SQLite stores values in five storage classes whatever a column declares, so the declared type
+//! decides the Arrow type and every value is checked against it: a value that does not fit fails
+//! the run with the column and row named; nothing is silently coerced.
+//!
+//! | declared type (case-insensitive)                       | Arrow                    | values accepted                                          |
+//! |--------------------------------------------------------|--------------------------|----------------------------------------------------------|
+//! | BOOLEAN, BOOL                                          | Boolean                  | 0/1, 'true'/'false'                                      |
+//! | DATE                                                   | Date32                   | 'YYYY-MM-DD'                                             |
+//! | DATETIME, TIMESTAMP                                    | Timestamp(µs)            | ISO-8601 text (an offset is converted to UTC); Unix seconds |
+//! | TIMESTAMPTZ, TIMESTAMP WITH TIME ZONE                  | Timestamp(µs, UTC)       | ISO-8601 text (no offset = UTC); Unix seconds            |
+//! | TIME                                                   | Time64(µs)               | 'HH:MM[:SS[.ffffff]]'                                    |
+//! | DECIMAL(p,s), NUMERIC(p,s)                             | Decimal128(p,s)          | integers, text, REAL with at most 15 significant digits |
+//! | DECIMAL, NUMERIC (no precision)                        | Decimal128(38,10)        | as above                                                 |
+//! | DECIMAL_TEXT(p,s) (written by etl for p > 15)          | Decimal128(p,s)          | exact decimal text (TEXT affinity keeps every digit)     |
+//! | any name containing INT                                | Int64                    | integers                                                 |
+//! | names containing CHAR, CLOB or TEXT; JSON; UUID        | Utf8                     | UTF-8 text (numbers as their text)                       |
+//! | names containing BLOB                                  | Binary                   | blobs and text bytes                                     |
+//! | names containing REAL, FLOA or DOUB                    | Float64                  | reals; integers up to 2^53                               |
+//! | no declared type (expressions in a query)              | from the first value     | that value's storage class                               |
+//!
+//! Any other declared type fails with the column named; `CAST` it in a `query:`.
+//! Writing reverses the table; timestamps are stored as text with six fractional digits
+//! (`+00:00` appended when the Arrow type has a time zone), decimals as exact text.
+
+use arrow::array::*;
+use arrow::datatypes::*;
+use chrono::{Datelike, NaiveDate};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use std::sync::Arc;
+
+const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The Arrow type for a declared SQLite column type.
+pub fn arrow_type(decl: &str) -> Result<DataType, String> {
+    let upper = decl.trim().to_ascii_uppercase();
+    let (base, params) = match upper.find('(') {
+        Some(i) => (
+            upper[..i].trim(),
+            Some(upper[i + 1..].trim_end_matches(')').trim()),
+        ),
+        None => (upper.as_str(), None),
+    };
+    let base = base.split_whitespace().collect::<Vec<_>>().join(" ");
+    Ok(match base.as_str() {
+        "BOOLEAN" | "BOOL" => DataType::Boolean,
+        "DATE" => DataType::Date32,
+        "DATETIME" | "TIMESTAMP" | "TIMESTAMP WITHOUT TIME ZONE" => {
+            DataType::Timestamp(TimeUnit::Microsecond, None)
+        }
+        "TIMESTAMPTZ" | "TIMESTAMP WITH TIME ZONE" | "DATETIMETZ" => {
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        "TIME" => DataType::Time64(TimeUnit::Microsecond),
+        "DECIMAL" | "NUMERIC" | "DECIMAL_TEXT" => {
+            let (p, s) = match params {
+                None => (38, 10),
+                Some(params) => {
+                    let nums: Vec<&str> = params.split(',').map(str::trim).collect();
+                    let parse = |s: &str| {
+                        s.parse::<u8>()
+                            .map_err(|_| format!("bad precision in `{decl}`"))
+                    };
+                    match nums.as_slice() {
+                        [p] => (parse(p)?, 0),
+                        [p, s] => (parse(p)?, parse(s)?),
+                        _ => return Err(format!("bad precision in `{decl}`")),
+                    }
+                }
+            };
+            if p == 0 || p > 38 || s > p {
+                return Err(format!(
+                    "`{decl}`: precision must be 1..=38 and scale at most the precision"
+                ));
+            }
+            DataType::Decimal128(p, s as i8)
+        }
+        "JSON" | "UUID" => DataType::Utf8,
+        b if b.contains("INT") => DataType::Int64,
+        b if b.contains("CHAR") || b.contains("CLOB") || b.contains("TEXT") => DataType::Utf8,
+        b if b.contains("BLOB") => DataType::Binary,
+        b if b.contains("REAL") || b.contains("FLOA") || b.contains("DOUB") => DataType::Float64,
+        _ => {
+            return Err(format!(
+                "declared type `{decl}` has no exact Arrow mapping; CAST the column in a `query:`"
+            ))
+        }
+    })
+}
+
+/// The Arrow type for a column without a declared type, from its first non-NULL value.
+pub fn infer_type(v: ValueRef<'_>) -> Option<DataType> {
+    match v {
+        ValueRef::Null => None,
+        ValueRef::Integer(_) => Some(DataType::Int64),
+        ValueRef::Real(_) => Some(DataType::Float64),
+        ValueRef::Text(_) => Some(DataType::Utf8),
+        ValueRef::Blob(_) => Some(DataType::Binary),
+    }
+}
+
+/// The declared type a destination table gets for an Arrow type.
+pub fn declared_type(d: &DataType) -> Result<String, String> {
+    Ok(match d {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => "INTEGER".into(),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            "INTEGER".into()
+        }
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => "REAL".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "TEXT".into(),
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => "BLOB".into(),
+        DataType::Date32 | DataType::Date64 => "DATE".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "TIME".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP".into(),
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMPTZ".into(),
+        // SQLite's NUMERIC affinity keeps 15 significant digits; wider decimals are declared
+        // with TEXT affinity so their exact text is stored.
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s)
+            if *s >= 0 =>
+        {
+            if *p <= 15 {
+                format!("DECIMAL({p},{s})")
+            } else {
+                format!("DECIMAL_TEXT({p},{s})")
+            }
+        }
+        DataType::Null => "TEXT".into(),
+        other => {
+            return Err(format!(
+                "Arrow type {other} has no SQLite mapping; cast it first"
+            ))
+        }
+    })
+}
+
+/// Appends SQLite values to an Arrow builder of the mapped type, checking each value.
+pub enum ColumnBuilder {
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Text(StringBuilder),
+    Blob(BinaryBuilder),
+    Bool(BooleanBuilder),
+    Date(Date32Builder),
+    Time(Time64MicrosecondBuilder),
+    Timestamp(TimestampMicrosecondBuilder, Option<Arc<str>>),
+    Decimal(Decimal128Builder, u8, i8),
+}
+
+impl ColumnBuilder {
+    pub fn new(data_type: &DataType, capacity: usize) -> Self {
+        match data_type {
+            DataType::Int64 => Self::Int(Int64Builder::with_capacity(capacity)),
+            DataType::Float64 => Self::Float(Float64Builder::with_capacity(capacity)),
+            DataType::Binary => Self::Blob(BinaryBuilder::with_capacity(capacity, capacity * 16)),
+            DataType::Boolean => Self::Bool(BooleanBuilder::with_capacity(capacity)),
+            DataType::Date32 => Self::Date(Date32Builder::with_capacity(capacity)),
+            DataType::Time64(_) => Self::Time(Time64MicrosecondBuilder::with_capacity(capacity)),
+            DataType::Timestamp(_, tz) => Self::Timestamp(
+                TimestampMicrosecondBuilder::with_capacity(capacity),
+                tz.clone(),
+            ),
+            DataType::Decimal128(p, s) => {
+                Self::Decimal(Decimal128Builder::with_capacity(capacity), *p, *s)
+            }
+            _ => Self::Text(StringBuilder::with_capacity(capacity, capacity * 16)),
+        }
+    }
+
+    /// Appends one value, or says why it does not fit the column's type.
+    pub fn append(&mut self, v: ValueRef<'_>) -> Result<(), String> {
+        if let ValueRef::Null = v {
+            self.append_null();
+            return Ok(());
+        }
+        match self {
+            Self::Int(b) => match v {
+                ValueRef::Integer(i) => b.append_value(i),
+                other => return Err(misfit(other, "INTEGER")),
+            },
+            Self::Float(b) => match v {
+                ValueRef::Real(f) => b.append_value(f),
+                ValueRef::Integer(i) if i.unsigned_abs() <= 1 << 53 => b.append_value(i as f64),
+                other => return Err(misfit(other, "REAL")),
+            },
+            Self::Text(b) => match v {
+                ValueRef::Text(t) => b.append_value(
+                    std::str::from_utf8(t).map_err(|_| "text is not valid UTF-8".to_string())?,
+                ),
+                ValueRef::Integer(i) => b.append_value(i.to_string()),
+                ValueRef::Real(f) => b.append_value(f.to_string()),
+                other => return Err(misfit(other, "TEXT")),
+            },
+            Self::Blob(b) => match v {
+                ValueRef::Blob(x) | ValueRef::Text(x) => b.append_value(x),
+                other => return Err(misfit(other, "BLOB")),
+            },
+            Self::Bool(b) => match v {
+                ValueRef::Integer(0) => b.append_value(false),
+                ValueRef::Integer(1) => b.append_value(true),
+                ValueRef::Text(t) => match t.to_ascii_lowercase().as_slice() {
+                    b"true" | b"t" | b"1" => b.append_value(true),
+                    b"false" | b"f" | b"0" => b.append_value(false),
+                    _ => return Err(misfit(v, "BOOLEAN")),
+                },
+                other => return Err(misfit(other, "BOOLEAN")),
+            },
+            Self::Date(b) => match v {
+                ValueRef::Text(t) => b.append_value(
+                    std::str::from_utf8(t)
+                        .ok()
+                        .and_then(parse_date)
+                        .ok_or_else(|| misfit(v, "DATE (YYYY-MM-DD)"))?,
+                ),
+                other => return Err(misfit(other, "DATE")),
+            },
+            Self::Time(b) => match v {
+                ValueRef::Text(t) => b.append_value(
+                    std::str::from_utf8(t)
+                        .ok()
+                        .and_then(|s| parse_time(s).transpose())
+                        .transpose()?
+                        .ok_or_else(|| misfit(v, "TIME (HH:MM:SS[.ffffff])"))?,
+                ),
+                other => return Err(misfit(other, "TIME")),
+            },
+            Self::Timestamp(b, _) => match v {
+                ValueRef::Integer(secs) => b.append_value(
+                    secs.checked_mul(1_000_000)
+                        .ok_or_else(|| misfit(v, "TIMESTAMP (Unix seconds)"))?,
+                ),
+                ValueRef::Text(t) => {
+                    let s = std::str::from_utf8(t).map_err(|_| misfit(v, "TIMESTAMP"))?;
+                    match parse_timestamp(s)? {
+                        Some(us) => b.append_value(us),
+                        None => {
+                            return Err(misfit(
+                                v,
+                                "TIMESTAMP (YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM])",
+                            ))
+                        }
+                    }
+                }
+                other => return Err(misfit(other, "TIMESTAMP")),
+            },
+            Self::Decimal(b, p, s) => {
+                let (p, s) = (*p, *s);
+                let x = match v {
+                    ValueRef::Integer(i) => parse_decimal(&i.to_string(), p, s)?,
+                    ValueRef::Real(f) => {
+                        let text = f.to_string();
+                        let digits = significant_digits(&text);
+                        if digits > 15 {
+                            return Err(format!(
+                                "REAL {text} has {digits} significant digits; SQLite keeps only 15 exactly, so it cannot be carried as DECIMAL({p},{s})"
+                            ));
+                        }
+                        parse_decimal(&text, p, s)?
+                    }
+                    ValueRef::Text(t) => std::str::from_utf8(t)
+                        .ok()
+                        .filter(|t| looks_numeric(t))
+                        .ok_or_else(|| misfit(v, &format!("DECIMAL({p},{s})")))
+                        .and_then(|t| parse_decimal(t, p, s))?,
+                    other => return Err(misfit(other, "DECIMAL")),
+                };
+                b.append_value(x)
+            }
+        }
+        Ok(())
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Self::Int(b) => b.append_null(),
+            Self::Float(b) => b.append_null(),
+            Self::Text(b) => b.append_null(),
+            Self::Blob(b) => b.append_null(),
+            Self::Bool(b) => b.append_null(),
+            Self::Date(b) => b.append_null(),
+            Self::Time(b) => b.append_null(),
+            Self::Timestamp(b, _) => b.append_null(),
+            Self::Decimal(b, ..) => b.append_null(),
+        }
+    }
+
+    /// The array built so far; the builder is left empty for the next batch.
+    pub fn finish(&mut self) -> Result<ArrayRef, arrow::error::ArrowError> {
+        Ok(match self {
+            Self::Int(b) => Arc::new(b.finish()),
+            Self::Float(b) => Arc::new(b.finish()),
+            Self::Text(b) => Arc::new(b.finish()),
+            Self::Blob(b) => Arc::new(b.finish()),
+            Self::Bool(b) => Arc::new(b.finish()),
+            Self::Date(b) => Arc::new(b.finish()),
+            Self::Time(b) => Arc::new(b.finish()),
+            Self::Timestamp(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
+            Self::Decimal(b, p, s) => Arc::new(b.finish().with_precision_and_scale(*p, *s)?),
+        })
+    }
+}
+
+fn misfit(v: ValueRef<'_>, ty: &str) -> String {
+    let shown = match v {
+        ValueRef::Null => "NULL".to_string(),
+        ValueRef::Integer(i) => format!("integer {i}"),
+        ValueRef::Real(f) => format!("real {f}"),
+        ValueRef::Text(t) => {
+            let s = String::from_utf8_lossy(t);
+            let cut: String = s.chars().take(60).collect();
+            format!("text '{cut}'{}", if cut.len() < s.len() { "…" } else { "" })
+        }
+        ValueRef::Blob(b) => format!("blob of {} bytes", b.len()),
+    };
+    format!("{shown} does not fit {ty}")
+}
+
+fn looks_numeric(t: &str) -> bool {
+    let t = t.trim().trim_start_matches(['-', '+']);
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+fn significant_digits(text: &str) -> usize {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let trimmed = digits.trim_start_matches('0');
+    let trimmed = if text.contains('.') {
+        trimmed
+    } else {
+        trimmed.trim_end_matches('0')
+    };
+    trimmed.len().max(1)
+}
+
+/// Parses exact decimal text (`-12.50`) into the unscaled value of DECIMAL(p,s).
+pub fn parse_decimal(text: &str, p: u8, s: i8) -> Result<i128, String> {
+    let t = text.trim();
+    let bad = || format!("'{t}' is not a decimal number");
+    let (neg, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (body, ""),
+    };
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let s = s.max(0) as usize;
+    let kept = frac.trim_end_matches('0');
+    if kept.len() > s {
+        return Err(format!(
+            "{t} has more than {s} decimal places for DECIMAL({p},{s})"
+        ));
+    }
+    let int = int.trim_start_matches('0');
+    if int.len() + s > p as usize {
+        return Err(format!("{t} does not fit DECIMAL({p},{s})"));
+    }
+    let mut v: i128 = 0;
+    for b in int.bytes().chain(kept.bytes()) {
+        v = v * 10 + (b - b'0') as i128;
+    }
+    v *= 10i128.pow((s - kept.len()) as u32);
+    Ok(if neg { -v } else { v })
+}
+
+/// Formats the unscaled value of a decimal with `scale` digits after the point.
+pub fn format_decimal(v: i128, scale: i8) -> String {
+    if scale <= 0 {
+        return (v * 10i128.pow((-scale) as u32)).to_string();
+    }
+    let digits = v.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let padded = if digits.len() <= scale {
+        format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
+    } else {
+        digits
+    };
+    let (i, f) = padded.split_at(padded.len() - scale);
+    format!("{}{i}.{f}", if v < 0 { "-" } else { "" })
+}
+
+fn num(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// `YYYY-MM-DD` to days since the Unix epoch.
+pub fn parse_date(s: &str) -> Option<i32> {
+    let s = s.trim();
+    let mut it = s.splitn(3, '-');
+    let (y, m, d) = (it.next()?, it.next()?, it.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(num(y)? as i32, num(m)?, num(d)?)?;
+    Some(date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE)
+}
+
+/// `HH:MM[:SS[.fraction]]` to microseconds since midnight; an error for sub-microsecond digits.
+fn parse_time(s: &str) -> Result<Option<i64>, String> {
+    let s = s.trim();
+    let (hms, frac) = match s.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (s, ""),
+    };
+    let parts: Vec<&str> = hms.split(':').collect();
+    let (h, m, sec) = match parts.as_slice() {
+        [h, m] => (num(h), num(m), Some(0)),
+        [h, m, sec] => (num(h), num(m), num(sec)),
+        _ => return Ok(None),
+    };
+    let (Some(h), Some(m), Some(sec)) = (h, m, sec) else {
+        return Ok(None);
+    };
+    if h > 23 || m > 59 || sec > 60 || (frac.is_empty() && s.contains('.')) {
+        return Ok(None);
+    }
+    let Some(micros) = fraction_micros(frac)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        ((h * 3600 + m * 60 + sec) as i64) * 1_000_000 + micros,
+    ))
+}
+
+fn fraction_micros(frac: &str) -> Result<Option<i64>, String> {
+    if frac.is_empty() {
+        return Ok(Some(0));
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 9 {
+        return Ok(None);
+    }
+    let (us, rest) = frac.split_at(frac.len().min(6));
+    if rest.bytes().any(|b| b != b'0') {
+        return Err(format!(
+            "fraction .{frac} has sub-microsecond digits; only microseconds can be carried"
+        ));
+    }
+    Ok(Some(
+        us.parse::<i64>().unwrap_or(0) * 10i64.pow(6 - us.len() as u32),
+    ))
+}
+
+/// ISO-8601 timestamp text to microseconds since the epoch (UTC when an offset is given).
+pub fn parse_timestamp(s: &str) -> Result<Option<i64>, String> {
+    let s = s.trim();
+    if s.len() < 10 {
+        return Ok(None);
+    }
+    let Some(days) = parse_date(&s[..10]) else {
+        return Ok(None);
+    };
+    let rest = &s[10..];
+    if rest.is_empty() {
+        return Ok(Some(days as i64 * MICROS_PER_DAY));
+    }
+    let rest = match rest.as_bytes()[0] {
+        b' ' | b'T' | b't' => &rest[1..],
+        _ => return Ok(None),
+    };
+    // Split off a trailing `Z` or `±HH[:MM]` offset.
+    let (time, offset_secs) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
+        (t, 0i64)
+    } else if let Some(i) = rest.rfind(['+', '-']) {
+        let (t, off) = rest.split_at(i);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let digits: String = off[1..].chars().filter(|c| *c != ':').collect();
+        let (hh, mm) = match digits.len() {
+            2 => (num(&digits), Some(0)),
+            4 => (num(&digits[..2]), num(&digits[2..])),
+            _ => (None, None),
+        };
+        let (Some(hh), Some(mm)) = (hh, mm) else {
+            return Ok(None);
+        };
+        (t.trim_end(), sign * (hh as i64 * 3600 + mm as i64 * 60))
+    } else {
+        (rest, 0)
+    };
+    let Some(tod) = parse_time(time)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        days as i64 * MICROS_PER_DAY + tod - offset_secs * 1_000_000,
+    ))
+}
+
+/// Text for a timestamp in microseconds: `YYYY-MM-DD HH:MM:SS.ffffff`.
+pub fn format_timestamp_micros(us: i64, with_offset: bool) -> Option<String> {
+    let dt = chrono::DateTime::from_timestamp_micros(us)?.naive_utc();
+    let mut s = dt.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    if with_offset {
+        s.push_str("+00:00");
+    }
+    Some(s)
+}
+
+fn format_date(days: i32) -> Option<String> {
+    NaiveDate::from_num_days_from_ce_opt(days.checked_add(UNIX_EPOCH_DAYS_FROM_CE)?)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+fn format_time_micros(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000);
+    format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60,
+        us.rem_euclid(1_000_000)
+    )
+}
+
+/// The SQLite value for row `i` of `array`, or why it cannot be stored exactly.
+pub fn sql_value(array: &dyn Array, i: usize) -> Result<ToSqlOutput<'_>, String> {
+    use ToSqlOutput::{Borrowed, Owned};
+    if array.is_null(i) {
+        return Ok(Borrowed(ValueRef::Null));
+    }
+    let owned_text = |s: Option<String>| {
+        s.map(|s| Owned(Value::Text(s)))
+            .ok_or_else(|| "value is out of the representable date range".to_string())
+    };
+    Ok(match array.data_type() {
+        DataType::Boolean => Borrowed(ValueRef::Integer(array.as_boolean().value(i) as i64)),
+        DataType::Int8 => Borrowed(ValueRef::Integer(
+            array.as_primitive::<Int8Type>().value(i) as i64
+        )),
+        DataType::Int16 => Borrowed(ValueRef::Integer(
+            array.as_primitive::<Int16Type>().value(i) as i64,
+        )),
+        DataType::Int32 => Borrowed(ValueRef::Integer(
+            array.as_primitive::<Int32Type>().value(i) as i64,
+        )),
+        DataType::Int64 => Borrowed(ValueRef::Integer(
+            array.as_primitive::<Int64Type>().value(i),
+        )),
+        DataType::UInt8 => Borrowed(ValueRef::Integer(
+            array.as_primitive::<UInt8Type>().value(i) as i64,
+        )),
+        DataType::UInt16 => Borrowed(ValueRef::Integer(
+            array.as_primitive::<UInt16Type>().value(i) as i64,
+        )),
+        DataType::UInt32 => Borrowed(ValueRef::Integer(
+            array.as_primitive::<UInt32Type>().value(i) as i64,
+        )),
+        DataType::UInt64 => {
+            let v = array.as_primitive::<UInt64Type>().value(i);
+            Borrowed(ValueRef::Integer(i64::try_from(v).map_err(|_| {
+                format!("{v} does not fit SQLite's 64-bit signed INTEGER")
+            })?))
+        }
+        DataType::Float16 => Borrowed(ValueRef::Real(
+            array.as_primitive::<Float16Type>().value(i).to_f64(),
+        )),
+        DataType::Float32 => Borrowed(ValueRef::Real(
+            array.as_primitive::<Float32Type>().value(i) as f64
+        )),
+        DataType::Float64 => Borrowed(ValueRef::Real(array.as_primitive::<Float64Type>().value(i))),
+        DataType::Utf8 => Borrowed(ValueRef::Text(array.as_string::<i32>().value(i).as_bytes())),
+        DataType::LargeUtf8 => {
+            Borrowed(ValueRef::Text(array.as_string::<i64>().value(i).as_bytes()))
+        }
+        DataType::Utf8View => Borrowed(ValueRef::Text(array.as_string_view().value(i).as_bytes())),
+        DataType::Binary => Borrowed(ValueRef::Blob(array.as_binary::<i32>().value(i))),
+        DataType::LargeBinary => Borrowed(ValueRef::Blob(array.as_binary::<i64>().value(i))),
+        DataType::BinaryView => Borrowed(ValueRef::Blob(array.as_binary_view().value(i))),
+        DataType::FixedSizeBinary(_) => {
+            Borrowed(ValueRef::Blob(array.as_fixed_size_binary().value(i)))
+        }
+        DataType::Date32 => owned_text(format_date(array.as_primitive::<Date32Type>().value(i)))?,
+        DataType::Date64 => {
+            let ms = array.as_primitive::<Date64Type>().value(i);
+            owned_text(format_date(ms.div_euclid(86_400_000) as i32))?
+        }
+        DataType::Time32(TimeUnit::Second) => Owned(Value::Text(format_time_micros(
+            array.as_primitive::<Time32SecondType>().value(i) as i64 * 1_000_000,
+        ))),
+        DataType::Time32(_) => Owned(Value::Text(format_time_micros(
+            array.as_primitive::<Time32MillisecondType>().value(i) as i64 * 1_000,
+        ))),
+        DataType::Time64(TimeUnit::Microsecond) => Owned(Value::Text(format_time_micros(
+            array.as_primitive::<Time64MicrosecondType>().value(i),
+        ))),
+        DataType::Time64(_) => {
+            let ns = array.as_primitive::<Time64NanosecondType>().value(i);
+            if ns % 1000 != 0 {
+                return Err(format!("time {ns}ns has sub-microsecond digits"));
+            }
+            Owned(Value::Text(format_time_micros(ns / 1000)))
+        }
+        DataType::Timestamp(unit, tz) => {
+            let raw = match unit {
+                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(i),
+                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(i),
+                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(i),
+                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(i),
+            };
+            let us = match unit {
+                TimeUnit::Second => raw.checked_mul(1_000_000),
+                TimeUnit::Millisecond => raw.checked_mul(1_000),
+                TimeUnit::Microsecond => Some(raw),
+                TimeUnit::Nanosecond if raw % 1000 == 0 => Some(raw / 1000),
+                TimeUnit::Nanosecond => {
+                    return Err(format!("timestamp {raw}ns has sub-microsecond digits"))
+                }
+            };
+            owned_text(us.and_then(|us| format_timestamp_micros(us, tz.is_some())))?
+        }
+        DataType::Decimal32(_, s) => Owned(Value::Text(format_decimal(
+            array.as_primitive::<Decimal32Type>().value(i) as i128,
+            *s,
+        ))),
+        DataType::Decimal64(_, s) => Owned(Value::Text(format_decimal(
+            array.as_primitive::<Decimal64Type>().value(i) as i128,
+            *s,
+        ))),
+        DataType::Decimal128(_, s) => Owned(Value::Text(format_decimal(
+            array.as_primitive::<Decimal128Type>().value(i),
+            *s,
+        ))),
+        other => return Err(format!("Arrow type {other} has no SQLite mapping")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_types_map_to_arrow() {
+        assert_eq!(arrow_type("integer").unwrap(), DataType::Int64);
+        assert_eq!(arrow_type("UNSIGNED BIG INT").unwrap(), DataType::Int64);
+        assert_eq!(arrow_type("varchar(20)").unwrap(), DataType::Utf8);
+        assert_eq!(
+            arrow_type("DECIMAL(12, 2)").unwrap(),
+            DataType::Decimal128(12, 2)
+        );
+        assert_eq!(arrow_type("numeric").unwrap(), DataType::Decimal128(38, 10));
+        assert_eq!(arrow_type("boolean").unwrap(), DataType::Boolean);
+        assert_eq!(
+            arrow_type("timestamp with time zone").unwrap(),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
+        assert_eq!(arrow_type("double precision").unwrap(), DataType::Float64);
+        assert!(arrow_type("MONEY").unwrap_err().contains("CAST"));
+        assert!(arrow_type("DECIMAL(40,2)").is_err());
+        assert_eq!(
+            arrow_type("DECIMAL_TEXT(20,2)").unwrap(),
+            DataType::Decimal128(20, 2)
+        );
+        assert_eq!(
+            declared_type(&DataType::Decimal128(20, 2)).unwrap(),
+            "DECIMAL_TEXT(20,2)"
+        );
+        assert_eq!(
+            declared_type(&DataType::Decimal128(12, 2)).unwrap(),
+            "DECIMAL(12,2)"
+        );
+    }
+
+    #[test]
+    fn decimals_are_exact_or_refused() {
+        assert_eq!(parse_decimal("12.5", 12, 2).unwrap(), 1250);
+        assert_eq!(parse_decimal("-0.07", 12, 2).unwrap(), -7);
+        assert_eq!(parse_decimal("12.500", 12, 2).unwrap(), 1250);
+        assert!(parse_decimal("12.505", 12, 2)
+            .unwrap_err()
+            .contains("decimal places"));
+        assert!(parse_decimal("12345678901", 12, 2)
+            .unwrap_err()
+            .contains("does not fit"));
+        assert!(parse_decimal("abc", 12, 2).is_err());
+        assert_eq!(format_decimal(1250, 2), "12.50");
+        assert_eq!(format_decimal(-7, 2), "-0.07");
+        assert_eq!(format_decimal(5, 0), "5");
+    }
+
+    #[test]
+    fn real_with_too_many_digits_is_refused() {
+        let mut b = ColumnBuilder::new(&DataType::Decimal128(20, 2), 1);
+        assert!(b.append(ValueRef::Real(12.5)).is_ok());
+        assert!(b
+            .append(ValueRef::Real(12345678901234567.0))
+            .unwrap_err()
+            .contains("significant digits"));
+    }
+
+    #[test]
+    fn timestamps_parse_with_offsets_and_reject_nanoseconds() {
+        let base = parse_timestamp("2024-03-01 10:00:00").unwrap().unwrap();
+        assert_eq!(parse_timestamp("2024-03-01T10:00:00Z").unwrap(), Some(base));
+        assert_eq!(
+            parse_timestamp("2024-03-01 12:00:00+02:00").unwrap(),
+            Some(base)
+        );
+        assert_eq!(
+            parse_timestamp("2024-03-01 10:00:00.5").unwrap(),
+            Some(base + 500_000)
+        );
+        assert!(parse_timestamp("2024-03-01 10:00:00.123456789").is_err());
+        assert_eq!(parse_timestamp("2024-13-01 10:00:00").unwrap(), None);
+        assert_eq!(
+            format_timestamp_micros(base + 1, true).unwrap(),
+            "2024-03-01 10:00:00.000001+00:00"
+        );
+        assert_eq!(parse_date("1970-01-02"), Some(1));
+        assert_eq!(parse_date("1970-1-2"), None);
+    }
+
+    #[test]
+    fn values_that_do_not_fit_are_refused() {
+        let mut b = ColumnBuilder::new(&DataType::Int64, 1);
+        assert!(b
+            .append(ValueRef::Text(b"abc"))
+            .unwrap_err()
+            .contains("text 'abc' does not fit INTEGER"));
+        let mut b = ColumnBuilder::new(&DataType::Boolean, 1);
+        assert!(b.append(ValueRef::Integer(2)).is_err());
+        let mut b = ColumnBuilder::new(&DataType::Date32, 1);
+        assert!(b.append(ValueRef::Text(b"2024-02-30")).is_err());
+    }
+}

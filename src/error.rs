@@ -1,0 +1,101 @@
+//! Library error type. Every variant maps to one of the CLI's exit codes:
+//! `2` when the spec or command line is invalid (nothing was read or written),
+//! `1` for everything that fails while running.
+
+use std::fmt;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec file or the command line is invalid. Exit code 2.
+    #[error("{0}")]
+    Spec(String),
+    /// A value read from a source does not fit its declared type.
+    #[error("{0}")]
+    Value(String),
+    /// Could not reach or authenticate against a source or destination.
+    #[error("{0}")]
+    Connection(String),
+    /// Any other failure while running, already worded for the user.
+    #[error("{0}")]
+    Run(String),
+    #[error("{context}: {source}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("avro: {0}")]
+    Avro(#[from] arrow_avro::errors::AvroError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl Error {
+    pub fn spec(msg: impl fmt::Display) -> Self {
+        Error::Spec(msg.to_string())
+    }
+
+    pub fn run(msg: impl fmt::Display) -> Self {
+        Error::Run(msg.to_string())
+    }
+
+    /// The process exit code this error maps to (see SPEC.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Spec(_) => 2,
+            Error::Context { source, .. } => source.exit_code(),
+            _ => 1,
+        }
+    }
+
+    /// Wraps this error with a description of what was being done.
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        Error::Context {
+            context: context.to_string(),
+            source: Box::new(self),
+        }
+    }
+}
+
+/// `.context(...)` on any result whose error converts into [`Error`].
+pub trait ResultExt<T> {
+    fn context<C: fmt::Display>(self, context: C) -> Result<T>;
+    fn with_context<C: fmt::Display, F: FnOnce() -> C>(self, f: F) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
+    fn context<C: fmt::Display>(self, context: C) -> Result<T> {
+        self.map_err(|e| e.into().context(context))
+    }
+
+    fn with_context<C: fmt::Display, F: FnOnce() -> C>(self, f: F) -> Result<T> {
+        self.map_err(|e| e.into().context(f()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_innermost_error() {
+        assert_eq!(Error::spec("bad").exit_code(), 2);
+        assert_eq!(Error::spec("bad").context("stream `x`").exit_code(), 2);
+        assert_eq!(Error::run("boom").context("stream `x`").exit_code(), 1);
+        assert_eq!(
+            Error::run("boom").context("stream `x`").to_string(),
+            "stream `x`: boom"
+        );
+    }
+}

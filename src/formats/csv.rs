@@ -1,0 +1,173 @@
+//! CSV: a streaming writer (below) and arrow-csv's push decoder with schema inference.
+
+use super::{CsvOptions, Encoder, PushDecoder, SharedBuf, Sink, WriteOptions};
+use crate::error::{Error, Result};
+use arrow::array::Array;
+use arrow::csv::reader::{Decoder, Format as CsvFormat};
+use arrow::csv::ReaderBuilder;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// CSV writer following PostgreSQL's `COPY ... CSV` convention, which arrow-csv's writer
+/// cannot express: a NULL is an unquoted empty field, an empty string is `""`. Fields holding
+/// the delimiter, a quote or a line break are quoted; values are formatted by Arrow's display
+/// (ISO-8601 dates and timestamps, exact decimals, binary as lowercase hex).
+struct CsvEncoder {
+    sink: Sink,
+    schema: SchemaRef,
+    delimiter: u8,
+    header: bool,
+    line: Vec<u8>,
+    field: String,
+}
+
+impl CsvEncoder {
+    fn push_field(&mut self, value: Option<&str>) {
+        if let Some(v) = value {
+            let needs_quotes = v.is_empty()
+                || v.bytes()
+                    .any(|b| b == self.delimiter || b == b'"' || b == b'\n' || b == b'\r');
+            if needs_quotes {
+                self.line.push(b'"');
+                for b in v.bytes() {
+                    if b == b'"' {
+                        self.line.push(b'"');
+                    }
+                    self.line.push(b);
+                }
+                self.line.push(b'"');
+            } else {
+                self.line.extend_from_slice(v.as_bytes());
+            }
+        }
+    }
+
+    fn end_record(&mut self) -> Result<()> {
+        self.line.push(b'\n');
+        if self.line.len() >= 1 << 16 {
+            self.sink.write_all(&self.line)?;
+            self.line.clear();
+        }
+        Ok(())
+    }
+
+    fn write_header(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.header) {
+            let names: Vec<String> = self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            for (i, n) in names.iter().enumerate() {
+                if i > 0 {
+                    self.line.push(self.delimiter);
+                }
+                self.push_field(Some(n));
+            }
+            self.end_record()?;
+        }
+        Ok(())
+    }
+}
+
+impl Encoder for CsvEncoder {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.write_header()?;
+        let options = FormatOptions::default().with_display_error(true);
+        let formatters = batch
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(a, f)| {
+                if a.data_type().is_nested() {
+                    return Err(Error::run(format!(
+                        "column `{}`: nested type {} cannot be written to CSV",
+                        f.name(),
+                        a.data_type()
+                    )));
+                }
+                Ok(ArrayFormatter::try_new(a.as_ref(), &options)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut field = std::mem::take(&mut self.field);
+        for row in 0..batch.num_rows() {
+            for (c, fmt) in formatters.iter().enumerate() {
+                if c > 0 {
+                    self.line.push(self.delimiter);
+                }
+                if batch.column(c).is_null(row) {
+                    continue;
+                }
+                field.clear();
+                write!(field, "{}", fmt.value(row)).map_err(|_| {
+                    Error::run(format!(
+                        "column `{}`, row {}: cannot format value",
+                        self.schema.field(c).name(),
+                        row + 1
+                    ))
+                })?;
+                self.push_field(Some(&field));
+            }
+            self.end_record()?;
+        }
+        self.field = field;
+        self.sink.write_all(&self.line)?;
+        self.line.clear();
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        self.write_header()?; // an empty stream still gets its header line
+        self.sink.write_all(&self.line)?;
+        self.sink.finish()
+    }
+}
+
+pub(super) fn encoder(
+    schema: SchemaRef,
+    options: &WriteOptions,
+    buf: SharedBuf,
+) -> Result<Box<dyn Encoder>> {
+    Ok(Box::new(CsvEncoder {
+        sink: Sink::new(buf, options.compression)?,
+        schema,
+        delimiter: options.csv.delimiter,
+        header: options.csv.header,
+        line: Vec::with_capacity(1 << 17),
+        field: String::new(),
+    }))
+}
+
+/// Infers a schema from the first bytes of a file (whole lines only).
+pub fn infer_schema(sample: &[u8], options: &CsvOptions, max_records: usize) -> Result<Schema> {
+    let (schema, _) = CsvFormat::default()
+        .with_header(options.header)
+        .with_delimiter(options.delimiter)
+        .infer_schema(sample, Some(max_records))?;
+    Ok(schema)
+}
+
+struct CsvDecoder(Decoder);
+
+impl PushDecoder for CsvDecoder {
+    fn decode(&mut self, buf: &[u8]) -> Result<usize> {
+        Ok(self.0.decode(buf)?)
+    }
+    fn flush(&mut self) -> Result<Option<RecordBatch>> {
+        Ok(self.0.flush()?)
+    }
+}
+
+pub fn decoder(schema: SchemaRef, options: &CsvOptions, batch_size: usize) -> Box<dyn PushDecoder> {
+    Box::new(CsvDecoder(
+        ReaderBuilder::new(schema)
+            .with_header(options.header)
+            .with_delimiter(options.delimiter)
+            .with_batch_size(batch_size)
+            .build_decoder(),
+    ))
+}

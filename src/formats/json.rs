@@ -1,0 +1,113 @@
+//! JSON (one array of objects) and JSON Lines through arrow-json.
+
+use super::{Encoder, PushDecoder, SharedBuf, Sink, WriteOptions};
+use crate::error::Result;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::json::reader::{infer_json_schema, Decoder};
+use arrow::json::writer::{JsonArray, JsonFormat, LineDelimited, Writer, WriterBuilder};
+use arrow::json::ReaderBuilder;
+use arrow::record_batch::RecordBatch;
+
+struct JsonEncoder<F: JsonFormat>(Writer<Sink, F>);
+
+impl<F: JsonFormat + Send> Encoder for JsonEncoder<F> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.0.write(batch)?;
+        Ok(())
+    }
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        self.0.finish()?;
+        self.0.into_inner().finish()
+    }
+}
+
+pub(super) fn encoder(
+    _schema: SchemaRef,
+    options: &WriteOptions,
+    buf: SharedBuf,
+    lines: bool,
+) -> Result<Box<dyn Encoder>> {
+    let sink = Sink::new(buf, options.compression)?;
+    // Explicit nulls keep every key in every row, so readers see NULL rather than a missing key.
+    let builder = WriterBuilder::new().with_explicit_nulls(true);
+    Ok(if lines {
+        Box::new(JsonEncoder(builder.build::<_, LineDelimited>(sink)))
+    } else {
+        Box::new(JsonEncoder(builder.build::<_, JsonArray>(sink)))
+    })
+}
+
+/// Infers a schema from the first whole lines of a JSON Lines file. Columns keep the order in
+/// which the first record lists them (arrow's inference sorts them by name).
+pub fn infer_schema(sample: &[u8], max_records: usize) -> Result<Schema> {
+    let inferred = infer_json_schema(sample, Some(max_records))?.0;
+    let first_line = sample
+        .split(|b| *b == b'\n')
+        .find(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .unwrap_or_default();
+    let order = serde_json::from_slice::<KeyOrder>(first_line)
+        .map(|k| k.0)
+        .unwrap_or_default();
+    let rank = |name: &str| order.iter().position(|k| k == name).unwrap_or(usize::MAX);
+    let mut fields: Vec<_> = inferred.fields().iter().cloned().collect();
+    fields.sort_by_key(|f| rank(f.name()));
+    Ok(Schema::new(fields))
+}
+
+/// The keys of a JSON object, in document order.
+struct KeyOrder(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for KeyOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = KeyOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> std::result::Result<KeyOrder, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    m.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(k);
+                }
+                Ok(KeyOrder(keys))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+struct JsonDecoder(Decoder);
+
+impl PushDecoder for JsonDecoder {
+    fn decode(&mut self, buf: &[u8]) -> Result<usize> {
+        Ok(self.0.decode(buf)?)
+    }
+    fn flush(&mut self) -> Result<Option<RecordBatch>> {
+        Ok(self.0.flush()?)
+    }
+}
+
+pub fn decoder(schema: SchemaRef, batch_size: usize) -> Result<Box<dyn PushDecoder>> {
+    Ok(Box::new(JsonDecoder(
+        ReaderBuilder::new(schema)
+            .with_batch_size(batch_size)
+            .with_flatten(true)
+            .build_decoder()?,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn inferred_columns_keep_document_order() {
+        let s = super::infer_schema(b"{\"b\": 1, \"a\": \"x\", \"c\": null}\n{\"c\": 2.5}\n", 10)
+            .unwrap();
+        let names: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["b", "a", "c"]);
+    }
+}

@@ -1,0 +1,395 @@
+//! File formats as encoders and decoders over Arrow, independent of where the bytes live.
+//!
+//! Encoders write into a [`SharedBuf`] that the file connector drains into object storage after
+//! every batch, so memory holds at most one batch's encoded bytes (plus, for Parquet, the row
+//! group being built). Decoders are push-based: the connector feeds them byte chunks as they
+//! arrive from storage.
+
+pub mod avro;
+pub mod csv;
+pub mod json;
+pub mod parquet;
+
+use crate::error::{Error, Result};
+use crate::spec::env::Kind;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use std::fmt;
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Parquet,
+    Csv,
+    Json,
+    Jsonl,
+    Avro,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Parquet,
+        Format::Csv,
+        Format::Json,
+        Format::Jsonl,
+        Format::Avro,
+    ];
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Parquet => "parquet",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+            Format::Avro => "avro",
+        }
+    }
+
+    /// The format and stream compression a file name implies (`x.csv.gz` -> CSV, gzip).
+    pub fn from_file_name(name: &str) -> Option<(Format, Compression)> {
+        let lower = name.to_ascii_lowercase();
+        let (stem, compression) = if let Some(s) = lower.strip_suffix(".gz") {
+            (s.to_string(), Compression::Gzip)
+        } else if let Some(s) = lower.strip_suffix(".zst") {
+            (s.to_string(), Compression::Zstd)
+        } else {
+            (lower, Compression::None)
+        };
+        let ext = stem.rsplit_once('.')?.1;
+        let format = match ext {
+            "parquet" | "pq" => Format::Parquet,
+            "csv" | "tsv" => Format::Csv,
+            "json" => Format::Json,
+            "jsonl" | "ndjson" => Format::Jsonl,
+            "avro" => Format::Avro,
+            _ => return None,
+        };
+        Some((format, compression))
+    }
+
+    /// Compressions this format accepts on write, the first being the default.
+    pub fn compressions(self) -> &'static [Compression] {
+        use Compression::*;
+        match self {
+            Format::Parquet => &[Snappy, Zstd, Gzip, Lz4, None],
+            Format::Csv | Format::Json | Format::Jsonl => &[None, Gzip, Zstd],
+            Format::Avro => &[None, Deflate, Snappy, Zstd],
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.extension() == s.to_ascii_lowercase())
+            .ok_or_else(|| {
+                format!("unknown format `{s}`, expected one of parquet, csv, json, jsonl, avro")
+            })
+    }
+}
+
+impl Kind for Format {
+    const KIND: &'static str = "one of parquet, csv, json, jsonl, avro";
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Snappy,
+    Gzip,
+    Zstd,
+    Lz4,
+    Deflate,
+}
+
+impl Compression {
+    /// The suffix added after the format's extension for whole-file compression.
+    pub fn file_suffix(self, format: Format) -> &'static str {
+        match (format, self) {
+            (Format::Csv | Format::Json | Format::Jsonl, Compression::Gzip) => ".gz",
+            (Format::Csv | Format::Json | Format::Jsonl, Compression::Zstd) => ".zst",
+            _ => "",
+        }
+    }
+}
+
+impl FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "none" | "uncompressed" | "null" => Compression::None,
+            "snappy" => Compression::Snappy,
+            "gzip" | "gz" => Compression::Gzip,
+            "zstd" => Compression::Zstd,
+            "lz4" => Compression::Lz4,
+            "deflate" => Compression::Deflate,
+            other => {
+                return Err(format!(
+                    "unknown compression `{other}`, expected one of none, snappy, gzip, zstd, lz4, deflate"
+                ))
+            }
+        })
+    }
+}
+
+impl Kind for Compression {
+    const KIND: &'static str = "one of none, snappy, gzip, zstd, lz4, deflate";
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Compression::None => "none",
+            Compression::Snappy => "snappy",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Lz4 => "lz4",
+            Compression::Deflate => "deflate",
+        })
+    }
+}
+
+/// CSV dialect options, shared by reading and writing.
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    pub delimiter: u8,
+    pub header: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: b',',
+            header: true,
+        }
+    }
+}
+
+/// Everything an encoder needs besides the schema.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    pub format: Format,
+    pub compression: Compression,
+    pub csv: CsvOptions,
+    /// Parquet: rows per row group.
+    pub row_group_size: usize,
+}
+
+/// A growable byte buffer shared between an encoder (which writes) and the uploader (which
+/// drains it after every batch).
+#[derive(Clone, Default)]
+pub struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    /// Takes every byte written so far.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Streams batches of one schema into one file's bytes.
+pub trait Encoder: Send {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Writes any footer and flushes compression.
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// A byte sink with optional whole-file compression (gzip / zstd) for the text formats.
+pub(crate) enum Sink {
+    Plain(SharedBuf),
+    Gzip(flate2::write::GzEncoder<SharedBuf>),
+    Zstd(zstd::stream::write::Encoder<'static, SharedBuf>),
+}
+
+impl Sink {
+    pub(crate) fn new(buf: SharedBuf, compression: Compression) -> Result<Sink> {
+        Ok(match compression {
+            Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(
+                buf,
+                flate2::Compression::default(),
+            )),
+            Compression::Zstd => Sink::Zstd(zstd::stream::write::Encoder::new(buf, 3)?),
+            _ => Sink::Plain(buf),
+        })
+    }
+
+    pub(crate) fn finish(self) -> Result<()> {
+        match self {
+            Sink::Plain(_) => {}
+            Sink::Gzip(g) => {
+                g.finish()?;
+            }
+            Sink::Zstd(z) => {
+                z.finish()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Plain(b) => b.write(buf),
+            Sink::Gzip(g) => g.write(buf),
+            Sink::Zstd(z) => z.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(b) => b.flush(),
+            Sink::Gzip(g) => g.flush(),
+            Sink::Zstd(z) => z.flush(),
+        }
+    }
+}
+
+/// An encoder for `options.format` writing into `buf`.
+pub fn encoder(
+    schema: SchemaRef,
+    options: &WriteOptions,
+    buf: SharedBuf,
+) -> Result<Box<dyn Encoder>> {
+    if !options.format.compressions().contains(&options.compression) {
+        return Err(Error::spec(format!(
+            "compression `{}` is not available for {} (choose one of {})",
+            options.compression,
+            options.format,
+            options
+                .format
+                .compressions()
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    match options.format {
+        Format::Parquet => parquet::encoder(schema, options, buf),
+        Format::Csv => csv::encoder(schema, options, buf),
+        Format::Json => json::encoder(schema, options, buf, false),
+        Format::Jsonl => json::encoder(schema, options, buf, true),
+        Format::Avro => avro::encoder(schema, options, buf),
+    }
+}
+
+/// Decompresses a byte stream chunk by chunk (push-based, so it works on async chunks).
+pub enum Decompressor {
+    None,
+    Gzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
+    Zstd(Box<zstd::stream::write::Decoder<'static, Vec<u8>>>),
+}
+
+impl Decompressor {
+    pub fn new(compression: Compression) -> Result<Self> {
+        Ok(match compression {
+            Compression::Gzip => {
+                Decompressor::Gzip(Box::new(flate2::write::MultiGzDecoder::new(Vec::new())))
+            }
+            Compression::Zstd => {
+                Decompressor::Zstd(Box::new(zstd::stream::write::Decoder::new(Vec::new())?))
+            }
+            _ => Decompressor::None,
+        })
+    }
+
+    /// Feeds compressed bytes; returns whatever decompressed bytes are ready.
+    pub fn push(&mut self, chunk: bytes::Bytes) -> Result<bytes::Bytes> {
+        Ok(match self {
+            Decompressor::None => chunk,
+            Decompressor::Gzip(d) => {
+                d.write_all(&chunk)?;
+                std::mem::take(d.get_mut()).into()
+            }
+            Decompressor::Zstd(d) => {
+                d.write_all(&chunk)?;
+                std::mem::take(d.get_mut()).into()
+            }
+        })
+    }
+
+    /// Flushes the end of the stream.
+    pub fn finish(&mut self) -> Result<bytes::Bytes> {
+        Ok(match self {
+            Decompressor::None => bytes::Bytes::new(),
+            Decompressor::Gzip(d) => {
+                d.try_finish()?;
+                std::mem::take(d.get_mut()).into()
+            }
+            Decompressor::Zstd(d) => {
+                d.flush()?;
+                std::mem::take(d.get_mut()).into()
+            }
+        })
+    }
+}
+
+/// A push decoder for a row-oriented text format (CSV, JSON lines).
+pub trait PushDecoder: Send {
+    /// Consumes a prefix of `buf`, returning how many bytes were used. Returns 0 when a batch
+    /// is full and must be flushed.
+    fn decode(&mut self, buf: &[u8]) -> Result<usize>;
+    /// The rows decoded since the last flush.
+    fn flush(&mut self) -> Result<Option<RecordBatch>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_imply_format_and_compression() {
+        assert_eq!(
+            Format::from_file_name("a/b.csv.gz"),
+            Some((Format::Csv, Compression::Gzip))
+        );
+        assert_eq!(
+            Format::from_file_name("x.PARQUET"),
+            Some((Format::Parquet, Compression::None))
+        );
+        assert_eq!(
+            Format::from_file_name("x.jsonl.zst"),
+            Some((Format::Jsonl, Compression::Zstd))
+        );
+        assert_eq!(Format::from_file_name("x.txt"), None);
+    }
+
+    #[test]
+    fn decompressor_round_trips_gzip_in_chunks() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(b"hello world, hello world").unwrap();
+        let data = enc.finish().unwrap();
+        let mut d = Decompressor::new(Compression::Gzip).unwrap();
+        let mut out = Vec::new();
+        for chunk in data.chunks(5) {
+            out.extend_from_slice(&d.push(bytes::Bytes::copy_from_slice(chunk)).unwrap());
+        }
+        out.extend_from_slice(&d.finish().unwrap());
+        assert_eq!(out, b"hello world, hello world");
+    }
+}

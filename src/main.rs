@@ -1,0 +1,318 @@
+//! The `etl` command line. Library errors become messages on stderr and exit codes:
+//! 0 success, 1 a run failed, 2 the spec or the command line is invalid.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use etl::connectors::registry;
+use etl::runner::{self, RunOptions, RunSummary};
+use etl::spec::{self, Spec};
+use etl::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Move tables and files between SQL databases and file/object storage, as a YAML spec says.
+///
+/// A spec names a source and a destination (each a `connector_type` plus its `config`) and
+/// the streams to move. Run `etl connectors` to see every connector and its config keys.
+///
+/// Exit codes: 0 all streams succeeded; 1 a run failed; 2 the spec or command line is invalid.
+#[derive(Parser)]
+#[command(name = "etl", version, about, long_about, max_term_width = 100)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Only warnings and errors on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a spec: move every (or every selected) stream from source to destination.
+    Run {
+        /// The spec file (YAML).
+        spec: PathBuf,
+        /// Run only this stream (repeat for more).
+        #[arg(long = "select", value_name = "STREAM")]
+        select: Vec<String>,
+        /// Treat every stream as `full_refresh`, whatever its mode says.
+        #[arg(long)]
+        full_refresh: bool,
+        /// Print the plan (streams, modes, destinations) and stop; nothing is read or written.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where incremental state is kept (overrides `state.path`).
+        #[arg(long, value_name = "PATH_OR_URL")]
+        state: Option<String>,
+        /// Write a JSON summary of the run here, even when the run fails.
+        #[arg(long, value_name = "FILE.json")]
+        summary: Option<PathBuf>,
+    },
+    /// Parse and validate a spec; no connection is made.
+    Validate { spec: PathBuf },
+    /// Test the connection to the source and the destination.
+    Check { spec: PathBuf },
+    /// List the source's streams with their Arrow schemas.
+    Discover {
+        spec: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every connector_type, its role(s) and config keys.
+    Connectors {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging(format: LogFormat, quiet: bool) {
+    let level = if quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ETL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.log_format, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<u8> {
+    match command {
+        Command::Run {
+            spec,
+            select,
+            full_refresh,
+            dry_run,
+            state,
+            summary,
+        } => {
+            if state.is_some() {
+                tracing::debug!(
+                    "--state is accepted; incremental state arrives with incremental mode"
+                );
+            }
+            let options = RunOptions {
+                select,
+                full_refresh,
+                dry_run,
+            };
+            run(&spec, options, summary.as_deref()).await
+        }
+        Command::Validate { spec } => {
+            let s = spec::load(&spec)?;
+            println!(
+                "{}: valid (pipeline `{}`, {} -> {}, {})",
+                spec.display(),
+                s.name,
+                s.source.connector_type(),
+                s.destination.connector_type(),
+                if s.streams.is_empty() {
+                    "every table/file of the source".to_string()
+                } else {
+                    format!("{} stream(s)", s.streams.len())
+                }
+            );
+            Ok(0)
+        }
+        Command::Check { spec } => {
+            let s = spec::load(&spec)?;
+            let source = s.source.build(&s.defaults)?;
+            let destination = s.destination.build()?;
+            let mut ok = true;
+            for (role, kind, result) in [
+                ("source", s.source.connector_type(), source.check().await),
+                (
+                    "destination",
+                    s.destination.connector_type(),
+                    destination.check().await,
+                ),
+            ] {
+                match result {
+                    Ok(()) => println!("{role} ({kind}): ok"),
+                    Err(e) => {
+                        ok = false;
+                        println!("{role} ({kind}): FAILED: {e}");
+                    }
+                }
+            }
+            Ok(if ok { 0 } else { 1 })
+        }
+        Command::Discover { spec, json } => {
+            let s = spec::load(&spec)?;
+            let source = s.source.build(&s.defaults)?;
+            let streams = source.discover().await?;
+            if json {
+                let out: Vec<serde_json::Value> = streams
+                    .iter()
+                    .map(|st| {
+                        serde_json::json!({
+                            "name": st.name,
+                            "columns": st.schema.fields().iter().map(|f| serde_json::json!({
+                                "name": f.name(),
+                                "type": f.data_type().to_string(),
+                                "nullable": f.is_nullable(),
+                            })).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out).map_err(Error::run)?
+                );
+            } else {
+                for st in streams {
+                    println!("{}", st.name);
+                    for f in st.schema.fields() {
+                        println!(
+                            "  {:<32} {}{}",
+                            f.name(),
+                            f.data_type(),
+                            if f.is_nullable() { "" } else { " NOT NULL" }
+                        );
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Command::Connectors { json } => {
+            let list = registry::connectors();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).map_err(Error::run)?
+                );
+            } else {
+                for c in list {
+                    for (role, keys) in c.roles {
+                        println!("{:<12} {:<12} {}", c.connector_type, role, keys.join(", "));
+                    }
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn run(path: &Path, options: RunOptions, summary_path: Option<&Path>) -> Result<u8> {
+    let spec: Spec = spec::load(path)?;
+    let run_id = runner::new_run_id();
+    let outcome = async {
+        let source = spec.source.build(&spec.defaults)?;
+        let destination = spec.destination.build()?;
+        let planned = runner::plan(
+            &spec,
+            source.as_ref(),
+            destination.as_ref(),
+            &options,
+            &run_id,
+        )
+        .await?;
+        if options.dry_run {
+            println!("plan for `{}` (run {run_id}):", spec.name);
+            for p in &planned {
+                let s = &p.target.stream;
+                let from = s
+                    .query
+                    .as_ref()
+                    .map(|q| format!("query `{q}`"))
+                    .or_else(|| s.table.as_ref().map(|t| format!("table `{t}`")))
+                    .or_else(|| s.file_path.clone())
+                    .unwrap_or_else(|| format!("`{}`", s.name));
+                println!(
+                    "  {:<24} {:<13} {from} -> {}",
+                    s.name,
+                    p.target.mode.to_string(),
+                    p.destination
+                );
+            }
+            return Ok(None);
+        }
+        runner::run(
+            &spec,
+            source.as_ref(),
+            destination.as_ref(),
+            planned,
+            &run_id,
+        )
+        .await
+        .map(Some)
+    }
+    .await;
+    match outcome {
+        Ok(None) => Ok(0),
+        Ok(Some(summary)) => {
+            write_summary(summary_path, &summary)?;
+            Ok(if summary.succeeded() { 0 } else { 1 })
+        }
+        Err(e) => {
+            let failed = RunSummary {
+                name: spec.name.clone(),
+                run_id,
+                started_at: chrono::Utc::now().to_rfc3339(),
+                seconds: 0.0,
+                source: spec.source.connector_type().into(),
+                destination: spec.destination.connector_type().into(),
+                streams: Vec::new(),
+            };
+            if let Some(p) = summary_path {
+                let mut v = serde_json::to_value(&failed).map_err(Error::run)?;
+                v["error"] = serde_json::Value::String(e.to_string());
+                let _ = std::fs::write(p, serde_json::to_vec_pretty(&v).unwrap_or_default());
+            }
+            Err(e)
+        }
+    }
+}
+
+fn write_summary(path: Option<&Path>, summary: &RunSummary) -> Result<()> {
+    if let Some(p) = path {
+        summary
+            .write(p)
+            .map_err(|e| Error::run(format!("cannot write summary {}: {e}", p.display())))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! `${VAR}` / `${VAR:-default}` expansion, applied to every scalar value of a spec *after* the
+//! YAML is parsed, so a secret holding `:`, `#` or quotes is never re-read as YAML.
+//!
+//! The helpers here plug into serde (`#[serde(deserialize_with = "env::value")]`), which lets
+//! errors carry the line and column of the offending value.
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+use std::fmt;
+use std::marker::PhantomData;
+use std::str::FromStr;
+
+/// Expands `${VAR}` and `${VAR:-default}` in `input` using `lookup`.
+///
+/// `$${` produces a literal `${`; a `$` not followed by `{` is kept as is. `:-default` is used
+/// when the variable is unset or empty, as in POSIX shells.
+pub fn expand_with(input: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix("${") {
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("unterminated `${{` in `{input}`"))?;
+            let expr = &body[..end];
+            let (name, default) = match expr.find(":-") {
+                Some(i) => (&expr[..i], Some(&expr[i + 2..])),
+                None => (expr, None),
+            };
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!(
+                    "invalid environment variable name `{name}` in `${{{expr}}}`"
+                ));
+            }
+            match (lookup(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err(format!(
+                        "environment variable `{name}` is not set (use `${{{name}:-default}}` for a default)"
+                    ))
+                }
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Expands from the process environment.
+pub fn expand(input: &str) -> Result<String, String> {
+    expand_with(input, |name| std::env::var(name).ok())
+}
+
+/// A short human name for the type a value must parse into, used in error messages.
+pub trait Kind {
+    const KIND: &'static str;
+}
+macro_rules! kinds {
+    ($($t:ty => $k:expr),* $(,)?) => { $(impl Kind for $t { const KIND: &'static str = $k; })* };
+}
+kinds! {
+    String => "a string",
+    bool => "true or false",
+    u16 => "a whole number from 0 to 65535",
+    u32 => "a non-negative whole number",
+    u64 => "a non-negative whole number",
+    usize => "a non-negative whole number",
+    char => "a single character",
+}
+
+/// A scalar that went through env expansion and then `FromStr`.
+struct Expanded<T>(T);
+
+impl<'de, T> Deserialize<'de> for Expanded<T>
+where
+    T: FromStr + Kind,
+    T::Err: fmt::Display,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<T> V<T>
+        where
+            T: FromStr + Kind,
+            T::Err: fmt::Display,
+        {
+            fn parse<E: de::Error>(raw: &str) -> Result<Expanded<T>, E> {
+                let s = expand(raw).map_err(E::custom)?;
+                s.trim().parse::<T>().map(Expanded).or_else(|e| {
+                    if T::KIND == "a string" {
+                        // Strings are never trimmed: the untrimmed value always parses.
+                        s.parse::<T>()
+                            .map(Expanded)
+                            .map_err(|e| E::custom(e.to_string()))
+                    } else {
+                        Err(E::custom(format!(
+                            "invalid value `{s}`: expected {} ({e})",
+                            T::KIND
+                        )))
+                    }
+                })
+            }
+        }
+        impl<'de, T> Visitor<'de> for V<T>
+        where
+            T: FromStr + Kind,
+            T::Err: fmt::Display,
+        {
+            type Value = Expanded<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(T::KIND)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Self::parse(v)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Self::parse(&v.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Self::parse(&v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Self::parse(&v.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Self::parse(&v.to_string())
+            }
+        }
+        // `deserialize_str` hands over the scalar exactly as written (`0123` stays `0123`).
+        d.deserialize_str(V(PhantomData))
+    }
+}
+
+/// `deserialize_with` for a required scalar.
+pub fn value<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + Kind,
+    T::Err: fmt::Display,
+{
+    Expanded::<T>::deserialize(d).map(|e| e.0)
+}
+
+/// `deserialize_with` for an optional scalar (pair it with `#[serde(default)]`).
+pub fn opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + Kind,
+    T::Err: fmt::Display,
+{
+    Option::<Expanded<T>>::deserialize(d).map(|o| o.map(|e| e.0))
+}
+
+/// `deserialize_with` for a list of scalars (pair it with `#[serde(default)]`).
+pub fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + Kind,
+    T::Err: fmt::Display,
+{
+    Vec::<Expanded<T>>::deserialize(d).map(|v| v.into_iter().map(|e| e.0).collect())
+}
+
+/// A secret value (password, key, token): expanded like any value, never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; call only where it is handed to a driver.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("********")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        value::<D, String>(d).map(Secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "PW" => Some("p:a#s's\"w${x}".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn expands_variables_and_defaults() {
+        assert_eq!(expand_with("${PW}", env).unwrap(), "p:a#s's\"w${x}");
+        assert_eq!(expand_with("a-${NOPE:-d:ef}-b", env).unwrap(), "a-d:ef-b");
+        assert_eq!(expand_with("${EMPTY:-x}", env).unwrap(), "x");
+        assert_eq!(expand_with("${EMPTY}", env).unwrap(), "");
+        assert_eq!(
+            expand_with("cost $5 and $${literal}", env).unwrap(),
+            "cost $5 and ${literal}"
+        );
+    }
+
+    #[test]
+    fn reports_missing_and_malformed_variables() {
+        assert!(expand_with("${NOPE}", env)
+            .unwrap_err()
+            .contains("`NOPE` is not set"));
+        assert!(expand_with("${PW", env)
+            .unwrap_err()
+            .contains("unterminated"));
+        assert!(expand_with("${1X}", env)
+            .unwrap_err()
+            .contains("invalid environment variable"));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s} {s:?}").contains("hunter2"));
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,317 @@
+//! The spec file: model, loading with `file:line:column` errors, env expansion and validation.
+
+pub mod env;
+pub mod introspect;
+
+use crate::connectors::registry::{DestinationConfig, SourceConfig};
+use crate::error::{Error, Result};
+use crate::formats::Format;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+/// Rows per Arrow batch when the spec does not say.
+pub const DEFAULT_BATCH_SIZE: usize = 65_536;
+
+/// A parsed and validated spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    #[serde(deserialize_with = "env::value")]
+    pub version: u32,
+    #[serde(deserialize_with = "env::value")]
+    pub name: String,
+    pub source: SourceConfig,
+    pub destination: DestinationConfig,
+    #[serde(default)]
+    pub state: Option<StateSpec>,
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub streams: Vec<StreamSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSpec {
+    #[serde(deserialize_with = "env::value")]
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Rows per Arrow batch.
+    #[serde(default = "default_batch_size", deserialize_with = "env::value")]
+    pub batch_size: usize,
+}
+
+fn default_batch_size() -> usize {
+    DEFAULT_BATCH_SIZE
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    FullRefresh,
+    Incremental,
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "full_refresh" => Ok(Mode::FullRefresh),
+            "incremental" => Ok(Mode::Incremental),
+            other => Err(format!(
+                "unknown mode `{other}`, expected `full_refresh` or `incremental`"
+            )),
+        }
+    }
+}
+
+impl env::Kind for Mode {
+    const KIND: &'static str = "`full_refresh` or `incremental`";
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Mode::FullRefresh => "full_refresh",
+            Mode::Incremental => "incremental",
+        })
+    }
+}
+
+/// One entry of `streams:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    /// Destination table / file stem.
+    #[serde(deserialize_with = "env::value")]
+    pub name: String,
+    /// SQL sources: the table to read (defaults to `name`).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub table: Option<String>,
+    /// SQL sources: a query to read instead of a table.
+    #[serde(default, deserialize_with = "env::opt")]
+    pub query: Option<String>,
+    #[serde(default, deserialize_with = "env::value")]
+    pub mode: Mode,
+    #[serde(default, deserialize_with = "env::opt")]
+    pub cursor_field: Option<String>,
+    #[serde(default, deserialize_with = "env::list")]
+    pub primary_key: Vec<String>,
+    /// File sources: the file or folder this stream reads (defaults to the source's).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub file_path: Option<String>,
+    /// File sources: which files of `file_path` to read (defaults to the source's).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub glob_pattern: Option<String>,
+    /// File sources: the format of this stream's files (defaults to the source's).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub format: Option<Format>,
+}
+
+impl StreamSpec {
+    /// A stream with only a name, as made for every table when `streams:` is absent.
+    pub fn named(name: impl Into<String>) -> Self {
+        StreamSpec {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Reads, parses and validates a spec file.
+pub fn load(path: &Path) -> Result<Spec> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::spec(format!("cannot read spec file {}: {e}", path.display())))?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parses and validates spec text; `origin` names the file in errors.
+pub fn parse(text: &str, origin: &str) -> Result<Spec> {
+    let spec: Spec = serde_yaml_ng::from_str(text).map_err(|e| located(origin, &e))?;
+    validate(&spec).map_err(|msg| Error::spec(format!("{origin}: {msg}")))?;
+    Ok(spec)
+}
+
+/// `file:line:column: message` from a YAML/serde error.
+fn located(origin: &str, e: &serde_yaml_ng::Error) -> Error {
+    let mut msg = e.to_string();
+    match e.location() {
+        Some(loc) => {
+            let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+            if let Some(i) = msg.find(&suffix) {
+                msg.replace_range(i..i + suffix.len(), "");
+            }
+            Error::spec(format!("{origin}:{}:{}: {msg}", loc.line(), loc.column()))
+        }
+        None => Error::spec(format!("{origin}: {msg}")),
+    }
+}
+
+/// Checks that need more than one key at a time.
+fn validate(spec: &Spec) -> std::result::Result<(), String> {
+    if spec.version != 1 {
+        return Err(format!(
+            "version: this etl reads spec version 1, the file says {}",
+            spec.version
+        ));
+    }
+    if spec.name.trim().is_empty() {
+        return Err("name: must not be empty".into());
+    }
+    check_file_name("name", &spec.name)?;
+    if spec.defaults.batch_size == 0 {
+        return Err("defaults.batch_size: must be at least 1".into());
+    }
+    let mut seen = HashSet::new();
+    for (i, s) in spec.streams.iter().enumerate() {
+        let at = format!("streams[{i}] (`{}`)", s.name);
+        check_file_name(&format!("streams[{i}].name"), &s.name)?;
+        if !seen.insert(s.name.as_str()) {
+            return Err(format!("{at}: the stream name is used twice"));
+        }
+        if s.table.is_some() && s.query.is_some() {
+            return Err(format!("{at}: give either `table` or `query`, not both"));
+        }
+        if s.mode == Mode::Incremental && s.cursor_field.is_none() {
+            return Err(format!("{at}: mode `incremental` needs a `cursor_field`"));
+        }
+    }
+    spec.source
+        .validate(&spec.streams)
+        .and_then(|_| spec.destination.validate(&spec.streams))
+}
+
+/// Stream and pipeline names become file and table names: keep them to one path segment.
+fn check_file_name(key: &str, name: &str) -> std::result::Result<(), String> {
+    if name.is_empty()
+        || name.starts_with('.')
+        || name.contains(['/', '\\', '\0'])
+        || name.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "{key}: `{name}` cannot be used as a file or table name (no `/`, `\\`, control characters or leading `.`)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+version: 1
+name: demo
+source:
+  connector_type: sqlite
+  config:
+    database_path: ${ETL_UNIT_DB:-fixtures/shop.db}
+destination:
+  connector_type: local_file
+  config:
+    base_path: out
+    format: parquet
+streams:
+  - name: orders
+    table: orders
+"#;
+
+    #[test]
+    fn parses_a_good_spec() {
+        let spec = parse(GOOD, "t.yaml").unwrap();
+        assert_eq!(spec.name, "demo");
+        assert_eq!(spec.streams[0].table.as_deref(), Some("orders"));
+        assert_eq!(spec.defaults.batch_size, DEFAULT_BATCH_SIZE);
+    }
+
+    fn err(text: &str) -> String {
+        let e = parse(text, "t.yaml").unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn unknown_key_names_key_line_and_valid_keys() {
+        let e = err(&GOOD.replace(
+            "    format: parquet",
+            "    format: parquet\n    colour: red",
+        ));
+        assert!(
+            e.starts_with("t.yaml:13:5: destination.config: unknown field `colour`"),
+            "{e}"
+        );
+        assert!(e.contains("base_path"), "{e}");
+    }
+
+    #[test]
+    fn unknown_connector_type_lists_valid_ones() {
+        let e = err(&GOOD.replace("connector_type: sqlite", "connector_type: sqlight"));
+        assert!(
+            e.starts_with("t.yaml:5:19: source.connector_type: unknown variant `sqlight`"),
+            "{e}"
+        );
+        assert!(e.contains("sqlight") && e.contains("local_file"), "{e}");
+    }
+
+    #[test]
+    fn missing_required_key_is_named() {
+        let e = err(&GOOD.replace(
+            "    database_path: ${ETL_UNIT_DB:-fixtures/shop.db}\n",
+            "    {}\n",
+        ));
+        assert!(e.contains("database_path"), "{e}");
+    }
+
+    #[test]
+    fn missing_env_var_has_a_location() {
+        let e = err(&GOOD.replace("base_path: out", "base_path: ${ETL_UNIT_SURELY_UNSET}"));
+        assert!(e.starts_with("t.yaml:11:16:"), "{e}");
+        assert!(e.contains("ETL_UNIT_SURELY_UNSET"), "{e}");
+    }
+
+    #[test]
+    fn wrong_value_type_is_reported() {
+        let e = err(&GOOD.replace("name: demo", "name: demo\ndefaults:\n  batch_size: lots"));
+        assert!(e.contains("t.yaml:5:15") && e.contains("lots"), "{e}");
+        let e = err(&GOOD.replace("    table: orders", "    table: [a, b]"));
+        assert!(
+            e.starts_with("t.yaml:15:12: streams[0].table: invalid type: sequence"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn malformed_yaml_is_located() {
+        let e = err("version: 1\nname: [unclosed\n");
+        assert!(e.starts_with("t.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_stream() {
+        let e = err(&format!("{GOOD}  - name: orders\n"));
+        assert!(e.contains("used twice"), "{e}");
+        let e = err(&GOOD.replace(
+            "    table: orders",
+            "    table: orders\n    mode: incremental",
+        ));
+        assert!(e.contains("cursor_field"), "{e}");
+        let e = err(&GOOD.replace("version: 1", "version: 2"));
+        assert!(e.contains("version 1"), "{e}");
+    }
+}

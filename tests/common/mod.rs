@@ -1,0 +1,171 @@
+//! Helpers shared by the integration tests: run the built `etl` binary, build the shop fixture,
+//! and check outputs with the independent Python reader (tests/py/compare.py).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The result of one `etl` invocation.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "etl failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn fails(self, code: i32, needle: &str) -> Run {
+        assert_eq!(
+            self.code, code,
+            "wrong exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "etl panicked:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `etl ARGS` in `dir` with extra environment variables.
+pub fn etl_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_etl"));
+    cmd.args(args).current_dir(dir).env_remove("ETL_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::from(cmd.output().expect("spawn etl"))
+}
+
+pub fn etl(dir: &Path, args: &[&str]) -> Run {
+    etl_in(dir, args, &[])
+}
+
+/// A fresh temporary folder.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("etl-test-")
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// Builds the shop fixture database at `dir/shop.db` from fixtures/shop.sql.
+pub fn shop_db(dir: &Path) -> PathBuf {
+    let sql = std::fs::read_to_string(Path::new(ROOT).join("fixtures/shop.sql")).expect("shop.sql");
+    let db = dir.join("shop.db");
+    let conn = rusqlite::Connection::open(&db).expect("open db");
+    conn.execute_batch(&sql).expect("run shop.sql");
+    db
+}
+
+/// Writes `text` as `dir/name` and returns the path as a string.
+pub fn write_spec(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write spec");
+    p.to_string_lossy().into_owned()
+}
+
+/// The venv Python that has pyarrow and fastavro (set up by `make test`).
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("ETL_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(ROOT).join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "no test Python: run the tests with `make test` (it creates .venv with pyarrow and fastavro)"
+    );
+    p
+}
+
+/// Files directly or recursively under `dir` (hidden ones included), sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Everything under `dir`, folders included, for "nothing left behind" checks.
+pub fn entries_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            out.push(p.clone());
+            if p.is_dir() {
+                out.extend(entries_under(&p));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Compares a SQLite table with files using the independent reader; panics on a mismatch.
+#[track_caller]
+pub fn compare(db: &Path, table: &str, files: &[PathBuf], format: &str) {
+    assert!(!files.is_empty(), "no files to compare for {table}");
+    let mut cmd = Command::new(python());
+    cmd.arg(Path::new(ROOT).join("tests/py/compare.py")).args([
+        "--sqlite",
+        &db.to_string_lossy(),
+        "--table",
+        table,
+        "--format",
+        format,
+    ]);
+    for f in files {
+        cmd.arg("--file").arg(f);
+    }
+    let out = cmd.output().expect("spawn python");
+    assert!(
+        out.status.success(),
+        "independent reader found differences for {table} ({format}):\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("OK "));
+}
+
+/// Runs a SQL query on a SQLite database and returns the first column of the first row.
+pub fn sqlite_scalar(db: &Path, sql: &str) -> rusqlite::types::Value {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    conn.query_row(sql, [], |r| r.get(0)).expect("query")
+}

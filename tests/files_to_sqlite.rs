@@ -1,0 +1,279 @@
+//! Files -> SQLite and SQLite -> SQLite through the built binary: values compared with the
+//! independent reader, full refresh swaps atomically, failures leave the old table intact.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn spec_text(source: &str, db: &Path, extra: &str) -> String {
+    format!(
+        r#"
+version: 1
+name: load
+source:
+{source}
+destination:
+  connector_type: sqlite
+  config:
+    database_path: {}
+{extra}"#,
+        db.display()
+    )
+}
+
+/// Exports `orders` from the fixture to `format` files, then loads them into a new database.
+fn round_trip(format: &str) {
+    let dir = tempdir();
+    let shop = shop_db(dir.path());
+    let out = dir.path().join("out");
+    let export = write_spec(
+        dir.path(),
+        "export.yaml",
+        &format!(
+            "version: 1\nname: e\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n  connector_type: local_file\n  config:\n    base_path: {}\n    format: {format}\n",
+            shop.display(),
+            out.display()
+        ),
+    );
+    etl(dir.path(), &["run", &export]).ok();
+    let copy = dir.path().join("copy.db");
+    for table in ["customers", "orders", "order_items"] {
+        let src = format!(
+            "  connector_type: local_file\n  config:\n    file_path: {}\n",
+            out.join(table).display()
+        );
+        let spec = write_spec(
+            dir.path(),
+            &format!("load_{table}.yaml"),
+            &spec_text(&src, &copy, &format!("streams:\n  - name: {table}\n")),
+        );
+        etl(dir.path(), &["run", &spec]).ok();
+        // The loaded table must equal the files it came from.
+        compare(&copy, table, &files_under(&out.join(table)), format);
+    }
+}
+
+#[test]
+fn parquet_to_sqlite_keeps_every_value() {
+    round_trip("parquet");
+    // Parquet carries exact types, so the loaded table equals the original too.
+    let dir = tempdir();
+    let shop = shop_db(dir.path());
+    let out = dir.path().join("out");
+    let export = write_spec(
+        dir.path(),
+        "e.yaml",
+        &format!(
+            "version: 1\nname: e\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n  connector_type: local_file\n  config:\n    base_path: {}\n",
+            shop.display(),
+            out.display()
+        ),
+    );
+    etl(dir.path(), &["run", &export]).ok();
+    let copy = dir.path().join("copy.db");
+    let src = format!(
+        "  connector_type: local_file\n  config:\n    file_path: {}\n",
+        out.join("customers").display()
+    );
+    let spec = write_spec(
+        dir.path(),
+        "l.yaml",
+        &spec_text(
+            &src,
+            &copy,
+            "streams:\n  - name: customers\n    primary_key: [id]\n",
+        ),
+    );
+    etl(dir.path(), &["run", &spec]).ok();
+    let ddl = sqlite_scalar(
+        &copy,
+        "SELECT sql FROM sqlite_master WHERE name = 'customers'",
+    );
+    let rusqlite::types::Value::Text(ddl) = ddl else {
+        panic!("no table")
+    };
+    for col in [
+        "\"credit_limit\" DECIMAL(12,2)",
+        "\"created_at\" TIMESTAMP",
+        "\"updated_at\" TIMESTAMPTZ",
+        "\"signup_date\" DATE",
+        "\"is_active\" BOOLEAN",
+        "\"avatar\" BLOB",
+        "PRIMARY KEY (\"id\")",
+    ] {
+        assert!(ddl.contains(col), "{col} missing from {ddl}");
+    }
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    conn.execute(&format!("ATTACH '{}' AS orig", shop.display()), [])
+        .unwrap();
+    let diff: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM (SELECT * FROM orig.customers EXCEPT SELECT * FROM customers)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // Timestamps with offsets are normalised to UTC, so compare only rows without them.
+    let offset_rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM orig.customers WHERE updated_at NOT LIKE '%+00:00'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        diff, offset_rows,
+        "only rows whose offsets were normalised may differ"
+    );
+}
+
+#[test]
+fn jsonl_to_sqlite() {
+    round_trip("jsonl");
+}
+
+#[test]
+fn csv_to_sqlite_infers_types() {
+    let dir = tempdir();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        "id,name,score,joined,active\n1,Ana,1.5,2024-01-02,true\n2,\"Bő, Jr\",,2024-02-03,false\n3,李,3.25,,\n",
+    )
+    .unwrap();
+    let db = dir.path().join("t.db");
+    let src = format!(
+        "  connector_type: local_file\n  config:\n    file_path: {}\n",
+        csv.display()
+    );
+    let spec = write_spec(dir.path(), "s.yaml", &spec_text(&src, &db, ""));
+    etl(dir.path(), &["run", &spec]).ok();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    type Row = (i64, String, Option<f64>, Option<String>, Option<i64>);
+    let rows: Vec<Row> = conn
+        .prepare("SELECT id, name, score, joined, active FROM people ORDER BY id")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                1,
+                "Ana".into(),
+                Some(1.5),
+                Some("2024-01-02".into()),
+                Some(1)
+            ),
+            (2, "Bő, Jr".into(), None, Some("2024-02-03".into()), Some(0)),
+            (3, "李".into(), Some(3.25), None, None),
+        ]
+    );
+}
+
+#[test]
+fn malformed_csv_row_fails_with_the_file_named_and_keeps_the_old_table() {
+    let dir = tempdir();
+    let csv = dir.path().join("t.csv");
+    let db = dir.path().join("t.db");
+    let src = format!(
+        "  connector_type: local_file\n  config:\n    file_path: {}\n",
+        csv.display()
+    );
+    let spec = write_spec(
+        dir.path(),
+        "s.yaml",
+        &spec_text(&src, &db, "defaults:\n  batch_size: 2\n"),
+    );
+    std::fs::write(&csv, "id,v\n1,a\n2,b\n").unwrap();
+    etl(dir.path(), &["run", &spec]).ok();
+    // A row with too many fields after a few good batches.
+    let mut text = String::from("id,v\n");
+    for i in 0..20 {
+        text.push_str(&format!("{i},x{i}\n"));
+    }
+    text.push_str("99,a,extra\n");
+    std::fs::write(&csv, text).unwrap();
+    let r = etl(dir.path(), &["run", &spec]).fails(1, "t.csv");
+    assert!(
+        r.stderr.to_lowercase().contains("line") || r.stderr.contains("fields"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        sqlite_scalar(
+            &db,
+            "SELECT group_concat(v) FROM (SELECT v FROM t ORDER BY id)"
+        ),
+        rusqlite::types::Value::Text("a,b".into()),
+        "the previous table must be intact"
+    );
+    assert_eq!(
+        sqlite_scalar(
+            &db,
+            "SELECT count(*) FROM sqlite_master WHERE name LIKE '_etl_stage%'"
+        ),
+        rusqlite::types::Value::Integer(0),
+        "no staging table left behind"
+    );
+}
+
+#[test]
+fn sqlite_to_sqlite_full_refresh_swaps_and_failure_keeps_old_rows() {
+    let dir = tempdir();
+    let shop = shop_db(dir.path());
+    let copy = dir.path().join("copy.db");
+    let src = format!(
+        "  connector_type: sqlite\n  config:\n    database_path: {}\n",
+        shop.display()
+    );
+    let spec = write_spec(
+        dir.path(),
+        "s.yaml",
+        &spec_text(
+            &src,
+            &copy,
+            "defaults:\n  batch_size: 100\nstreams:\n  - name: orders\n    primary_key: [id]\n",
+        ),
+    );
+    etl(dir.path(), &["run", &spec]).ok();
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    conn.execute(&format!("ATTACH '{}' AS orig", shop.display()), [])
+        .unwrap();
+    let diff = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row(
+            "SELECT (SELECT count(*) FROM (SELECT * FROM orig.orders EXCEPT SELECT * FROM orders)) + \
+                    (SELECT count(*) FROM (SELECT * FROM orders EXCEPT SELECT * FROM orig.orders))",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(diff(&conn), 0, "copy equals the source");
+    drop(conn);
+    // Rerun: same result (the old table is replaced, not appended to).
+    etl(dir.path(), &["run", &spec]).ok();
+    assert_eq!(
+        sqlite_scalar(&copy, "SELECT count(*) FROM orders"),
+        rusqlite::types::Value::Integer(3000)
+    );
+    // A bad value late in the source fails the run; the copy keeps its previous rows.
+    let conn = rusqlite::Connection::open(&shop).unwrap();
+    conn.execute("UPDATE orders SET total = 'lots' WHERE id = 2500", [])
+        .unwrap();
+    conn.execute("DELETE FROM orders WHERE id < 100", [])
+        .unwrap();
+    drop(conn);
+    etl(dir.path(), &["run", &spec]).fails(
+        1,
+        "column `total`, row 2401: text 'lots' does not fit DECIMAL(12,2)",
+    );
+    assert_eq!(
+        sqlite_scalar(&copy, "SELECT count(*) FROM orders"),
+        rusqlite::types::Value::Integer(3000)
+    );
+}
