@@ -6,7 +6,7 @@ SHELL := /bin/bash
 ETL := $(CARGO) run --release --quiet --bin etl --
 SHOP_DB := fixtures/shop.db
 
-.PHONY: build demo test fmt lint fixtures clean toolchain
+.PHONY: build demo test fmt lint fixtures clean toolchain bench
 
 toolchain:
 	@scripts/toolchain.sh
@@ -39,3 +39,7 @@ lint:
 
 clean:
 	rm -rf out $(SHOP_DB)
+
+# Benchmarks (not part of `make test`): BENCH_ROWS=2000000 by default.
+bench:
+	bench/bench.sh
