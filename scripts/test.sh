@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # `make test`: prepares the independent readers (Python venv with pyarrow + fastavro) and runs
-# every unit and integration test. Idempotent.
+# every unit and integration test, then prints one total line. Idempotent.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ETL_TEST_PYTHON=$(scripts/venv.sh | tail -n 1)
 export ETL_TEST_PYTHON
 echo "test.sh: independent reader: $ETL_TEST_PYTHON ($("$ETL_TEST_PYTHON" -c 'import pyarrow, fastavro; print("pyarrow", pyarrow.__version__, "fastavro", fastavro.__version__)'))"
-exec ${CARGO:-cargo} test --all-targets "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+${CARGO:-cargo} test --lib --bins --tests "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
