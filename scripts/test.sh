@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # `make test`: prepares the independent readers (Python venv with pyarrow + fastavro) and runs
-# every unit and integration test, then prints one total line. Idempotent.
+# every unit and integration test against a local S3 server (moto), then prints one total
+# line. Idempotent.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ETL_TEST_PYTHON=$(scripts/venv.sh | tail -n 1)
 export ETL_TEST_PYTHON
 echo "test.sh: independent reader: $ETL_TEST_PYTHON ($("$ETL_TEST_PYTHON" -c 'import pyarrow, fastavro; print("pyarrow", pyarrow.__version__, "fastavro", fastavro.__version__)'))"
+# A local S3-compatible server (moto) for the S3 tests, stopped again at the end.
+port=${ETL_TEST_S3_PORT:-$((19000 + RANDOM % 1000))}
+ETL_TEST_S3_ENDPOINT=$(scripts/s3-server.sh start "$port")
+export ETL_TEST_S3_ENDPOINT
+echo "test.sh: S3-compatible server (moto): $ETL_TEST_S3_ENDPOINT"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; scripts/s3-server.sh stop "$port"' EXIT
 set +e
 ${CARGO:-cargo} test --lib --bins --tests "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -68,6 +68,22 @@ impl Error {
     }
 }
 
+/// The error's message followed by every cause that adds something (driver errors often keep
+/// the useful part, such as "connection refused", in their source chain).
+pub fn full_message(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut cur = e.source();
+    while let Some(cause) = cur {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        cur = cause.source();
+    }
+    msg
+}
+
 /// `.context(...)` on any result whose error converts into [`Error`].
 pub trait ResultExt<T> {
     fn context<C: fmt::Display>(self, context: C) -> Result<T>;

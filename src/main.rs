@@ -114,7 +114,7 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", etl::error::full_message(&e));
             ExitCode::from(e.exit_code() as u8)
         }
     }
@@ -175,7 +175,7 @@ async fn dispatch(command: Command) -> Result<u8> {
                     Ok(()) => println!("{role} ({kind}): ok"),
                     Err(e) => {
                         ok = false;
-                        println!("{role} ({kind}): FAILED: {e}");
+                        println!("{role} ({kind}): FAILED: {}", etl::error::full_message(&e));
                     }
                 }
             }

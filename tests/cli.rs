@@ -336,7 +336,14 @@ fn connectors_lists_types_roles_and_keys() {
     );
     let r = etl(dir.path(), &["connectors", "--json"]).ok();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 2);
+    let types: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["connector_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["sqlite", "local_file", "s3"]);
+    assert!(r.stdout.contains("aws_secret_access_key"), "{}", r.stdout);
 }
 
 #[test]

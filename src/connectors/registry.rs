@@ -5,7 +5,10 @@
 //! The enums are adjacently tagged (`connector_type` + `config`), so serde reports unknown
 //! types and unknown config keys with their line, column and the valid choices.
 
-use super::file::{FileDestination, FileDestinationConfig, FileSource, FileSourceConfig};
+use super::file::{
+    FileDestination, FileDestinationConfig, FileSource, FileSourceConfig, S3DestinationConfig,
+    S3SourceConfig,
+};
 use super::sql::sqlite::{SqliteConfig, SqliteDestination, SqliteSource};
 use super::{Destination, Source};
 use crate::error::Result;
@@ -20,6 +23,8 @@ pub enum SourceConfig {
     Sqlite(SqliteConfig),
     #[serde(rename = "local_file")]
     LocalFile(FileSourceConfig),
+    #[serde(rename = "s3")]
+    S3(S3SourceConfig),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +34,8 @@ pub enum DestinationConfig {
     Sqlite(SqliteConfig),
     #[serde(rename = "local_file")]
     LocalFile(FileDestinationConfig),
+    #[serde(rename = "s3")]
+    S3(S3DestinationConfig),
 }
 
 impl SourceConfig {
@@ -36,6 +43,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Sqlite(_) => "sqlite",
             SourceConfig::LocalFile(_) => "local_file",
+            SourceConfig::S3(_) => "s3",
         }
     }
 
@@ -44,13 +52,17 @@ impl SourceConfig {
         match self {
             SourceConfig::Sqlite(_) => super::sql::validate_streams(streams),
             SourceConfig::LocalFile(c) => c.validate(streams),
+            SourceConfig::S3(c) => c.validate(streams),
         }
     }
 
     pub fn build(&self, defaults: &Defaults) -> Result<Box<dyn Source>> {
         Ok(match self {
             SourceConfig::Sqlite(c) => Box::new(SqliteSource::new(c.clone(), defaults)),
-            SourceConfig::LocalFile(c) => Box::new(FileSource::local(c.clone())?),
+            SourceConfig::LocalFile(c) => {
+                Box::new(FileSource::new(c.location(), c.read_options())?)
+            }
+            SourceConfig::S3(c) => Box::new(FileSource::new(c.location(), c.read_options())?),
         })
     }
 }
@@ -60,6 +72,7 @@ impl DestinationConfig {
         match self {
             DestinationConfig::Sqlite(_) => "sqlite",
             DestinationConfig::LocalFile(_) => "local_file",
+            DestinationConfig::S3(_) => "s3",
         }
     }
 
@@ -67,13 +80,19 @@ impl DestinationConfig {
         match self {
             DestinationConfig::Sqlite(_) => Ok(()),
             DestinationConfig::LocalFile(c) => c.validate(),
+            DestinationConfig::S3(c) => c.validate(),
         }
     }
 
     pub fn build(&self) -> Result<Box<dyn Destination>> {
         Ok(match self {
             DestinationConfig::Sqlite(c) => Box::new(SqliteDestination::new(c.clone())),
-            DestinationConfig::LocalFile(c) => Box::new(FileDestination::local(c.clone())?),
+            DestinationConfig::LocalFile(c) => {
+                Box::new(FileDestination::new(c.location(), c.write_options())?)
+            }
+            DestinationConfig::S3(c) => {
+                Box::new(FileDestination::new(c.location(), c.write_options())?)
+            }
         })
     }
 }
@@ -101,6 +120,13 @@ pub fn connectors() -> Vec<ConnectorInfo> {
             roles: vec![
                 ("source", fields_of::<FileSourceConfig>()),
                 ("destination", fields_of::<FileDestinationConfig>()),
+            ],
+        },
+        ConnectorInfo {
+            connector_type: "s3",
+            roles: vec![
+                ("source", fields_of::<S3SourceConfig>()),
+                ("destination", fields_of::<S3DestinationConfig>()),
             ],
         },
     ]

@@ -1,11 +1,16 @@
 //! Avro object container files through arrow-avro.
 
-use super::{Compression, Encoder, SharedBuf, WriteOptions};
-use crate::error::Result;
+use super::{Compression, Decompressor, Encoder, SharedBuf, WriteOptions};
+use crate::connectors::BatchStream;
+use crate::error::{Error, Result};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow_avro::compression::CompressionCodec;
 use arrow_avro::writer::{AvroWriter, WriterBuilder};
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use std::io::Read;
 
 struct AvroEncoder(AvroWriter<SharedBuf>);
 
@@ -35,4 +40,95 @@ pub(super) fn encoder(
         .with_compression(codec)
         .build(buf)?;
     Ok(Box::new(AvroEncoder(writer)))
+}
+
+/// A blocking `Read` over byte chunks sent from an async download, so arrow-avro's
+/// synchronous reader can decode a file while it streams in (memory: a few chunks).
+struct ChunkReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.current = chunk?,
+                None => return Ok(0), // sender finished: end of file
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Decodes an Avro object container file as it downloads.
+pub async fn read(
+    mut bytes: BoxStream<'static, object_store::Result<Bytes>>,
+    compression: Compression,
+    batch_size: usize,
+) -> Result<(arrow::datatypes::SchemaRef, BatchStream)> {
+    let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::spawn(async move {
+        let mut decompressor = match Decompressor::new(compression) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = chunk_tx
+                    .send(Err(std::io::Error::other(e.to_string())))
+                    .await;
+                return;
+            }
+        };
+        while let Some(chunk) = bytes.next().await {
+            let out = chunk
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|c| {
+                    decompressor
+                        .push(c)
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                });
+            let failed = out.is_err();
+            if chunk_tx.send(out).await.is_err() || failed {
+                return;
+            }
+        }
+        if let Ok(rest) = decompressor.finish() {
+            let _ = chunk_tx.send(Ok(rest)).await;
+        }
+    });
+    let (schema_tx, schema_rx) = tokio::sync::oneshot::channel();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<arrow::record_batch::RecordBatch>>(2);
+    tokio::task::spawn_blocking(move || {
+        let input = std::io::BufReader::new(ChunkReader {
+            rx: chunk_rx,
+            current: Bytes::new(),
+        });
+        let reader = match arrow_avro::reader::ReaderBuilder::new()
+            .with_batch_size(batch_size)
+            .build(input)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = schema_tx.send(Err(Error::from(e)));
+                return;
+            }
+        };
+        let _ = schema_tx.send(Ok(reader.schema()));
+        for batch in reader {
+            let item = batch.map_err(Error::from);
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    let schema = schema_rx
+        .await
+        .map_err(|_| Error::run("avro reader stopped before reading the header"))??;
+    Ok((
+        schema,
+        Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    ))
 }

@@ -54,6 +54,60 @@ pub fn infer_schema(sample: &[u8], max_records: usize) -> Result<Schema> {
     Ok(Schema::new(fields))
 }
 
+/// Infers a schema from the start of a JSON file holding one array of objects: the complete
+/// objects of the sample are inferred as JSON Lines.
+pub fn infer_array_schema(sample: &[u8], max_records: usize) -> Result<Schema> {
+    let mut lines = Vec::with_capacity(sample.len());
+    for object in array_objects(sample).take(max_records) {
+        lines.extend_from_slice(object);
+        lines.push(b'\n');
+    }
+    infer_schema(&lines, max_records)
+}
+
+/// The complete top-level objects at the start of a JSON array (a partial last one is dropped).
+fn array_objects(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let start = buf.iter().position(|b| !b.is_ascii_whitespace());
+    let mut pos = match start {
+        Some(i) if buf[i] == b'[' => i + 1,
+        _ => buf.len(),
+    };
+    std::iter::from_fn(move || {
+        while pos < buf.len() && (buf[pos].is_ascii_whitespace() || buf[pos] == b',') {
+            pos += 1;
+        }
+        if pos >= buf.len() || buf[pos] != b'{' {
+            return None;
+        }
+        let (begin, mut depth, mut in_string, mut escaped) = (pos, 0usize, false, false);
+        while pos < buf.len() {
+            let b = buf[pos];
+            pos += 1;
+            if in_string {
+                match b {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(&buf[begin..pos]);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    })
+}
+
 /// The keys of a JSON object, in document order.
 struct KeyOrder(Vec<String>);
 
@@ -109,5 +163,14 @@ mod tests {
             .unwrap();
         let names: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn array_objects_stop_at_a_partial_object() {
+        let sample = b" [ {\"a\": \"x}\\\"\", \"n\": [1, 2], \"o\": {\"b\": \"]\"}},\n{\"a\": \"y\"}, {\"a\": ";
+        let objects: Vec<&[u8]> = super::array_objects(sample).collect();
+        assert_eq!(objects.len(), 2);
+        let s = super::infer_array_schema(sample, 10).unwrap();
+        assert_eq!(s.fields()[0].name(), "a");
     }
 }

@@ -139,7 +139,8 @@ pub async fn run(
             }
             Err(e) => {
                 let e = e.context(format!("stream `{name}`"));
-                tracing::error!(stream = %name, "stream failed: {e}");
+                let message = crate::error::full_message(&e);
+                tracing::error!(stream = %name, "stream failed: {message}");
                 StreamSummary {
                     name,
                     status: StreamStatus::Failed,
@@ -148,7 +149,7 @@ pub async fn run(
                     bytes: 0,
                     outputs: Vec::new(),
                     seconds: secs,
-                    error: Some(e.to_string()),
+                    error: Some(message),
                 }
             }
         };

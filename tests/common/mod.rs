@@ -141,6 +141,12 @@ pub fn entries_under(dir: &Path) -> Vec<PathBuf> {
 /// Compares a SQLite table with files using the independent reader; panics on a mismatch.
 #[track_caller]
 pub fn compare(db: &Path, table: &str, files: &[PathBuf], format: &str) {
+    compare_with(db, table, files, format, &[]);
+}
+
+/// [`compare`] with extra arguments for compare.py (e.g. `--csv-empty-is-null`).
+#[track_caller]
+pub fn compare_with(db: &Path, table: &str, files: &[PathBuf], format: &str, extra: &[&str]) {
     assert!(!files.is_empty(), "no files to compare for {table}");
     let mut cmd = Command::new(python());
     cmd.arg(Path::new(ROOT).join("tests/py/compare.py")).args([
@@ -154,6 +160,7 @@ pub fn compare(db: &Path, table: &str, files: &[PathBuf], format: &str) {
     for f in files {
         cmd.arg("--file").arg(f);
     }
+    cmd.args(extra);
     let out = cmd.output().expect("spawn python");
     assert!(
         out.status.success(),
@@ -168,4 +175,40 @@ pub fn compare(db: &Path, table: &str, files: &[PathBuf], format: &str) {
 pub fn sqlite_scalar(db: &Path, sql: &str) -> rusqlite::types::Value {
     let conn = rusqlite::Connection::open(db).expect("open db");
     conn.query_row(sql, [], |r| r.get(0)).expect("query")
+}
+
+/// The local S3-compatible server started by `make test` (scripts/s3-server.sh).
+pub fn s3_endpoint() -> String {
+    std::env::var("ETL_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!("ETL_TEST_S3_ENDPOINT is not set: run the tests with `make test` (it starts moto)")
+    })
+}
+
+/// Runs tests/py/s3.py (boto3, independent of etl) and returns its stdout lines.
+#[track_caller]
+pub fn s3py(args: &[&str]) -> Vec<String> {
+    let out = Command::new(python())
+        .arg(Path::new(ROOT).join("tests/py/s3.py"))
+        .args(args)
+        .env("ETL_TEST_S3_ENDPOINT", s3_endpoint())
+        .output()
+        .expect("spawn python");
+    assert!(
+        out.status.success(),
+        "s3.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A new bucket with a unique name.
+pub fn s3_bucket(tag: &str) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("etl-{tag}-{}-{n}", std::process::id());
+    s3py(&["mkbucket", &name]);
+    name
 }

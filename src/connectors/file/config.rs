@@ -1,87 +1,234 @@
+//! `config:` of the file connectors. Local disk and S3 differ only in where the files live
+//! (`file_path` / `base_path` versus `bucket` + `prefix` + credentials); the format options are
+//! the same, so one macro writes them into each struct and the option structs below are shared.
+
+use super::store::Location;
 use crate::formats::{Compression, CsvOptions, Format};
-use crate::spec::env;
+use crate::spec::env::{self, Secret};
 use crate::spec::StreamSpec;
 use serde::Deserialize;
 
-/// `config:` of a `local_file` source.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileSourceConfig {
-    /// A file, or a folder whose files are read (recursively, hidden files skipped).
-    #[serde(deserialize_with = "env::value")]
-    pub file_path: String,
-    /// The files' format; by default each file's extension decides.
-    #[serde(default, deserialize_with = "env::opt")]
-    pub format: Option<Format>,
-    /// Which files under a folder `file_path` to read, e.g. `*.csv` or `2024-*/*.parquet`.
-    #[serde(default, deserialize_with = "env::opt")]
-    pub glob_pattern: Option<String>,
-    /// CSV: field delimiter (one character, default `,`).
-    #[serde(default, deserialize_with = "env::opt")]
-    pub delimiter: Option<char>,
-    /// CSV: whether the first line holds column names (default true).
-    #[serde(default, deserialize_with = "env::opt")]
-    pub header: Option<bool>,
+/// Appends the format options every file *source* takes to a struct with its location keys.
+macro_rules! source_config {
+    ($(#[$m:meta])* $name:ident { $($location:tt)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($location)*
+            /// The files' format; by default each file's extension decides.
+            #[serde(default, deserialize_with = "env::opt")]
+            pub format: Option<Format>,
+            /// Which files to read under the folder / prefix, e.g. `*.csv` or `2024-*/*.parquet`.
+            #[serde(default, deserialize_with = "env::opt")]
+            pub glob_pattern: Option<String>,
+            /// CSV: field delimiter (one character, default `,`).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub delimiter: Option<char>,
+            /// CSV: whether the first line holds column names (default true).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub header: Option<bool>,
+        }
+
+        impl $name {
+            pub fn read_options(&self) -> ReadOptions {
+                ReadOptions {
+                    format: self.format,
+                    glob_pattern: self.glob_pattern.clone(),
+                    delimiter: self.delimiter,
+                    header: self.header,
+                }
+            }
+
+            pub fn validate(&self, streams: &[StreamSpec]) -> Result<(), String> {
+                self.read_options().validate(streams)
+            }
+        }
+    };
 }
 
-/// `config:` of a `local_file` destination.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileDestinationConfig {
-    /// Folder that receives one sub-folder per stream.
-    #[serde(deserialize_with = "env::value")]
-    pub base_path: String,
-    #[serde(default = "default_format", deserialize_with = "env::value")]
-    pub format: Format,
-    /// Parquet: snappy (default), zstd, gzip, lz4, none. CSV/JSON/JSONL: none (default),
-    /// gzip, zstd. Avro: none (default), deflate, snappy, zstd.
-    #[serde(default, deserialize_with = "env::opt")]
-    pub compression: Option<Compression>,
-    /// Whether a full refresh may replace files already in a stream's folder.
-    #[serde(default, deserialize_with = "env::value")]
-    pub overwrite: bool,
-    /// Start a new part file after this many rows (default: one file per stream and run).
-    #[serde(default, deserialize_with = "env::opt")]
-    pub max_rows_per_file: Option<u64>,
-    /// Parquet: rows per row group (default 122880).
-    #[serde(default, deserialize_with = "env::opt")]
-    pub row_group_size: Option<usize>,
-    /// CSV: field delimiter (one character, default `,`).
-    #[serde(default, deserialize_with = "env::opt")]
-    pub delimiter: Option<char>,
-    /// CSV: whether to write a header line (default true).
-    #[serde(default, deserialize_with = "env::opt")]
-    pub header: Option<bool>,
+/// Appends the options every file *destination* takes to a struct with its location keys.
+macro_rules! destination_config {
+    ($(#[$m:meta])* $name:ident { $($location:tt)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($location)*
+            #[serde(default = "default_format", deserialize_with = "env::value")]
+            pub format: Format,
+            /// Parquet: snappy (default), zstd, gzip, lz4, none. CSV/JSON/JSONL: none (default),
+            /// gzip, zstd. Avro: none (default), deflate, snappy, zstd.
+            #[serde(default, deserialize_with = "env::opt")]
+            pub compression: Option<Compression>,
+            /// Whether a full refresh may replace files already in a stream's folder.
+            #[serde(default, deserialize_with = "env::value")]
+            pub overwrite: bool,
+            /// Start a new part file after this many rows (default: one file per stream and run).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub max_rows_per_file: Option<u64>,
+            /// Parquet: rows per row group (default 122880).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub row_group_size: Option<usize>,
+            /// CSV: field delimiter (one character, default `,`).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub delimiter: Option<char>,
+            /// CSV: whether to write a header line (default true).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub header: Option<bool>,
+        }
+
+        impl $name {
+            pub fn write_options(&self) -> WriteConfig {
+                WriteConfig {
+                    format: self.format,
+                    compression: self.compression,
+                    overwrite: self.overwrite,
+                    max_rows_per_file: self.max_rows_per_file,
+                    row_group_size: self.row_group_size,
+                    delimiter: self.delimiter,
+                    header: self.header,
+                }
+            }
+
+            pub fn validate(&self) -> Result<(), String> {
+                self.write_options().validate()
+            }
+        }
+    };
+}
+
+source_config! {
+    /// `config:` of a `local_file` source.
+    FileSourceConfig {
+        /// A file, or a folder whose files are read (recursively, hidden files skipped).
+        #[serde(deserialize_with = "env::value")]
+        pub file_path: String,
+    }
+}
+
+destination_config! {
+    /// `config:` of a `local_file` destination.
+    FileDestinationConfig {
+        /// Folder that receives one sub-folder per stream.
+        #[serde(deserialize_with = "env::value")]
+        pub base_path: String,
+    }
+}
+
+source_config! {
+    /// `config:` of an `s3` source.
+    S3SourceConfig {
+        #[serde(deserialize_with = "env::value")]
+        pub bucket: String,
+        /// Key prefix of the files to read (a "folder" or one object's key).
+        #[serde(default, deserialize_with = "env::value")]
+        pub prefix: String,
+        #[serde(default, deserialize_with = "env::opt")]
+        pub region: Option<String>,
+        #[serde(default, deserialize_with = "env::opt")]
+        pub aws_access_key_id: Option<String>,
+        #[serde(default)]
+        pub aws_secret_access_key: Option<Secret>,
+        #[serde(default)]
+        pub aws_session_token: Option<Secret>,
+        /// Any S3-compatible store, e.g. `http://127.0.0.1:9000`.
+        #[serde(default, deserialize_with = "env::opt")]
+        pub endpoint: Option<String>,
+    }
+}
+
+destination_config! {
+    /// `config:` of an `s3` destination.
+    S3DestinationConfig {
+        #[serde(deserialize_with = "env::value")]
+        pub bucket: String,
+        /// Key prefix under which each stream gets its folder.
+        #[serde(default, deserialize_with = "env::value")]
+        pub prefix: String,
+        #[serde(default, deserialize_with = "env::opt")]
+        pub region: Option<String>,
+        #[serde(default, deserialize_with = "env::opt")]
+        pub aws_access_key_id: Option<String>,
+        #[serde(default)]
+        pub aws_secret_access_key: Option<Secret>,
+        #[serde(default)]
+        pub aws_session_token: Option<Secret>,
+        /// Any S3-compatible store, e.g. `http://127.0.0.1:9000`.
+        #[serde(default, deserialize_with = "env::opt")]
+        pub endpoint: Option<String>,
+    }
+}
+
+/// S3 connection settings; keys left out come from the standard AWS environment variables.
+#[derive(Debug, Clone)]
+pub struct S3Connection {
+    pub bucket: String,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
+    pub endpoint: Option<String>,
+}
+
+macro_rules! s3_location {
+    ($t:ty) => {
+        impl $t {
+            pub fn location(&self) -> Location {
+                Location::S3 {
+                    connection: S3Connection {
+                        bucket: self.bucket.clone(),
+                        region: self.region.clone(),
+                        access_key_id: self.aws_access_key_id.clone(),
+                        secret_access_key: self.aws_secret_access_key.clone(),
+                        session_token: self.aws_session_token.clone(),
+                        endpoint: self.endpoint.clone(),
+                    },
+                    prefix: self.prefix.clone(),
+                }
+            }
+        }
+    };
+}
+s3_location!(S3SourceConfig);
+s3_location!(S3DestinationConfig);
+
+impl FileSourceConfig {
+    pub fn location(&self) -> Location {
+        Location::Local(self.file_path.clone())
+    }
+}
+
+impl FileDestinationConfig {
+    pub fn location(&self) -> Location {
+        Location::Local(self.base_path.clone())
+    }
 }
 
 fn default_format() -> Format {
     Format::Parquet
 }
 
-pub(crate) fn csv_options(
-    delimiter: Option<char>,
-    header: Option<bool>,
-) -> Result<CsvOptions, String> {
-    let mut o = CsvOptions::default();
-    if let Some(d) = delimiter {
-        if !d.is_ascii() {
-            return Err(format!("delimiter `{d}` must be a single ASCII character"));
-        }
-        o.delimiter = d as u8;
-    }
-    if let Some(h) = header {
-        o.header = h;
-    }
-    Ok(o)
+/// Reading options shared by every file source.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub format: Option<Format>,
+    pub glob_pattern: Option<String>,
+    pub delimiter: Option<char>,
+    pub header: Option<bool>,
 }
 
-impl FileSourceConfig {
-    pub fn validate(&self, streams: &[StreamSpec]) -> Result<(), String> {
-        csv_options(self.delimiter, self.header).map_err(|e| format!("source.config.{e}"))?;
+impl ReadOptions {
+    pub fn csv(&self) -> Result<CsvOptions, String> {
+        csv_options(self.delimiter, self.header)
+    }
+
+    fn validate(&self, streams: &[StreamSpec]) -> Result<(), String> {
+        self.csv().map_err(|e| format!("source.config.{e}"))?;
         for s in streams {
             if s.table.is_some() || s.query.is_some() {
                 return Err(format!(
-                    "stream `{}`: `table` and `query` apply to SQL sources; a file source reads `file_path`",
+                    "stream `{}`: `table` and `query` apply to SQL sources; a file source reads files",
                     s.name
                 ));
             }
@@ -97,8 +244,20 @@ impl FileSourceConfig {
     }
 }
 
-impl FileDestinationConfig {
-    pub fn validate(&self) -> Result<(), String> {
+/// Writing options shared by every file destination.
+#[derive(Debug, Clone)]
+pub struct WriteConfig {
+    pub format: Format,
+    pub compression: Option<Compression>,
+    pub overwrite: bool,
+    pub max_rows_per_file: Option<u64>,
+    pub row_group_size: Option<usize>,
+    pub delimiter: Option<char>,
+    pub header: Option<bool>,
+}
+
+impl WriteConfig {
+    fn validate(&self) -> Result<(), String> {
         csv_options(self.delimiter, self.header).map_err(|e| format!("destination.config.{e}"))?;
         if let Some(c) = self.compression {
             if !self.format.compressions().contains(&c) {
@@ -117,4 +276,21 @@ impl FileDestinationConfig {
         }
         Ok(())
     }
+}
+
+pub(crate) fn csv_options(
+    delimiter: Option<char>,
+    header: Option<bool>,
+) -> Result<CsvOptions, String> {
+    let mut o = CsvOptions::default();
+    if let Some(d) = delimiter {
+        if !d.is_ascii() {
+            return Err(format!("delimiter `{d}` must be a single ASCII character"));
+        }
+        o.delimiter = d as u8;
+    }
+    if let Some(h) = header {
+        o.header = h;
+    }
+    Ok(o)
 }

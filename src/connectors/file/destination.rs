@@ -1,6 +1,6 @@
-use super::config::{csv_options, FileDestinationConfig};
+use super::config::{csv_options, WriteConfig};
 use super::is_hidden;
-use super::store::{self, FileStore};
+use super::store::{FileStore, Location};
 use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
 use crate::error::{Error, Result, ResultExt};
 use crate::formats::{self, parquet::DEFAULT_ROW_GROUP_SIZE, Encoder, SharedBuf, WriteOptions};
@@ -16,12 +16,13 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 pub struct FileDestination {
-    config: FileDestinationConfig,
+    location: Location,
+    config: WriteConfig,
     options: WriteOptions,
 }
 
 impl FileDestination {
-    pub fn local(config: FileDestinationConfig) -> Result<Self> {
+    pub fn new(location: Location, config: WriteConfig) -> Result<Self> {
         let options = WriteOptions {
             format: config.format,
             compression: config
@@ -30,14 +31,15 @@ impl FileDestination {
             csv: csv_options(config.delimiter, config.header).map_err(Error::spec)?,
             row_group_size: config.row_group_size.unwrap_or(DEFAULT_ROW_GROUP_SIZE),
         };
-        Ok(FileDestination { config, options })
+        Ok(FileDestination {
+            location,
+            config,
+            options,
+        })
     }
 
     fn store(&self, create: bool) -> Result<Option<FileStore>> {
-        if !create && !std::path::Path::new(&self.config.base_path).exists() {
-            return Ok(None);
-        }
-        store::local_root(&self.config.base_path, create).map(Some)
+        self.location.destination_store(create)
     }
 
     fn file_name(&self, run_id: &str, part: usize) -> String {
@@ -187,27 +189,13 @@ impl Staged for StagedFiles {
 #[async_trait]
 impl Destination for FileDestination {
     async fn check(&self) -> Result<()> {
-        let base = std::path::Path::new(&self.config.base_path);
-        let existing = base
-            .ancestors()
-            .find(|p| p.exists())
-            .unwrap_or(std::path::Path::new("."));
-        let meta = std::fs::metadata(existing)
-            .map_err(|e| Error::Connection(format!("base_path {}: {e}", self.config.base_path)))?;
-        if meta.permissions().readonly() {
-            return Err(Error::Connection(format!(
-                "base_path {}: {} is read-only",
-                self.config.base_path,
-                existing.display()
-            )));
-        }
-        Ok(())
+        self.location.check(false).await
     }
 
     fn describe(&self, target: &WriteTarget) -> String {
         format!(
             "{}/{}/{}",
-            self.config.base_path.trim_end_matches('/'),
+            self.location.display(),
             target.stream.name,
             self.file_name(&target.run_id, 0).replace("00000", "NNNNN")
         )
@@ -225,7 +213,7 @@ impl Destination for FileDestination {
         if let Some(first) = existing.first() {
             return Err(Error::run(format!(
                 "destination folder {}/{} already holds {} file(s) (e.g. {first}); set `overwrite: true` in the destination config to replace them on a full refresh",
-                self.config.base_path.trim_end_matches('/'),
+                self.location.display(),
                 target.stream.name,
                 existing.len()
             )));
@@ -253,7 +241,7 @@ impl Destination for FileDestination {
             files: Vec::new(),
             replace_old: target.mode == Mode::FullRefresh,
             rows: 0,
-            base: self.config.base_path.clone(),
+            base: self.location.display(),
         };
         let result: Result<()> = async {
             let mut part: Option<PartWriter> = None;

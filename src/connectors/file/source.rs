@@ -1,5 +1,6 @@
-use super::config::{csv_options, FileSourceConfig};
-use super::{is_hidden, store};
+use super::config::ReadOptions;
+use super::is_hidden;
+use super::store::Location;
 use crate::connectors::{BatchStream, ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result, ResultExt};
 use crate::formats::{self, Compression, CsvOptions, Decompressor, Format, PushDecoder};
@@ -21,14 +22,19 @@ const INFER_SAMPLE_BYTES: usize = 1 << 20;
 const INFER_MAX_RECORDS: usize = 10_000;
 
 pub struct FileSource {
-    config: FileSourceConfig,
+    location: Location,
+    options: ReadOptions,
     csv: CsvOptions,
 }
 
 impl FileSource {
-    pub fn local(config: FileSourceConfig) -> Result<Self> {
-        let csv = csv_options(config.delimiter, config.header).map_err(Error::spec)?;
-        Ok(FileSource { config, csv })
+    pub fn new(location: Location, options: ReadOptions) -> Result<Self> {
+        let csv = options.csv().map_err(Error::spec)?;
+        Ok(FileSource {
+            location,
+            options,
+            csv,
+        })
     }
 
     /// Lists the files of one stream, in path order, with the format of each.
@@ -36,16 +42,19 @@ impl FileSource {
         &self,
         stream: &StreamSpec,
     ) -> Result<(Arc<dyn ObjectStore>, Vec<(ObjectMeta, Format, Compression)>)> {
-        let path = stream
-            .file_path
-            .as_deref()
-            .unwrap_or(&self.config.file_path);
         let glob = stream
             .glob_pattern
             .as_ref()
-            .or(self.config.glob_pattern.as_ref());
-        let format = stream.format.or(self.config.format);
-        let (store, root, is_dir) = store::local_path(path)?;
+            .or(self.options.glob_pattern.as_ref());
+        let format = stream.format.or(self.options.format);
+        let (store, root, is_dir) = self
+            .location
+            .source_root(stream.file_path.as_deref())
+            .await?;
+        let path = stream
+            .file_path
+            .clone()
+            .unwrap_or_else(|| self.location.display());
         let metas = if is_dir {
             let matcher = match glob {
                 Some(g) => Some(
@@ -163,10 +172,11 @@ async fn open_file(
         check_schema(expected, &schema)?;
         return Ok((schema, stream));
     }
-    if !matches!(format, Format::Csv | Format::Jsonl) {
-        return Err(Error::spec(format!(
-            "reading {format} files is not supported by this build yet (parquet, csv and jsonl are)"
-        )));
+    if format == Format::Avro {
+        let bytes = store.get(&meta.location).await?.into_stream();
+        let (schema, stream) = formats::avro::read(bytes, compression, batch_size).await?;
+        check_schema(expected, &schema)?;
+        return Ok((schema, stream));
     }
     let mut reader = TextReader {
         bytes: store.get(&meta.location).await?.into_stream(),
@@ -191,6 +201,7 @@ async fn open_file(
     };
     let inferred: SchemaRef = Arc::new(match format {
         Format::Csv => formats::csv::infer_schema(whole, csv, INFER_MAX_RECORDS)?,
+        Format::Json => formats::json::infer_array_schema(&sample, INFER_MAX_RECORDS)?,
         _ => formats::json::infer_schema(whole, INFER_MAX_RECORDS)?,
     });
     let schema = match expected {
@@ -202,7 +213,7 @@ async fn open_file(
                     .map(|f| f.name().clone())
                     .collect::<Vec<_>>()
             };
-            if names(e) != names(&inferred) && format == Format::Csv {
+            if names(e) != names(&inferred) {
                 check_schema(expected, &inferred)?;
             }
             e.clone()
@@ -251,7 +262,7 @@ fn check_schema(expected: Option<&SchemaRef>, found: &SchemaRef) -> Result<()> {
 #[async_trait]
 impl Source for FileSource {
     async fn check(&self) -> Result<()> {
-        store::local_path(&self.config.file_path).map(|_| ())
+        self.location.check(true).await
     }
 
     async fn discover(&self) -> Result<Vec<StreamInfo>> {
@@ -272,19 +283,10 @@ impl Source for FileSource {
     }
 
     async fn default_streams(&self) -> Result<Vec<StreamSpec>> {
-        let p = std::path::Path::new(&self.config.file_path);
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| "stream".to_string());
-        // `orders.csv.gz` -> `orders`
-        let stem = name
-            .split('.')
-            .next()
-            .filter(|s| !s.is_empty())
-            .unwrap_or(&name)
-            .to_string();
-        Ok(vec![StreamSpec::named(stem)])
+        // `orders.csv.gz` -> `orders`; a bucket root -> `stream`.
+        Ok(vec![StreamSpec::named(
+            self.location.stem().unwrap_or_else(|| "stream".into()),
+        )])
     }
 
     async fn read(&self, request: ReadRequest) -> Result<Reader> {

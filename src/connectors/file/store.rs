@@ -1,11 +1,22 @@
-//! Builds the object store behind a file connector. This is the only place that knows whether
-//! a path is on local disk or in a bucket.
+//! Where files live. This is the only module that knows local disk from S3: everything else
+//! sees an `ObjectStore` and paths inside it.
 
+use super::config::S3Connection;
 use crate::error::{Error, Result};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
+
+/// A file connector's root: a local path, or a bucket and key prefix.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Local(String),
+    S3 {
+        connection: S3Connection,
+        prefix: String,
+    },
+}
 
 /// An object store plus what only its backend can do.
 #[derive(Clone)]
@@ -24,30 +35,200 @@ impl FileStore {
     }
 }
 
-/// A local folder as an object store rooted at it (created when `create` is set).
-pub fn local_root(folder: &str, create: bool) -> Result<FileStore> {
-    if create {
-        std::fs::create_dir_all(folder)
-            .map_err(|e| Error::run(format!("cannot create folder {folder}: {e}")))?;
+impl Location {
+    /// `out/parquet` or `s3://bucket/prefix`, for messages and summaries.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Local(p) => p.trim_end_matches('/').to_string(),
+            Location::S3 { connection, prefix } => {
+                format!("s3://{}/{}", connection.bucket, prefix.trim_matches('/'))
+                    .trim_end_matches('/')
+                    .to_string()
+            }
+        }
     }
-    let store = LocalFileSystem::new_with_prefix(folder)
-        .map_err(|e| Error::run(format!("cannot open folder {folder}: {e}")))?
-        .with_automatic_cleanup(true);
-    let root = std::fs::canonicalize(folder)
-        .map_err(|e| Error::run(format!("cannot open folder {folder}: {e}")))?;
-    Ok(FileStore {
-        store: Arc::new(store),
-        local_root: Some(root),
-    })
+
+    /// The last segment of the location, used to name a file source's only stream.
+    pub fn stem(&self) -> Option<String> {
+        let raw = match self {
+            Location::Local(p) => p.as_str(),
+            Location::S3 { prefix, .. } => prefix.as_str(),
+        };
+        let last = raw.trim_end_matches('/').rsplit('/').next()?;
+        last.split('.')
+            .next()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+
+    /// A store rooted at this location, for a destination. Local folders are created only when
+    /// `create` is set; without it a missing folder gives `None`.
+    pub fn destination_store(&self, create: bool) -> Result<Option<FileStore>> {
+        match self {
+            Location::Local(folder) => {
+                if !create && !std::path::Path::new(folder).exists() {
+                    return Ok(None);
+                }
+                if create {
+                    std::fs::create_dir_all(folder)
+                        .map_err(|e| Error::run(format!("cannot create folder {folder}: {e}")))?;
+                }
+                let root = std::fs::canonicalize(folder)
+                    .map_err(|e| Error::run(format!("cannot open folder {folder}: {e}")))?;
+                let store = LocalFileSystem::new_with_prefix(&root)
+                    .map_err(|e| Error::run(format!("cannot open folder {folder}: {e}")))?
+                    .with_automatic_cleanup(true);
+                Ok(Some(FileStore {
+                    store: Arc::new(store),
+                    local_root: Some(root),
+                }))
+            }
+            Location::S3 { connection, prefix } => {
+                let s3 = s3_store(connection)?;
+                let prefix = prefix.trim_matches('/');
+                let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                    s3
+                } else {
+                    Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+                };
+                Ok(Some(FileStore {
+                    store,
+                    local_root: None,
+                }))
+            }
+        }
+    }
+
+    /// For a source: the store, the path to read in it (`sub` overrides the configured path or
+    /// prefix) and whether that path is a folder.
+    pub async fn source_root(
+        &self,
+        sub: Option<&str>,
+    ) -> Result<(Arc<dyn ObjectStore>, Path, bool)> {
+        match self {
+            Location::Local(path) => {
+                let path = sub.unwrap_or(path);
+                let canonical = std::fs::canonicalize(path)
+                    .map_err(|e| Error::run(format!("file_path `{path}` cannot be read: {e}")))?;
+                let is_dir = canonical.is_dir();
+                let location = Path::from_absolute_path(&canonical)
+                    .map_err(|e| Error::run(format!("file_path `{path}`: {e}")))?;
+                Ok((Arc::new(LocalFileSystem::new()), location, is_dir))
+            }
+            Location::S3 { connection, prefix } => {
+                let store = s3_store(connection)?;
+                let key = sub.unwrap_or(prefix).trim_start_matches('/');
+                let path = Path::from(key.trim_end_matches('/'));
+                if key.is_empty() || key.ends_with('/') {
+                    return Ok((store, path, true));
+                }
+                let is_dir = match store.head(&path).await {
+                    Ok(_) => false,
+                    Err(object_store::Error::NotFound { .. }) => true,
+                    Err(e) => return Err(s3_error(connection, e)),
+                };
+                Ok((store, path, is_dir))
+            }
+        }
+    }
+
+    /// A quick reachability check: lists at most one object (S3) or stats the path (local).
+    pub async fn check(&self, is_source: bool) -> Result<()> {
+        match self {
+            Location::Local(_) if is_source => self.source_root(None).await.map(|_| ()),
+            Location::Local(folder) => {
+                let base = std::path::Path::new(folder);
+                let existing = base
+                    .ancestors()
+                    .find(|p| p.exists())
+                    .unwrap_or(std::path::Path::new("."));
+                let meta = std::fs::metadata(existing)
+                    .map_err(|e| Error::Connection(format!("base_path {folder}: {e}")))?;
+                if meta.permissions().readonly() {
+                    return Err(Error::Connection(format!(
+                        "base_path {folder}: {} is read-only",
+                        existing.display()
+                    )));
+                }
+                Ok(())
+            }
+            Location::S3 { connection, prefix } => {
+                use futures::StreamExt;
+                let store = s3_store(connection)?;
+                let p = Path::from(prefix.trim_matches('/'));
+                let first = store.list(Some(&p)).next().await;
+                match first {
+                    None | Some(Ok(_)) => Ok(()),
+                    Some(Err(e)) => Err(s3_error(connection, e)),
+                }
+            }
+        }
+    }
 }
 
-/// A local file or folder as (store rooted at `/`, its path in that store).
-pub fn local_path(path: &str) -> Result<(Arc<dyn ObjectStore>, Path, bool)> {
-    let p = std::path::Path::new(path);
-    let canonical = std::fs::canonicalize(p)
-        .map_err(|e| Error::run(format!("file_path `{path}` cannot be read: {e}")))?;
-    let is_dir = canonical.is_dir();
-    let location = Path::from_absolute_path(&canonical)
-        .map_err(|e| Error::run(format!("file_path `{path}`: {e}")))?;
-    Ok((Arc::new(LocalFileSystem::new()), location, is_dir))
+/// Turns an object_store error into one that names the bucket and says what to check.
+pub fn s3_error(connection: &S3Connection, e: object_store::Error) -> Error {
+    let text = crate::error::full_message(&e);
+    let hint = if text.contains("NoSuchBucket") {
+        " (the bucket does not exist)"
+    } else if text.contains("InvalidAccessKeyId")
+        || text.contains("SignatureDoesNotMatch")
+        || text.contains("403")
+    {
+        " (check aws_access_key_id / aws_secret_access_key)"
+    } else {
+        ""
+    };
+    Error::Connection(format!("s3 bucket `{}`{hint}: {text}", connection.bucket))
+}
+
+#[cfg(feature = "s3")]
+fn s3_store(c: &S3Connection) -> Result<Arc<dyn ObjectStore>> {
+    use object_store::aws::AmazonS3Builder;
+    use object_store::{ClientOptions, RetryConfig};
+    use std::time::Duration;
+    let client = ClientOptions::new()
+        .with_connect_timeout(Duration::from_secs(10))
+        .with_timeout(Duration::from_secs(300));
+    // Client options first: `with_allow_http` below is stored inside them.
+    let mut b = AmazonS3Builder::from_env()
+        .with_client_options(client)
+        .with_bucket_name(&c.bucket);
+    if let Some(r) = &c.region {
+        b = b.with_region(r);
+    } else if std::env::var_os("AWS_REGION").is_none()
+        && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    {
+        b = b.with_region("us-east-1");
+    }
+    if let Some(k) = &c.access_key_id {
+        b = b.with_access_key_id(k);
+    }
+    if let Some(s) = &c.secret_access_key {
+        b = b.with_secret_access_key(s.expose());
+    }
+    if let Some(t) = &c.session_token {
+        b = b.with_token(t.expose());
+    }
+    if let Some(e) = &c.endpoint {
+        b = b.with_endpoint(e).with_allow_http(e.starts_with("http://"));
+    }
+    let retry = RetryConfig {
+        max_retries: 5,
+        retry_timeout: Duration::from_secs(120),
+        ..Default::default()
+    };
+    let store = b
+        .with_retry(retry)
+        .build()
+        .map_err(|e| Error::spec(format!("s3 bucket `{}`: {e}", c.bucket)))?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "s3"))]
+fn s3_store(c: &S3Connection) -> Result<Arc<dyn ObjectStore>> {
+    Err(Error::spec(format!(
+        "s3 bucket `{}`: this etl was built without the `s3` cargo feature",
+        c.bucket
+    )))
 }
