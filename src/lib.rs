@@ -8,5 +8,9 @@ pub mod error;
 pub mod formats;
 pub mod runner;
 pub mod spec;
+pub mod values;
+
+/// Fault injection for the crash tests (a no-op unless built with `fault-injection`).
+pub mod fault;
 
 pub use error::{Error, Result};

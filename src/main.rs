@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use etl::connectors::registry;
+use etl::runner::state::StateLocation;
 use etl::runner::{self, RunOptions, RunSummary};
 use etl::spec::{self, Spec};
 use etl::{Error, Result};
@@ -67,11 +68,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show or reset the saved incremental state of a spec's streams.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
     /// List every connector_type, its role(s) and config keys.
     Connectors {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateAction {
+    /// Print the state document (JSON) on stdout.
+    Show {
+        spec: PathBuf,
+        /// Only this stream.
+        #[arg(long)]
+        stream: Option<String>,
+        /// Where the state is kept (overrides `state.path`).
+        #[arg(long, value_name = "PATH_OR_URL")]
+        state: Option<String>,
+    },
+    /// Forget the saved state: the next run of the stream(s) loads everything again.
+    Reset {
+        spec: PathBuf,
+        /// Only this stream (default: every stream).
+        #[arg(long)]
+        stream: Option<String>,
+        #[arg(long, value_name = "PATH_OR_URL")]
+        state: Option<String>,
     },
 }
 
@@ -130,17 +159,12 @@ async fn dispatch(command: Command) -> Result<u8> {
             state,
             summary,
         } => {
-            if state.is_some() {
-                tracing::debug!(
-                    "--state is accepted; incremental state arrives with incremental mode"
-                );
-            }
             let options = RunOptions {
                 select,
                 full_refresh,
                 dry_run,
             };
-            run(&spec, options, summary.as_deref()).await
+            run(&spec, options, state.as_deref(), summary.as_deref()).await
         }
         Command::Validate { spec } => {
             let s = spec::load(&spec)?;
@@ -218,6 +242,61 @@ async fn dispatch(command: Command) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::State { action } => {
+            let (path, stream, state_arg, reset) = match action {
+                StateAction::Show {
+                    spec,
+                    stream,
+                    state,
+                } => (spec, stream, state, false),
+                StateAction::Reset {
+                    spec,
+                    stream,
+                    state,
+                } => (spec, stream, state, true),
+            };
+            let s = spec::load(&path)?;
+            let location = StateLocation::resolve(
+                state_arg.as_deref(),
+                s.state.as_ref().map(|x| x.path.as_str()),
+                &s.name,
+            )?;
+            let mut doc = location.load(&s.name).await?;
+            if let Some(name) = &stream {
+                if !doc.streams.contains_key(name) && !reset {
+                    return Err(Error::run(format!(
+                        "no state for stream `{name}` in {}",
+                        location.display()
+                    )));
+                }
+            }
+            if reset {
+                match &stream {
+                    Some(name) => {
+                        doc.streams.remove(name);
+                    }
+                    None => doc.streams.clear(),
+                }
+                doc.pipeline = s.name.clone();
+                doc.version = etl::runner::state::STATE_VERSION;
+                location.save(&doc).await?;
+                eprintln!(
+                    "state of {} reset in {}",
+                    stream
+                        .map(|n| format!("stream `{n}`"))
+                        .unwrap_or_else(|| "every stream".into()),
+                    location.display()
+                );
+            } else {
+                let out = match &stream {
+                    Some(name) => serde_json::to_string_pretty(&doc.streams[name]),
+                    None => serde_json::to_string_pretty(&doc),
+                }
+                .map_err(Error::run)?;
+                println!("{out}");
+            }
+            Ok(0)
+        }
         Command::Connectors { json } => {
             let list = registry::connectors();
             if json {
@@ -237,9 +316,19 @@ async fn dispatch(command: Command) -> Result<u8> {
     }
 }
 
-async fn run(path: &Path, options: RunOptions, summary_path: Option<&Path>) -> Result<u8> {
+async fn run(
+    path: &Path,
+    options: RunOptions,
+    state: Option<&str>,
+    summary_path: Option<&Path>,
+) -> Result<u8> {
     let spec: Spec = spec::load(path)?;
     let run_id = runner::new_run_id();
+    let state_location = StateLocation::resolve(
+        state,
+        spec.state.as_ref().map(|s| s.path.as_str()),
+        &spec.name,
+    )?;
     let outcome = async {
         let source = spec.source.build(&spec.defaults)?;
         let destination = spec.destination.build()?;
@@ -277,6 +366,7 @@ async fn run(path: &Path, options: RunOptions, summary_path: Option<&Path>) -> R
             destination.as_ref(),
             planned,
             &run_id,
+            &state_location,
         )
         .await
         .map(Some)

@@ -200,24 +200,6 @@ fn semantic_errors() {
 }
 
 #[test]
-fn incremental_is_refused_until_supported() {
-    let dir = tempdir();
-    let db = shop_db(dir.path());
-    let out = dir.path().join("out");
-    let text = good_spec(&db, &out).replace(
-        "    table: orders",
-        "    table: orders\n    mode: incremental\n    cursor_field: id",
-    );
-    let spec = write_spec(dir.path(), "s.yaml", &text);
-    etl(dir.path(), &["run", &spec])
-        .fails(2, "mode `incremental` is not supported by this build yet");
-    assert!(!out.exists());
-    // --full-refresh runs it as a full refresh.
-    etl(dir.path(), &["run", &spec, "--full-refresh"]).ok();
-    assert_eq!(files_under(&out.join("orders")).len(), 1);
-}
-
-#[test]
 fn missing_spec_file() {
     let dir = tempdir();
     etl(dir.path(), &["validate", "nope.yaml"]).fails(2, "cannot read spec file nope.yaml");

@@ -8,11 +8,13 @@ pub mod registry;
 pub mod sql;
 
 use crate::error::Result;
+use crate::runner::cursor::CursorValue;
 use crate::spec::{Mode, StreamSpec};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use std::collections::BTreeMap;
 
 /// Batches flowing from a source to a destination.
 pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
@@ -30,12 +32,39 @@ pub struct ReadRequest {
     pub stream: StreamSpec,
     /// Rows per Arrow batch.
     pub batch_size: usize,
+    /// SQL sources, incremental: read only rows whose `cursor_field` is >= this value.
+    pub cursor: Option<(String, CursorValue)>,
+    /// File sources, incremental: files already read (path -> last modified), to skip.
+    pub seen_files: Option<BTreeMap<String, String>>,
+}
+
+impl ReadRequest {
+    pub fn new(stream: StreamSpec, batch_size: usize) -> Self {
+        ReadRequest {
+            stream,
+            batch_size,
+            cursor: None,
+            seen_files: None,
+        }
+    }
 }
 
 /// An open read: the stream's schema, known before the first batch, and its batches.
 pub struct Reader {
     pub schema: SchemaRef,
     pub batches: BatchStream,
+    /// File sources: the files this read covers (path -> last modified), for the state.
+    pub files: Vec<(String, String)>,
+}
+
+impl Reader {
+    pub fn new(schema: SchemaRef, batches: BatchStream) -> Self {
+        Reader {
+            schema,
+            batches,
+            files: Vec::new(),
+        }
+    }
 }
 
 #[async_trait]

@@ -1,12 +1,16 @@
 //! The run loop: resolves streams, pipes each source stream into the destination through a
 //! bounded channel, commits, and reports. Connectors know nothing of modes or progress.
 
+pub mod cursor;
+pub mod state;
 pub mod summary;
 
 use crate::connectors::{BatchStream, Destination, ReadRequest, Source, WriteTarget};
 use crate::error::{Error, Result, ResultExt};
 use crate::spec::{Mode, Spec, StreamSpec};
+use cursor::CursorValue;
 use futures::StreamExt;
+use state::{PipelineState, StateLocation, StreamState};
 use std::time::Instant;
 pub use summary::{RunSummary, StreamStatus, StreamSummary};
 use tokio::sync::mpsc;
@@ -83,12 +87,6 @@ pub async fn plan(
             }
         })
         .collect();
-    if let Some(p) = planned.iter().find(|p| p.target.mode == Mode::Incremental) {
-        return Err(Error::spec(format!(
-            "stream `{}`: mode `incremental` is not supported by this build yet (saved cursor state is still to come); use `full_refresh` or run with --full-refresh",
-            p.target.stream.name
-        )));
-    }
     Ok(planned)
 }
 
@@ -100,9 +98,19 @@ pub async fn run(
     destination: &dyn Destination,
     planned: Vec<PlannedStream>,
     run_id: &str,
+    state_location: &StateLocation,
 ) -> Result<RunSummary> {
     let started = chrono::Utc::now();
     let t0 = Instant::now();
+    // A corrupt state fails the run before anything is read: never a silent full reload.
+    let tracks_state = planned
+        .iter()
+        .any(|p| p.target.stream.mode == Mode::Incremental);
+    let mut state = if tracks_state {
+        state_location.load(&spec.name).await?
+    } else {
+        PipelineState::default()
+    };
     // Everything that can fail without writing is checked before the first stream starts.
     for p in &planned {
         destination
@@ -115,7 +123,7 @@ pub async fn run(
         let name = p.target.stream.name.clone();
         tracing::info!(stream = %name, mode = %p.target.mode, destination = %p.destination, "stream started");
         let t = Instant::now();
-        let result = run_stream(spec, source, destination, &p).await;
+        let result = run_stream(spec, source, destination, &p, &mut state, state_location).await;
         let secs = t.elapsed().as_secs_f64();
         let summary = match result {
             Ok((rows, bytes, outputs)) => {
@@ -166,46 +174,131 @@ pub async fn run(
     })
 }
 
-/// Moves one stream: read -> bounded channel -> staged write -> commit.
+/// Moves one stream: read -> bounded channel -> staged write -> commit -> state.
+///
+/// The order is the crash-safety argument: the state (cursor, files read) is saved only after
+/// the destination committed, so a crash anywhere re-reads from the previous cursor.
 async fn run_stream(
     spec: &Spec,
     source: &dyn Source,
     destination: &dyn Destination,
     planned: &PlannedStream,
+    state: &mut PipelineState,
+    state_location: &StateLocation,
 ) -> Result<(u64, u64, Vec<String>)> {
-    let reader = source
-        .read(ReadRequest {
-            stream: planned.target.stream.clone(),
-            batch_size: spec.defaults.batch_size,
-        })
-        .await?;
-    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let counters = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let bytes_seen = counters.clone();
+    let stream = &planned.target.stream;
+    // Streams declared incremental keep their state even when run as a full refresh, so the
+    // next incremental run continues from here.
+    let tracked = stream.mode == Mode::Incremental;
+    let incremental = planned.target.mode == Mode::Incremental;
+    let previous = state.streams.get(&stream.name).cloned().unwrap_or_default();
+    let mut request = ReadRequest::new(stream.clone(), spec.defaults.batch_size);
+    if incremental {
+        if let (Some(field), Some(saved)) = (&stream.cursor_field, &previous.cursor) {
+            let start = match &stream.lookback {
+                Some(lb) => saved.minus(lb)?,
+                None => saved.clone(),
+            };
+            tracing::info!(stream = %stream.name, cursor_field = %field, from = %start.text(), "incremental read");
+            request.cursor = Some((field.clone(), start));
+        }
+        request.seen_files = Some(previous.files.clone());
+    }
+    let reader = source.read(request).await?;
+    let cursor_index = match (&stream.cursor_field, tracked) {
+        (Some(field), true) => Some(reader.schema.index_of(field).map_err(|_| {
+            Error::spec(format!(
+                "cursor_field `{field}` is not a column of stream `{}`",
+                stream.name
+            ))
+        })?),
+        _ => None,
+    };
     let mut batches = reader.batches;
+    // Incremental with nothing new: commit nothing, keep the state as it is.
+    let first = match batches.next().await {
+        None if incremental => {
+            tracing::info!(stream = %stream.name, "no new rows");
+            return Ok((0, 0, Vec::new()));
+        }
+        first => first,
+    };
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let bytes_seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = bytes_seen.clone();
     let pump = tokio::spawn(async move {
-        while let Some(item) = batches.next().await {
+        let mut max: Option<CursorValue> = None;
+        let mut next = first;
+        let mut n = 0u64;
+        while let Some(mut item) = next.take() {
             if let Ok(b) = &item {
-                bytes_seen.fetch_add(
+                counter.fetch_add(
                     b.get_array_memory_size() as u64,
                     std::sync::atomic::Ordering::Relaxed,
                 );
+                if let Some(i) = cursor_index {
+                    match cursor::column_max(b.column(i).as_ref()) {
+                        Ok(Some(v)) => {
+                            max = Some(match max.take() {
+                                Some(m) => m.max(v),
+                                None => v,
+                            })
+                        }
+                        Ok(None) => {}
+                        Err(e) => item = Err(e),
+                    }
+                }
             }
+            n += 1;
+            crate::fault::point(&format!("batch-{n}"));
             let failed = item.is_err();
             if tx.send(item).await.is_err() || failed {
                 break;
             }
+            next = batches.next().await;
         }
+        max
     });
     let piped: BatchStream = Box::pin(ReceiverStream::new(rx));
     let staged = destination
         .write(&planned.target, reader.schema, piped)
         .await;
-    pump.abort();
-    let report = staged?.commit().await?;
+    let max = pump
+        .await
+        .map_err(|e| Error::run(format!("reader task failed: {e}")))?;
+    let staged = staged?;
+    crate::fault::point("before-commit");
+    let report = staged.commit().await?;
+    crate::fault::point("after-commit");
+    if tracked {
+        let cursor = match (previous.cursor, max) {
+            (Some(old), Some(new)) => Some(old.max(new)),
+            (old, new) => new.or(old),
+        };
+        let mut files = if incremental {
+            previous.files
+        } else {
+            Default::default()
+        };
+        files.extend(reader.files);
+        state.streams.insert(
+            stream.name.clone(),
+            StreamState {
+                cursor,
+                files,
+                run_id: planned.target.run_id.clone(),
+                updated_at: chrono::Utc::now().to_rfc3339(),
+            },
+        );
+        state.version = state::STATE_VERSION;
+        state.pipeline = spec.name.clone();
+        state_location.save(state).await.context(
+            "the destination committed, but saving the state failed (the next run re-reads from the previous cursor)",
+        )?;
+    }
     Ok((
         report.rows,
-        counters.load(std::sync::atomic::Ordering::Relaxed),
+        bytes_seen.load(std::sync::atomic::Ordering::Relaxed),
         report.outputs,
     ))
 }

@@ -113,6 +113,9 @@ pub struct StreamSpec {
     pub cursor_field: Option<String>,
     #[serde(default, deserialize_with = "env::list")]
     pub primary_key: Vec<String>,
+    /// Incremental: start this far before the saved cursor (`2h`, `1d`, or a number).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub lookback: Option<crate::runner::cursor::Lookback>,
     /// File sources: the file or folder this stream reads (defaults to the source's).
     #[serde(default, deserialize_with = "env::opt")]
     pub file_path: Option<String>,
@@ -187,9 +190,6 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
         }
         if s.table.is_some() && s.query.is_some() {
             return Err(format!("{at}: give either `table` or `query`, not both"));
-        }
-        if s.mode == Mode::Incremental && s.cursor_field.is_none() {
-            return Err(format!("{at}: mode `incremental` needs a `cursor_field`"));
         }
     }
     spec.source

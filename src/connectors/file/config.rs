@@ -226,6 +226,12 @@ impl ReadOptions {
     fn validate(&self, streams: &[StreamSpec]) -> Result<(), String> {
         self.csv().map_err(|e| format!("source.config.{e}"))?;
         for s in streams {
+            if s.cursor_field.is_some() {
+                return Err(format!(
+                    "stream `{}`: a file source's incremental mode reads only files it has not read before; it has no `cursor_field`",
+                    s.name
+                ));
+            }
             if s.table.is_some() || s.query.is_some() {
                 return Err(format!(
                     "stream `{}`: `table` and `query` apply to SQL sources; a file source reads files",

@@ -162,6 +162,7 @@ impl Staged for StagedFiles {
                 .rename(staged, fin)
                 .await
                 .with_context(|| format!("publishing {fin}"))?;
+            crate::fault::point("published-file");
         }
         let new: std::collections::HashSet<&Path> = self.files.iter().map(|(_, f)| f).collect();
         for p in old.iter().filter(|p| !new.contains(p)) {

@@ -7,7 +7,9 @@ mod destination;
 mod source;
 pub mod store;
 
-pub use config::{FileDestinationConfig, FileSourceConfig, S3DestinationConfig, S3SourceConfig};
+pub use config::{
+    FileDestinationConfig, FileSourceConfig, S3Connection, S3DestinationConfig, S3SourceConfig,
+};
 pub use destination::FileDestination;
 pub use source::FileSource;
 

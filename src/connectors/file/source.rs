@@ -268,12 +268,7 @@ impl Source for FileSource {
     async fn discover(&self) -> Result<Vec<StreamInfo>> {
         let mut out = Vec::new();
         for s in self.default_streams().await? {
-            let reader = self
-                .read(ReadRequest {
-                    stream: s.clone(),
-                    batch_size: 1024,
-                })
-                .await?;
+            let reader = self.read(ReadRequest::new(s.clone(), 1024)).await?;
             out.push(StreamInfo {
                 name: s.name,
                 schema: reader.schema,
@@ -290,7 +285,23 @@ impl Source for FileSource {
     }
 
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
-        let (store, files) = self.files(&request.stream).await?;
+        let (store, mut files) = self.files(&request.stream).await?;
+        let stamp = |m: &ObjectMeta| m.last_modified.to_rfc3339();
+        if let Some(seen) = &request.seen_files {
+            files.retain(|(m, _, _)| seen.get(m.location.as_ref()) != Some(&stamp(m)));
+        }
+        let listed: Vec<(String, String)> = files
+            .iter()
+            .map(|(m, _, _)| (m.location.to_string(), stamp(m)))
+            .collect();
+        if files.is_empty() {
+            // Incremental and nothing new: an empty stream of the previous files' schema is
+            // not knowable, so report no batches with an empty schema.
+            return Ok(Reader::new(
+                Arc::new(arrow::datatypes::Schema::empty()),
+                Box::pin(futures::stream::empty()),
+            ));
+        }
         let batch_size = request.batch_size;
         let csv = self.csv.clone();
         let (first, f, c) = &files[0];
@@ -344,6 +355,7 @@ impl Source for FileSource {
         Ok(Reader {
             schema,
             batches: Box::pin(ReceiverStream::new(rx)),
+            files: listed,
         })
     }
 }

@@ -183,7 +183,7 @@ pub fn s3_error(connection: &S3Connection, e: object_store::Error) -> Error {
 }
 
 #[cfg(feature = "s3")]
-fn s3_store(c: &S3Connection) -> Result<Arc<dyn ObjectStore>> {
+pub fn s3_store(c: &S3Connection) -> Result<Arc<dyn ObjectStore>> {
     use object_store::aws::AmazonS3Builder;
     use object_store::{ClientOptions, RetryConfig};
     use std::time::Duration;
@@ -226,7 +226,7 @@ fn s3_store(c: &S3Connection) -> Result<Arc<dyn ObjectStore>> {
 }
 
 #[cfg(not(feature = "s3"))]
-fn s3_store(c: &S3Connection) -> Result<Arc<dyn ObjectStore>> {
+pub fn s3_store(c: &S3Connection) -> Result<Arc<dyn ObjectStore>> {
     Err(Error::spec(format!(
         "s3 bucket `{}`: this etl was built without the `s3` cargo feature",
         c.bucket

@@ -49,6 +49,38 @@ pub trait Dialect {
     }
 }
 
+/// Merge rows of `staging` into `target` (both quoted). The default is the `INSERT ... ON
+/// CONFLICT (key) DO UPDATE` form that PostgreSQL and SQLite share; without a key it appends.
+pub fn default_merge_sql(
+    d: &dyn Dialect,
+    target: &str,
+    staging: &str,
+    columns: &[String],
+    primary_key: &[String],
+) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| d.quote_ident(c)).collect();
+    let list = cols.join(", ");
+    let mut sql = format!("INSERT INTO {target} ({list}) SELECT {list} FROM {staging} WHERE true");
+    if !primary_key.is_empty() {
+        let keys: Vec<String> = primary_key.iter().map(|k| d.quote_ident(k)).collect();
+        let updates: Vec<String> = columns
+            .iter()
+            .filter(|c| !primary_key.contains(c))
+            .map(|c| format!("{q} = excluded.{q}", q = d.quote_ident(c)))
+            .collect();
+        if updates.is_empty() {
+            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", keys.join(", ")));
+        } else {
+            sql.push_str(&format!(
+                " ON CONFLICT ({}) DO UPDATE SET {}",
+                keys.join(", "),
+                updates.join(", ")
+            ));
+        }
+    }
+    sql
+}
+
 /// The staging table a full refresh loads before swapping it in.
 pub fn staging_table_name(table: &str, run_id: &str) -> String {
     let short: String = run_id
@@ -64,6 +96,12 @@ pub fn staging_table_name(table: &str, run_id: &str) -> String {
 /// Spec checks shared by every SQL source.
 pub fn validate_streams(streams: &[StreamSpec]) -> Result<(), String> {
     for s in streams {
+        if s.mode == crate::spec::Mode::Incremental && s.cursor_field.is_none() {
+            return Err(format!(
+                "stream `{}`: mode `incremental` needs a `cursor_field`",
+                s.name
+            ));
+        }
         if s.file_path.is_some() || s.glob_pattern.is_some() || s.format.is_some() {
             return Err(format!(
                 "stream `{}`: `file_path`, `glob_pattern` and `format` apply to file sources only; a SQL source reads `table` or `query`",
@@ -87,6 +125,17 @@ mod tests {
                 other => Err(format!("unsupported {other}")),
             }
         }
+    }
+
+    #[test]
+    fn merge_upserts_on_the_key_or_appends() {
+        let cols = vec!["id".to_string(), "v".to_string()];
+        let sql = default_merge_sql(&Ansi, "\"t\"", "\"s\"", &cols, &["id".into()]);
+        assert_eq!(
+            sql,
+            "INSERT INTO \"t\" (\"id\", \"v\") SELECT \"id\", \"v\" FROM \"s\" WHERE true ON CONFLICT (\"id\") DO UPDATE SET \"v\" = excluded.\"v\""
+        );
+        assert!(!default_merge_sql(&Ansi, "t", "s", &cols, &[]).contains("CONFLICT"));
     }
 
     #[test]

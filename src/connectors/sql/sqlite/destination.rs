@@ -1,8 +1,9 @@
 use super::types::sql_value;
 use super::{SqliteConfig, SqliteDialect};
-use crate::connectors::sql::{staging_table_name, Dialect};
+use crate::connectors::sql::{default_merge_sql, staging_table_name, Dialect};
 use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
 use crate::error::{Error, Result};
+use crate::spec::Mode;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -47,6 +48,10 @@ struct StagedTable {
     staging: String,
     table: String,
     rows: u64,
+    /// Incremental: merge into (or append to) the table instead of replacing it.
+    merge: bool,
+    columns: Vec<String>,
+    primary_key: Vec<String>,
 }
 
 /// Loads every batch into a new staging table inside one transaction.
@@ -138,6 +143,8 @@ impl Destination for SqliteDestination {
         let staging = staging_table_name(&table, &target.run_id);
         let primary_key = target.stream.primary_key.clone();
         let rows_per_insert = self.config.batch_size.unwrap_or(DEFAULT_ROWS_PER_INSERT);
+        let merge = target.mode == Mode::Incremental;
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
         let worker = tokio::task::spawn_blocking(move || -> Result<StagedTable> {
             let conn = open_rw(&path)?;
@@ -156,6 +163,9 @@ impl Destination for SqliteDestination {
                     staging,
                     table,
                     rows,
+                    merge,
+                    columns,
+                    primary_key,
                 }),
                 Err(e) => {
                     let _ = conn.execute_batch("ROLLBACK");
@@ -197,12 +207,23 @@ impl Staged for StagedTable {
     async fn commit(self: Box<Self>) -> Result<WriteReport> {
         tokio::task::spawn_blocking(move || -> Result<WriteReport> {
             let q = |s: &str| SqliteDialect.quote_ident(s);
-            let swap = format!(
-                "DROP TABLE IF EXISTS {t}; ALTER TABLE {s} RENAME TO {t}; COMMIT",
-                t = q(&self.table),
-                s = q(&self.staging)
-            );
-            if let Err(e) = self.conn.execute_batch(&swap) {
+            let (t, s) = (q(&self.table), q(&self.staging));
+            let exists: bool = self.conn.query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [&self.table],
+                |r| r.get(0),
+            )?;
+            let sql = if self.merge && exists {
+                // Incremental: upsert on the primary key (append without one), same transaction.
+                format!(
+                    "{}; DROP TABLE {s}; COMMIT",
+                    default_merge_sql(&SqliteDialect, &t, &s, &self.columns, &self.primary_key)
+                )
+            } else {
+                format!("DROP TABLE IF EXISTS {t}; ALTER TABLE {s} RENAME TO {t}; COMMIT")
+            };
+            crate::fault::point("sqlite-before-swap");
+            if let Err(e) = self.conn.execute_batch(&sql) {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 return Err(e.into());
             }

@@ -1,7 +1,9 @@
 use super::types::{arrow_type, infer_type, ColumnBuilder};
-use super::{quote_table, SqliteConfig};
+use super::{quote_table, SqliteConfig, SqliteDialect};
+use crate::connectors::sql::Dialect;
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
+use crate::runner::cursor::CursorValue;
 use crate::spec::{Defaults, StreamSpec};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -125,6 +127,7 @@ fn schema_of(fields: &[(String, DataType)]) -> SchemaRef {
 fn read_blocking(
     path: &str,
     stream: &StreamSpec,
+    cursor: Option<&(String, CursorValue)>,
     batch_size: usize,
     schema_tx: oneshot::Sender<Result<SchemaRef>>,
     tx: mpsc::Sender<Result<RecordBatch>>,
@@ -133,13 +136,28 @@ fn read_blocking(
     let result = (|| -> Result<()> {
         let conn = open(path)?;
         let (sql, what) = stream_sql(&conn, stream, path)?;
+        // Incremental: rows at or after the cursor (>= keeps rows sharing the boundary value).
+        let (sql, param) = match cursor {
+            Some((field, value)) => (
+                format!(
+                    "SELECT * FROM ({sql}) AS _etl_src WHERE {} >= ?1",
+                    SqliteDialect.quote_ident(field)
+                ),
+                Some(match value {
+                    CursorValue::Int(i) => rusqlite::types::Value::Integer(*i),
+                    CursorValue::Float(f) => rusqlite::types::Value::Real(*f),
+                    other => rusqlite::types::Value::Text(other.text()),
+                }),
+            ),
+            None => (sql, None),
+        };
         let mut stmt = conn
             .prepare(&sql)
             .map_err(|e| Error::run(format!("{what}: {e}")))?;
         let declared = declared_fields(&stmt, &what)?;
         let ncols = declared.len();
         let mut rows = stmt
-            .query([])
+            .query(rusqlite::params_from_iter(param.iter()))
             .map_err(|e| Error::run(format!("{what}: {e}")))?;
 
         // Columns without a declared type take the type of their first value in the first batch.
@@ -294,15 +312,13 @@ impl Source for SqliteSource {
         let (schema_tx, schema_rx) = oneshot::channel();
         let (tx, rx) = mpsc::channel(2);
         let stream = request.stream;
+        let cursor = request.cursor;
         tokio::task::spawn_blocking(move || {
-            read_blocking(&path, &stream, batch_size, schema_tx, tx)
+            read_blocking(&path, &stream, cursor.as_ref(), batch_size, schema_tx, tx)
         });
         let schema = schema_rx
             .await
             .map_err(|_| Error::run("sqlite reader stopped before it produced a schema"))??;
-        Ok(Reader {
-            schema,
-            batches: Box::pin(ReceiverStream::new(rx)),
-        })
+        Ok(Reader::new(schema, Box::pin(ReceiverStream::new(rx))))
     }
 }

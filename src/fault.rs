@@ -1,0 +1,31 @@
+//! Named points where the crash tests stop the process. Built only with the `fault-injection`
+//! cargo feature (which `make test` enables); otherwise [`point`] compiles to nothing.
+//!
+//! With `ETL_FAULT_PAUSE=name[:n]` the n-th (default first) arrival at point `name` prints
+//! `ETL-FAULT-PAUSED name` on stderr and sleeps, so a test can SIGKILL the process exactly there.
+
+#[cfg(feature = "fault-injection")]
+pub fn point(name: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let Ok(spec) = std::env::var("ETL_FAULT_PAUSE") else {
+        return;
+    };
+    let (want, nth) = match spec.split_once(':') {
+        Some((w, n)) => (w.to_string(), n.parse::<u64>().unwrap_or(1)),
+        None => (spec.clone(), 1),
+    };
+    if want != name {
+        return;
+    }
+    if HITS.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+        eprintln!("ETL-FAULT-PAUSED {name}");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn point(_name: &str) {}

@@ -1,0 +1,398 @@
+//! Incremental mode: saved cursor state, merge on the primary key, new files only, and a crash
+//! test that SIGKILLs the process at 20 points of a run (needs `--features fault-injection`,
+//! which `make test` enables).
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A source table with a canonical-text TIMESTAMP cursor.
+fn events_db(dir: &Path, rows: i64) -> std::path::PathBuf {
+    let db = dir.join("src.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, v TEXT, amount DECIMAL(10,2), updated_at TIMESTAMP);",
+    )
+    .unwrap();
+    insert_events(&db, 1, rows, "2024-01-01 00:00:00.000000");
+    db
+}
+
+fn insert_events(db: &Path, from: i64, to: i64, base: &str) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+         INSERT INTO events SELECT i, 'v' || i || ' ✓', (i * 37 % 1000) / 10.0,
+           strftime('%Y-%m-%d %H:%M:%f', ?3, '+' || i || ' minutes') || '000' FROM n",
+        rusqlite::params![from, to, base],
+    )
+    .unwrap();
+}
+
+/// Updates some rows (moving their cursor forward) and inserts new ones.
+fn change_source(db: &Path, next_id: i64) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(
+        "UPDATE events SET v = v || ' (updated)', amount = amount + 1,
+           updated_at = strftime('%Y-%m-%d %H:%M:%f', '2024-06-01', '+' || id || ' seconds') || '000'
+         WHERE id % 10 = 3",
+    )
+    .unwrap();
+    drop(conn);
+    insert_events(db, next_id, next_id + 29, "2024-07-01 00:00:00.000000");
+}
+
+fn spec(src: &Path, dest: &str, state: &Path, batch: usize) -> String {
+    format!(
+        "version: 1\nname: inc\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n{dest}state:\n  path: {}\ndefaults:\n  batch_size: {batch}\nstreams:\n  - name: events\n    mode: incremental\n    cursor_field: updated_at\n    primary_key: [id]\n",
+        src.display(),
+        state.display()
+    )
+}
+
+fn sqlite_dest(db: &Path) -> String {
+    format!(
+        "  connector_type: sqlite\n  config:\n    database_path: {}\n",
+        db.display()
+    )
+}
+
+fn parquet_dest(dir: &Path) -> String {
+    format!(
+        "  connector_type: local_file\n  config:\n    base_path: {}\n    format: parquet\n",
+        dir.display()
+    )
+}
+
+/// Rows in one table but not the other, both ways, plus the row-count difference.
+fn table_diff(copy: &Path, src: &Path) -> (i64, i64) {
+    let conn = rusqlite::Connection::open(copy).unwrap();
+    conn.execute(&format!("ATTACH '{}' AS s", src.display()), [])
+        .unwrap();
+    let diff: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM (SELECT * FROM s.events EXCEPT SELECT * FROM events))
+                  + (SELECT count(*) FROM (SELECT * FROM events EXCEPT SELECT * FROM s.events))",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let count: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM events) - (SELECT count(*) FROM s.events)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (diff, count)
+}
+
+fn union_check(src: &Path, dir: &Path) {
+    let out = Command::new(python())
+        .arg(Path::new(ROOT).join("tests/py/union_check.py"))
+        .args([
+            "--sqlite",
+            &src.to_string_lossy(),
+            "--table",
+            "events",
+            "--dir",
+            &dir.to_string_lossy(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "union check failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sqlite_to_sqlite_merges_on_the_primary_key() {
+    let dir = tempdir();
+    let src = events_db(dir.path(), 100);
+    let copy = dir.path().join("copy.db");
+    let state = dir.path().join("state/inc.json");
+    let s = write_spec(
+        dir.path(),
+        "s.yaml",
+        &spec(&src, &sqlite_dest(&copy), &state, 1000),
+    );
+    etl(dir.path(), &["run", &s]).ok();
+    assert_eq!(table_diff(&copy, &src), (0, 0));
+    let shown = etl(dir.path(), &["state", "show", &s]).ok().stdout;
+    assert!(
+        shown.contains("\"type\": \"timestamp\"") && shown.contains("2024-01-01 01:40:00.000000"),
+        "{shown}"
+    );
+    change_source(&src, 101);
+    let r = etl(
+        dir.path(),
+        &[
+            "run",
+            &s,
+            "--summary",
+            &dir.path().join("sum.json").to_string_lossy(),
+        ],
+    )
+    .ok();
+    assert!(r.stderr.contains("incremental read"), "{}", r.stderr);
+    assert_eq!(
+        table_diff(&copy, &src),
+        (0, 0),
+        "updates merged, inserts added, no duplicates"
+    );
+    let sum: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("sum.json")).unwrap()).unwrap();
+    assert_eq!(
+        sum["streams"][0]["rows"], 41,
+        "only changed rows are read: 10 updated + 30 new + the boundary row"
+    );
+    // A row sharing the boundary value, added after the run, is not lost.
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    let max: String = conn
+        .query_row("SELECT max(updated_at) FROM events", [], |r| r.get(0))
+        .unwrap();
+    conn.execute(
+        "INSERT INTO events VALUES (5000, 'same cursor', 1.00, ?1)",
+        [&max],
+    )
+    .unwrap();
+    drop(conn);
+    etl(dir.path(), &["run", &s]).ok();
+    assert_eq!(table_diff(&copy, &src), (0, 0));
+    // Nothing new: only the two rows sharing the boundary value are re-read and merged.
+    let r = etl(dir.path(), &["run", &s]).ok();
+    assert!(r.stderr.contains("rows=2"), "{}", r.stderr);
+    assert_eq!(table_diff(&copy, &src), (0, 0));
+}
+
+#[test]
+fn lookback_rereads_late_rows() {
+    let dir = tempdir();
+    let src = events_db(dir.path(), 50);
+    let copy = dir.path().join("copy.db");
+    let state = dir.path().join("st.json");
+    let text = spec(&src, &sqlite_dest(&copy), &state, 1000).replace(
+        "primary_key: [id]\n",
+        "primary_key: [id]\n    lookback: 1d\n",
+    );
+    let s = write_spec(dir.path(), "s.yaml", &text);
+    etl(dir.path(), &["run", &s]).ok();
+    // A late row whose cursor is before the saved one but within the lookback.
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    conn.execute(
+        "INSERT INTO events VALUES (999, 'late', 2.50, '2024-01-01 00:10:30.000000')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    etl(dir.path(), &["run", &s]).ok();
+    assert_eq!(table_diff(&copy, &src), (0, 0));
+}
+
+#[test]
+fn incremental_to_files_adds_parts_and_full_refresh_resets() {
+    let dir = tempdir();
+    let src = events_db(dir.path(), 100);
+    let out = dir.path().join("out");
+    let state = dir.path().join("st.json");
+    let s = write_spec(
+        dir.path(),
+        "s.yaml",
+        &spec(&src, &parquet_dest(&out), &state, 1000),
+    );
+    etl(dir.path(), &["run", &s]).ok();
+    change_source(&src, 101);
+    etl(dir.path(), &["run", &s]).ok();
+    assert_eq!(
+        files_under(&out.join("events")).len(),
+        2,
+        "a new part file beside the old one"
+    );
+    union_check(&src, &out);
+    // --full-refresh needs overwrite for files; reset instead, then the next run reloads all.
+    etl(dir.path(), &["state", "reset", &s, "--stream", "events"]).ok();
+    assert!(!etl(dir.path(), &["state", "show", &s])
+        .ok()
+        .stdout
+        .contains("\"events\""));
+}
+
+#[test]
+fn file_source_reads_only_new_files() {
+    let dir = tempdir();
+    let landing = dir.path().join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    std::fs::write(landing.join("a.csv"), "id,v\n1,a\n2,b\n").unwrap();
+    let db = dir.path().join("t.db");
+    let text = format!(
+        "version: 1\nname: landing\nsource:\n  connector_type: local_file\n  config:\n    file_path: {}\ndestination:\n  connector_type: sqlite\n  config:\n    database_path: {}\nstate:\n  path: {}\nstreams:\n  - name: landing\n    mode: incremental\n",
+        landing.display(),
+        db.display(),
+        dir.path().join("st.json").display()
+    );
+    let s = write_spec(dir.path(), "s.yaml", &text);
+    etl(dir.path(), &["run", &s]).ok();
+    std::fs::write(landing.join("b.csv"), "id,v\n3,c\n").unwrap();
+    etl(dir.path(), &["run", &s]).ok();
+    let r = etl(dir.path(), &["run", &s]).ok();
+    assert!(r.stderr.contains("no new rows"), "{}", r.stderr);
+    assert_eq!(
+        sqlite_scalar(
+            &db,
+            "SELECT group_concat(v, '') FROM (SELECT v FROM landing ORDER BY id)"
+        ),
+        rusqlite::types::Value::Text("abc".into()),
+        "each file read exactly once"
+    );
+    let shown = etl(dir.path(), &["state", "show", &s, "--stream", "landing"])
+        .ok()
+        .stdout;
+    assert!(
+        shown.contains("a.csv") && shown.contains("b.csv"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn corrupt_state_is_an_error_not_a_reset() {
+    let dir = tempdir();
+    let src = events_db(dir.path(), 10);
+    let copy = dir.path().join("copy.db");
+    let state = dir.path().join("st.json");
+    std::fs::write(&state, "{ this is not json").unwrap();
+    let s = write_spec(
+        dir.path(),
+        "s.yaml",
+        &spec(&src, &sqlite_dest(&copy), &state, 1000),
+    );
+    etl(dir.path(), &["run", &s]).fails(1, "is corrupt");
+    assert!(
+        !copy.exists()
+            || sqlite_scalar(&copy, "SELECT count(*) FROM sqlite_master")
+                == rusqlite::types::Value::Integer(0)
+    );
+    etl(dir.path(), &["state", "show", &s]).fails(1, "is corrupt");
+    let s2 = write_spec(
+        dir.path(),
+        "bad.yaml",
+        &spec(&src, &sqlite_dest(&copy), &state, 1000)
+            .replace("    cursor_field: updated_at\n", ""),
+    );
+    etl(dir.path(), &["validate", &s2]).fails(2, "needs a `cursor_field`");
+}
+
+/// Runs etl until it pauses at `point`, then SIGKILLs it.
+fn run_and_kill(dir: &Path, spec: &str, point: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etl"))
+        .args(["run", spec])
+        .current_dir(dir)
+        .env("ETL_FAULT_PAUSE", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let paused = line.starts_with("ETL-FAULT-PAUSED");
+            log.push_str(&line);
+            log.push('\n');
+            if paused {
+                let _ = tx.send(Ok(()));
+                return;
+            }
+        }
+        let _ = tx.send(Err(log));
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(Ok(())) => {}
+        Ok(Err(log)) => panic!(
+            "etl never paused at `{point}` (is the binary built with --features fault-injection? `make test` does):\n{log}"
+        ),
+        Err(_) => panic!("timed out waiting for `{point}`"),
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// One crash scenario: optional first run, change, killed run, rerun, verify.
+fn crash_at(dest: &str, point: &str, in_first_run: bool) {
+    let dir = tempdir();
+    let src = events_db(dir.path(), 100);
+    let state = dir.path().join("state.json");
+    let copy = dir.path().join("copy.db");
+    let out = dir.path().join("out");
+    let dest_cfg = if dest == "sqlite" {
+        sqlite_dest(&copy)
+    } else {
+        parquet_dest(&out)
+    };
+    let mut text = spec(&src, &dest_cfg, &state, 10);
+    if dest == "parquet" {
+        text = text.replace(
+            "    format: parquet\n",
+            "    format: parquet\n    max_rows_per_file: 25\n",
+        );
+    }
+    let s = write_spec(dir.path(), "s.yaml", &text);
+    if !in_first_run {
+        etl(dir.path(), &["run", &s]).ok();
+        change_source(&src, 101);
+    }
+    run_and_kill(dir.path(), &s, point);
+    if in_first_run {
+        change_source(&src, 101);
+    }
+    etl(dir.path(), &["run", &s]).ok();
+    if dest == "sqlite" {
+        assert_eq!(
+            table_diff(&copy, &src),
+            (0, 0),
+            "crash at {point}: destination must equal the source"
+        );
+    } else {
+        for f in entries_under(&out) {
+            let name = f.to_string_lossy();
+            assert!(!name.contains('#'), "half-written upload left at {name}");
+        }
+        union_check(&src, &out);
+    }
+}
+
+macro_rules! crash_tests {
+    ($($name:ident: $dest:expr, $point:expr, $first:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            crash_at($dest, $point, $first);
+        }
+    )*};
+}
+
+crash_tests! {
+    crash_sqlite_batch_1: "sqlite", "batch-1", false;
+    crash_sqlite_batch_2: "sqlite", "batch-2", false;
+    crash_sqlite_batch_4: "sqlite", "batch-4", false;
+    crash_sqlite_before_commit: "sqlite", "before-commit", false;
+    crash_sqlite_before_swap: "sqlite", "sqlite-before-swap", false;
+    crash_sqlite_after_commit: "sqlite", "after-commit", false;
+    crash_sqlite_state_rename: "sqlite", "state-written-before-rename", false;
+    crash_sqlite_first_run_batch_3: "sqlite", "batch-3", true;
+    crash_sqlite_first_run_after_commit: "sqlite", "after-commit", true;
+    crash_sqlite_first_run_state: "sqlite", "state-written-before-rename", true;
+    crash_files_batch_1: "parquet", "batch-1", false;
+    crash_files_batch_3: "parquet", "batch-3", false;
+    crash_files_before_commit: "parquet", "before-commit", false;
+    crash_files_published_1: "parquet", "published-file:1", false;
+    crash_files_published_2: "parquet", "published-file:2", false;
+    crash_files_after_commit: "parquet", "after-commit", false;
+    crash_files_state_rename: "parquet", "state-written-before-rename", false;
+    crash_files_first_run_batch_5: "parquet", "batch-5", true;
+    crash_files_first_run_published_3: "parquet", "published-file:3", true;
+    crash_files_first_run_after_commit: "parquet", "after-commit", true;
+}
