@@ -129,7 +129,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.log_format, cli.quiet);
+    // A terminal gets progress bars instead of info lines; logs (cron, Airflow) get lines.
+    let bars = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && matches!(cli.log_format, LogFormat::Text)
+        && !cli.quiet;
+    init_logging(cli.log_format, cli.quiet || bars);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -140,7 +144,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    match runtime.block_on(dispatch(cli.command, bars)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {}", etl::error::full_message(&e));
@@ -149,7 +153,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(command: Command) -> Result<u8> {
+async fn dispatch(command: Command, bars: bool) -> Result<u8> {
     match command {
         Command::Run {
             spec,
@@ -163,6 +167,7 @@ async fn dispatch(command: Command) -> Result<u8> {
                 select,
                 full_refresh,
                 dry_run,
+                progress_bars: bars,
             };
             run(&spec, options, state.as_deref(), summary.as_deref()).await
         }
@@ -367,6 +372,7 @@ async fn run(
             planned,
             &run_id,
             &state_location,
+            &options,
         )
         .await
         .map(Some)

@@ -422,3 +422,82 @@ fn help_reads_like_documentation() {
     assert!(r.stdout.contains("Exit codes"), "{}", r.stdout);
     etl(dir.path(), &["frobnicate"]).fails(2, "unrecognized subcommand");
 }
+
+#[test]
+fn a_terminal_gets_progress_bars() {
+    let dir = tempdir();
+    let db = shop_db(dir.path());
+    let out = dir.path().join("out");
+    let spec = write_spec(dir.path(), "s.yaml", &good_spec(&db, &out));
+    let cmd = format!("{} run {spec}", env!("CARGO_BIN_EXE_etl"));
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(dir.path())
+        .output()
+        .expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains("orders") && text.contains("done: 3000 rows"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("stream started"),
+        "a terminal gets bars, not log lines: {text}"
+    );
+}
+
+fn three_streams(db: &Path, dest: &str, defaults: &str) -> String {
+    format!(
+        "version: 1\nname: many\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n{dest}defaults:\n{defaults}streams:\n  - name: broken\n    table: nope\n  - name: orders\n  - name: customers\n",
+        db.display()
+    )
+}
+
+#[test]
+fn one_failing_stream_does_not_stop_the_others_unless_fail_fast() {
+    let dir = tempdir();
+    let db = shop_db(dir.path());
+    let copy = dir.path().join("copy.db");
+    let dest = format!(
+        "  connector_type: sqlite\n  config:\n    database_path: {}\n",
+        copy.display()
+    );
+    let sum = dir.path().join("sum.json");
+    let statuses = |path: &Path| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        v["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Two streams at a time into one SQLite file: they take turns as writers.
+    let spec = write_spec(
+        dir.path(),
+        "a.yaml",
+        &three_streams(&db, &dest, "  max_concurrency: 2\n"),
+    );
+    etl(
+        dir.path(),
+        &["run", &spec, "--summary", &sum.to_string_lossy()],
+    )
+    .fails(1, "table `nope` not found");
+    assert_eq!(statuses(&sum), ["failed", "succeeded", "succeeded"]);
+    assert_eq!(
+        sqlite_scalar(&copy, "SELECT count(*) FROM orders"),
+        rusqlite::types::Value::Integer(3000)
+    );
+    let spec = write_spec(
+        dir.path(),
+        "b.yaml",
+        &three_streams(&db, &dest, "  max_concurrency: 1\n  fail_fast: true\n"),
+    );
+    etl(
+        dir.path(),
+        &["run", &spec, "--summary", &sum.to_string_lossy()],
+    )
+    .fails(1, "fail_fast");
+    assert_eq!(statuses(&sum), ["failed", "skipped", "skipped"]);
+}

@@ -2,6 +2,7 @@
 //! bounded channel, commits, and reports. Connectors know nothing of modes or progress.
 
 pub mod cursor;
+pub mod progress;
 pub mod state;
 pub mod summary;
 
@@ -10,6 +11,7 @@ use crate::error::{Error, Result, ResultExt};
 use crate::spec::{Mode, Spec, StreamSpec};
 use cursor::CursorValue;
 use futures::StreamExt;
+use progress::Progress;
 use state::{PipelineState, StateLocation, StreamState};
 use std::time::Instant;
 pub use summary::{RunSummary, StreamStatus, StreamSummary};
@@ -28,6 +30,8 @@ pub struct RunOptions {
     pub full_refresh: bool,
     /// Print the plan, read and write nothing.
     pub dry_run: bool,
+    /// Draw progress bars (a terminal); otherwise periodic log lines.
+    pub progress_bars: bool,
 }
 
 /// A stream as the runner will run it.
@@ -99,6 +103,7 @@ pub async fn run(
     planned: Vec<PlannedStream>,
     run_id: &str,
     state_location: &StateLocation,
+    options: &RunOptions,
 ) -> Result<RunSummary> {
     let started = chrono::Utc::now();
     let t0 = Instant::now();
@@ -106,11 +111,11 @@ pub async fn run(
     let tracks_state = planned
         .iter()
         .any(|p| p.target.stream.mode == Mode::Incremental);
-    let mut state = if tracks_state {
+    let state = tokio::sync::Mutex::new(if tracks_state {
         state_location.load(&spec.name).await?
     } else {
         PipelineState::default()
-    };
+    });
     // Everything that can fail without writing is checked before the first stream starts.
     for p in &planned {
         destination
@@ -118,51 +123,67 @@ pub async fn run(
             .await
             .with_context(|| format!("stream `{}`", p.target.stream.name))?;
     }
-    let mut streams = Vec::with_capacity(planned.len());
-    for p in planned {
-        let name = p.target.stream.name.clone();
-        tracing::info!(stream = %name, mode = %p.target.mode, destination = %p.destination, "stream started");
-        let t = Instant::now();
-        let result = run_stream(spec, source, destination, &p, &mut state, state_location).await;
-        let secs = t.elapsed().as_secs_f64();
-        let summary = match result {
-            Ok((rows, bytes, outputs)) => {
-                tracing::info!(
-                    stream = %name,
-                    rows,
-                    seconds = format!("{secs:.2}"),
-                    rows_per_sec = format!("{:.0}", rows as f64 / secs.max(1e-9)),
-                    "stream finished"
-                );
-                StreamSummary {
-                    name,
-                    status: StreamStatus::Succeeded,
-                    mode: p.target.mode,
-                    rows,
-                    bytes,
-                    outputs,
-                    seconds: secs,
-                    error: None,
+    let progress = Progress::new(options.progress_bars);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let fail_fast = spec.defaults.fail_fast;
+    let jobs = planned.iter().map(|p| {
+        let (progress, state, failed) = (&progress, &state, &failed);
+        async move {
+            let name = p.target.stream.name.clone();
+            let t = Instant::now();
+            let mut summary = StreamSummary {
+                name: name.clone(),
+                status: StreamStatus::Succeeded,
+                mode: p.target.mode,
+                rows: 0,
+                bytes: 0,
+                outputs: Vec::new(),
+                seconds: 0.0,
+                error: None,
+            };
+            if fail_fast && failed.load(std::sync::atomic::Ordering::SeqCst) {
+                tracing::warn!(stream = %name, "stream skipped: an earlier stream failed and fail_fast is set");
+                summary.status = StreamStatus::Skipped;
+                return summary;
+            }
+            tracing::info!(stream = %name, mode = %p.target.mode, destination = %p.destination, "stream started");
+            let bar = progress.stream(&name);
+            let result = run_stream(spec, source, destination, p, state, state_location, bar.tick()).await;
+            let secs = t.elapsed().as_secs_f64();
+            summary.seconds = secs;
+            match result {
+                Ok((rows, bytes, outputs)) => {
+                    let rate = rows as f64 / secs.max(1e-9);
+                    bar.finish(format!("done: {rows} rows in {secs:.1}s ({rate:.0} rows/s)"));
+                    tracing::info!(
+                        stream = %name,
+                        rows,
+                        seconds = format!("{secs:.2}"),
+                        rows_per_sec = format!("{rate:.0}"),
+                        "stream finished"
+                    );
+                    summary.rows = rows;
+                    summary.bytes = bytes;
+                    summary.outputs = outputs;
+                }
+                Err(e) => {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let e = e.context(format!("stream `{name}`"));
+                    let message = crate::error::full_message(&e);
+                    bar.finish("FAILED".to_string());
+                    tracing::error!(stream = %name, "stream failed: {message}");
+                    summary.status = StreamStatus::Failed;
+                    summary.error = Some(message);
                 }
             }
-            Err(e) => {
-                let e = e.context(format!("stream `{name}`"));
-                let message = crate::error::full_message(&e);
-                tracing::error!(stream = %name, "stream failed: {message}");
-                StreamSummary {
-                    name,
-                    status: StreamStatus::Failed,
-                    mode: p.target.mode,
-                    rows: 0,
-                    bytes: 0,
-                    outputs: Vec::new(),
-                    seconds: secs,
-                    error: Some(message),
-                }
-            }
-        };
-        streams.push(summary);
-    }
+            summary
+        }
+    });
+    // Streams run `max_concurrency` at a time; the summary keeps the plan's order.
+    let streams: Vec<StreamSummary> = futures::stream::iter(jobs)
+        .buffered(spec.defaults.max_concurrency.max(1))
+        .collect()
+        .await;
     Ok(RunSummary {
         name: spec.name.clone(),
         run_id: run_id.to_string(),
@@ -183,15 +204,22 @@ async fn run_stream(
     source: &dyn Source,
     destination: &dyn Destination,
     planned: &PlannedStream,
-    state: &mut PipelineState,
+    state: &tokio::sync::Mutex<PipelineState>,
     state_location: &StateLocation,
+    tick: progress::Tick,
 ) -> Result<(u64, u64, Vec<String>)> {
     let stream = &planned.target.stream;
     // Streams declared incremental keep their state even when run as a full refresh, so the
     // next incremental run continues from here.
     let tracked = stream.mode == Mode::Incremental;
     let incremental = planned.target.mode == Mode::Incremental;
-    let previous = state.streams.get(&stream.name).cloned().unwrap_or_default();
+    let previous = state
+        .lock()
+        .await
+        .streams
+        .get(&stream.name)
+        .cloned()
+        .unwrap_or_default();
     let mut request = ReadRequest::new(stream.clone(), spec.defaults.batch_size);
     if incremental {
         if let (Some(field), Some(saved)) = (&stream.cursor_field, &previous.cursor) {
@@ -224,18 +252,14 @@ async fn run_stream(
         first => first,
     };
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let bytes_seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counter = bytes_seen.clone();
+    let counters = tick.counters();
     let pump = tokio::spawn(async move {
         let mut max: Option<CursorValue> = None;
         let mut next = first;
         let mut n = 0u64;
         while let Some(mut item) = next.take() {
             if let Ok(b) = &item {
-                counter.fetch_add(
-                    b.get_array_memory_size() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+                tick.add(b.num_rows() as u64, b.get_array_memory_size() as u64);
                 if let Some(i) = cursor_index {
                     match cursor::column_max(b.column(i).as_ref()) {
                         Ok(Some(v)) => {
@@ -281,6 +305,8 @@ async fn run_stream(
             Default::default()
         };
         files.extend(reader.files);
+        // One state document for every stream: saves are serialised under its lock.
+        let mut state = state.lock().await;
         state.streams.insert(
             stream.name.clone(),
             StreamState {
@@ -292,13 +318,13 @@ async fn run_stream(
         );
         state.version = state::STATE_VERSION;
         state.pipeline = spec.name.clone();
-        state_location.save(state).await.context(
+        state_location.save(&state).await.context(
             "the destination committed, but saving the state failed (the next run re-reads from the previous cursor)",
         )?;
     }
     Ok((
         report.rows,
-        bytes_seen.load(std::sync::atomic::Ordering::Relaxed),
+        counters.bytes.load(std::sync::atomic::Ordering::Relaxed),
         report.outputs,
     ))
 }

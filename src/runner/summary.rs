@@ -8,6 +8,8 @@ use serde::Serialize;
 pub enum StreamStatus {
     Succeeded,
     Failed,
+    /// Not started because an earlier stream failed and `fail_fast` is set.
+    Skipped,
 }
 
 #[derive(Debug, Clone, Serialize)]

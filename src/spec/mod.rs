@@ -46,6 +46,19 @@ pub struct Defaults {
     /// Rows per Arrow batch.
     #[serde(default = "default_batch_size", deserialize_with = "env::value")]
     pub batch_size: usize,
+    /// Streams run at the same time.
+    #[serde(default = "default_concurrency", deserialize_with = "env::value")]
+    pub max_concurrency: usize,
+    /// Stop starting new streams after the first failure.
+    #[serde(default, deserialize_with = "env::value")]
+    pub fail_fast: bool,
+}
+
+/// Two streams at a time: this suits the 2-core machines etl is measured on.
+pub const DEFAULT_CONCURRENCY: usize = 2;
+
+fn default_concurrency() -> usize {
+    DEFAULT_CONCURRENCY
 }
 
 fn default_batch_size() -> usize {
@@ -56,6 +69,8 @@ impl Default for Defaults {
     fn default() -> Self {
         Defaults {
             batch_size: DEFAULT_BATCH_SIZE,
+            max_concurrency: DEFAULT_CONCURRENCY,
+            fail_fast: false,
         }
     }
 }
@@ -180,6 +195,9 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
     check_file_name("name", &spec.name)?;
     if spec.defaults.batch_size == 0 {
         return Err("defaults.batch_size: must be at least 1".into());
+    }
+    if spec.defaults.max_concurrency == 0 {
+        return Err("defaults.max_concurrency: must be at least 1".into());
     }
     let mut seen = HashSet::new();
     for (i, s) in spec.streams.iter().enumerate() {

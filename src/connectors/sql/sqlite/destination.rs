@@ -17,11 +17,17 @@ const DEFAULT_ROWS_PER_INSERT: usize = 1000;
 
 pub struct SqliteDestination {
     config: SqliteConfig,
+    /// SQLite has one writer per database: streams running at the same time take turns from
+    /// their first insert to their commit instead of failing with "database is locked".
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteDestination {
     pub fn new(config: SqliteConfig) -> Self {
-        SqliteDestination { config }
+        SqliteDestination {
+            config,
+            writer: Default::default(),
+        }
     }
 }
 
@@ -50,6 +56,8 @@ struct StagedTable {
     rows: u64,
     /// Incremental: merge into (or append to) the table instead of replacing it.
     merge: bool,
+    /// Held until commit or abort (see `SqliteDestination::writer`).
+    _turn: tokio::sync::OwnedMutexGuard<()>,
     columns: Vec<String>,
     primary_key: Vec<String>,
 }
@@ -144,6 +152,7 @@ impl Destination for SqliteDestination {
         let primary_key = target.stream.primary_key.clone();
         let rows_per_insert = self.config.batch_size.unwrap_or(DEFAULT_ROWS_PER_INSERT);
         let merge = target.mode == Mode::Incremental;
+        let turn = self.writer.clone().lock_owned().await;
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
         let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
         let worker = tokio::task::spawn_blocking(move || -> Result<StagedTable> {
@@ -164,6 +173,7 @@ impl Destination for SqliteDestination {
                     table,
                     rows,
                     merge,
+                    _turn: turn,
                     columns,
                     primary_key,
                 }),
