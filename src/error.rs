@@ -71,6 +71,10 @@ impl Error {
 /// The error's message followed by every cause that adds something (driver errors often keep
 /// the useful part, such as "connection refused", in their source chain).
 pub fn full_message(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::spec::env::scrub(&chain(e))
+}
+
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = e.to_string();
     let mut cur = e.source();
     while let Some(cause) = cur {

@@ -347,6 +347,14 @@ async fn run(
         .await?;
         if options.dry_run {
             println!("plan for `{}` (run {run_id}):", spec.name);
+            let incremental = planned
+                .iter()
+                .any(|p| p.target.mode == etl::spec::Mode::Incremental);
+            let state = if incremental {
+                Some(state_location.load(&spec.name).await?)
+            } else {
+                None
+            };
             for p in &planned {
                 let s = &p.target.stream;
                 let from = s
@@ -356,8 +364,18 @@ async fn run(
                     .or_else(|| s.table.as_ref().map(|t| format!("table `{t}`")))
                     .or_else(|| s.file_path.clone())
                     .unwrap_or_else(|| format!("`{}`", s.name));
+                let window = match (p.target.mode, &state) {
+                    (etl::spec::Mode::Incremental, Some(st)) => match st.streams.get(&s.name) {
+                        Some(prev) => match (&s.cursor_field, &prev.cursor) {
+                            (Some(f), Some(c)) => format!(" where {f} >= {}", c.text()),
+                            _ => format!(" (skipping {} file(s) already read)", prev.files.len()),
+                        },
+                        None => " (first run: everything)".to_string(),
+                    },
+                    _ => String::new(),
+                };
                 println!(
-                    "  {:<24} {:<13} {from} -> {}",
+                    "  {:<24} {:<13} {from}{window} -> {}",
                     s.name,
                     p.target.mode.to_string(),
                     p.destination
@@ -396,7 +414,7 @@ async fn run(
             };
             if let Some(p) = summary_path {
                 let mut v = serde_json::to_value(&failed).map_err(Error::run)?;
-                v["error"] = serde_json::Value::String(e.to_string());
+                v["error"] = serde_json::Value::String(etl::error::full_message(&e));
                 let _ = std::fs::write(p, serde_json::to_vec_pretty(&v).unwrap_or_default());
             }
             Err(e)

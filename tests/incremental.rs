@@ -122,6 +122,11 @@ fn sqlite_to_sqlite_merges_on_the_primary_key() {
     );
     etl(dir.path(), &["run", &s]).ok();
     assert_eq!(table_diff(&copy, &src), (0, 0));
+    let plan = etl(dir.path(), &["run", &s, "--dry-run"]).ok().stdout;
+    assert!(
+        plan.contains("where updated_at >= 2024-01-01 01:40:00.000000"),
+        "{plan}"
+    );
     let shown = etl(dir.path(), &["state", "show", &s]).ok().stdout;
     assert!(
         shown.contains("\"type\": \"timestamp\"") && shown.contains("2024-01-01 01:40:00.000000"),

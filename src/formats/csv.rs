@@ -77,7 +77,8 @@ impl CsvEncoder {
 impl Encoder for CsvEncoder {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.write_header()?;
-        let options = FormatOptions::default().with_display_error(true);
+        // Errors stay errors: a value that cannot be formatted must fail the run, not be written.
+        let options = FormatOptions::default().with_display_error(false);
         let formatters = batch
             .columns()
             .iter()

@@ -200,8 +200,36 @@ impl fmt::Display for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        value::<D, String>(d).map(Secret)
+        let s = value::<D, String>(d)?;
+        remember_secret(&s);
+        Ok(Secret(s))
     }
+}
+
+static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Records a secret so that [`scrub`] can remove it from any text shown to a person.
+pub fn remember_secret(s: &str) {
+    // Very short values would blank out ordinary words; they are still never printed by us.
+    if s.len() >= 4 {
+        let mut all = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+        if !all.iter().any(|x| x == s) {
+            all.push(s.to_string());
+        }
+    }
+}
+
+/// Replaces every known secret in `text` with `********` (driver errors sometimes embed
+/// connection strings or credentials).
+pub fn scrub(text: &str) -> String {
+    let all = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = text.to_string();
+    for s in all.iter() {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "********");
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -239,6 +267,15 @@ mod tests {
         assert!(expand_with("${1X}", env)
             .unwrap_err()
             .contains("invalid environment variable"));
+    }
+
+    #[test]
+    fn scrub_removes_remembered_secrets() {
+        remember_secret("pa55-word");
+        assert_eq!(
+            scrub("auth failed for pa55-word@host"),
+            "auth failed for ********@host"
+        );
     }
 
     #[test]

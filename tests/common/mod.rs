@@ -14,13 +14,25 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// Passwords and keys the test suite hands to etl. No output of any run may contain one.
+pub const TEST_SECRETS: &[&str] = &["s3cr3t-DO-NOT-PRINT"];
+
 impl Run {
     fn from(out: Output) -> Run {
-        Run {
+        let run = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        for secret in TEST_SECRETS {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "a secret was printed:\n{}\n{}",
+                run.stdout,
+                run.stderr
+            );
         }
+        run
     }
 
     #[track_caller]
