@@ -6,6 +6,7 @@
 //! types and unknown config keys with their line, column and the valid choices.
 
 use super::file::{FileDestination, FileDestinationConfig, FileSource, FileSourceConfig};
+use super::sql::postgres::{PostgresConfig, PostgresDestination, PostgresSource};
 use super::sql::sqlite::{SqliteConfig, SqliteDestination, SqliteSource};
 use super::{Destination, Source};
 use crate::error::Result;
@@ -16,6 +17,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "connector_type", content = "config", deny_unknown_fields)]
 pub enum SourceConfig {
+    #[serde(rename = "postgresql")]
+    Postgres(PostgresConfig),
     #[serde(rename = "sqlite")]
     Sqlite(SqliteConfig),
     #[serde(rename = "local_file")]
@@ -25,6 +28,8 @@ pub enum SourceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "connector_type", content = "config", deny_unknown_fields)]
 pub enum DestinationConfig {
+    #[serde(rename = "postgresql")]
+    Postgres(PostgresConfig),
     #[serde(rename = "sqlite")]
     Sqlite(SqliteConfig),
     #[serde(rename = "local_file")]
@@ -34,6 +39,7 @@ pub enum DestinationConfig {
 impl SourceConfig {
     pub fn connector_type(&self) -> &'static str {
         match self {
+            SourceConfig::Postgres(_) => "postgresql",
             SourceConfig::Sqlite(_) => "sqlite",
             SourceConfig::LocalFile(_) => "local_file",
         }
@@ -41,7 +47,19 @@ impl SourceConfig {
 
     /// Spec-time checks of the streams against this source (no connection is made).
     pub fn validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
+        if !matches!(self, SourceConfig::Postgres(_)) {
+            if let Some(s) = streams
+                .iter()
+                .find(|s| !s.cast.is_empty() || s.partition.is_some())
+            {
+                return Err(format!(
+                    "stream `{}`: `cast` and `partition` are supported by the postgresql source only",
+                    s.name
+                ));
+            }
+        }
         match self {
+            SourceConfig::Postgres(_) => super::sql::validate_streams(streams),
             SourceConfig::Sqlite(_) => super::sql::validate_streams(streams),
             SourceConfig::LocalFile(c) => c.validate(streams),
         }
@@ -49,6 +67,7 @@ impl SourceConfig {
 
     pub fn build(&self, defaults: &Defaults) -> Result<Box<dyn Source>> {
         Ok(match self {
+            SourceConfig::Postgres(c) => Box::new(PostgresSource::new(c.clone())),
             SourceConfig::Sqlite(c) => Box::new(SqliteSource::new(c.clone(), defaults)),
             SourceConfig::LocalFile(c) => Box::new(FileSource::local(c.clone())?),
         })
@@ -58,6 +77,7 @@ impl SourceConfig {
 impl DestinationConfig {
     pub fn connector_type(&self) -> &'static str {
         match self {
+            DestinationConfig::Postgres(_) => "postgresql",
             DestinationConfig::Sqlite(_) => "sqlite",
             DestinationConfig::LocalFile(_) => "local_file",
         }
@@ -65,13 +85,14 @@ impl DestinationConfig {
 
     pub fn validate(&self, _streams: &[StreamSpec]) -> std::result::Result<(), String> {
         match self {
-            DestinationConfig::Sqlite(_) => Ok(()),
+            DestinationConfig::Postgres(_) | DestinationConfig::Sqlite(_) => Ok(()),
             DestinationConfig::LocalFile(c) => c.validate(),
         }
     }
 
     pub fn build(&self) -> Result<Box<dyn Destination>> {
         Ok(match self {
+            DestinationConfig::Postgres(c) => Box::new(PostgresDestination::new(c.clone())),
             DestinationConfig::Sqlite(c) => Box::new(SqliteDestination::new(c.clone())),
             DestinationConfig::LocalFile(c) => Box::new(FileDestination::local(c.clone())?),
         })
@@ -89,6 +110,13 @@ pub struct ConnectorInfo {
 /// Every connector this build knows, with the config keys each role accepts.
 pub fn connectors() -> Vec<ConnectorInfo> {
     vec![
+        ConnectorInfo {
+            connector_type: "postgresql",
+            roles: vec![
+                ("source", fields_of::<PostgresConfig>()),
+                ("destination", fields_of::<PostgresConfig>()),
+            ],
+        },
         ConnectorInfo {
             connector_type: "sqlite",
             roles: vec![

@@ -122,6 +122,25 @@ pub struct StreamSpec {
     /// File sources: the format of this stream's files (defaults to the source's).
     #[serde(default, deserialize_with = "env::opt")]
     pub format: Option<Format>,
+    /// SQL sources: columns read through a cast, `{column: sql_type}` (e.g. `{price: text}`),
+    /// for types the connector cannot map exactly.
+    #[serde(default)]
+    pub cast: std::collections::BTreeMap<String, String>,
+    /// SQL sources: read one table over several connections at once.
+    #[serde(default)]
+    pub partition: Option<PartitionSpec>,
+}
+
+/// `partition:` of a stream: split a table read into `count` parallel parts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSpec {
+    /// An integer column whose range is split; without it, the table's pages are.
+    #[serde(default, deserialize_with = "env::opt")]
+    pub column: Option<String>,
+    /// Number of parts (and connections).
+    #[serde(deserialize_with = "env::value")]
+    pub count: usize,
 }
 
 impl StreamSpec {
@@ -187,6 +206,27 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
         }
         if s.table.is_some() && s.query.is_some() {
             return Err(format!("{at}: give either `table` or `query`, not both"));
+        }
+        if let Some(p) = &s.partition {
+            if p.count == 0 {
+                return Err(format!("{at}: partition.count must be at least 1"));
+            }
+            if s.query.is_some() {
+                return Err(format!(
+                    "{at}: `partition` splits a `table`; it cannot be used with `query`"
+                ));
+            }
+        }
+        for (col, ty) in &s.cast {
+            let ok = !ty.trim().is_empty()
+                && ty
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || " _(),.[]\"".contains(c));
+            if !ok {
+                return Err(format!(
+                    "{at}: cast of `{col}`: `{ty}` is not a type name (letters, digits, spaces, `_(),.[]\"`)"
+                ));
+            }
         }
         if s.mode == Mode::Incremental && s.cursor_field.is_none() {
             return Err(format!("{at}: mode `incremental` needs a `cursor_field`"));
