@@ -12,6 +12,9 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+/// The most parts (and connections) one `partition:` may use.
+pub const MAX_PARTITIONS: usize = 64;
+
 /// Rows per Arrow batch when the spec does not say.
 pub const DEFAULT_BATCH_SIZE: usize = 65_536;
 
@@ -208,8 +211,10 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
             return Err(format!("{at}: give either `table` or `query`, not both"));
         }
         if let Some(p) = &s.partition {
-            if p.count == 0 {
-                return Err(format!("{at}: partition.count must be at least 1"));
+            if !(1..=MAX_PARTITIONS).contains(&p.count) {
+                return Err(format!(
+                    "{at}: partition.count must be from 1 to {MAX_PARTITIONS} (one connection each)"
+                ));
             }
             if s.query.is_some() {
                 return Err(format!(

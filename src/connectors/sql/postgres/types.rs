@@ -356,7 +356,14 @@ impl ScalarBuilder {
             }
             (Self::Time(b), _) => {
                 want(v, 8, "time")?;
-                b.append_value(be_i64(v))
+                let t = be_i64(v);
+                if !(0..86_400_000_000).contains(&t) {
+                    return Err(
+                        "time 24:00:00 is outside Arrow's Time64 range (cast the column to text)"
+                            .into(),
+                    );
+                }
+                b.append_value(t)
             }
             (Self::Ts(b), _) => {
                 want(v, 8, "timestamp")?;
