@@ -188,15 +188,18 @@ INSERT INTO "{s}"."AllTypes" VALUES
 /// The column list of `AllTypes` with json (which has no equality) compared as text.
 const ALL_COLS: &str = r#"id, s, b, n, nu, big, r, d, bo, t, vc, c, by, dt, tm, ts, tz, iv, u, j::text, jb, m, ai, at, an, ats, "select""#;
 
-/// Rows in one table and not in the other, both ways.
+/// Rows in one table and not in the other, both ways (0 when they hold the same rows); the
+/// differing rows are printed.
 #[track_caller]
 fn diff(a: &str, b: &str, cols_a: &str, cols_b: &str) -> i64 {
-    psql(&format!(
-        "SELECT (SELECT count(*) FROM (SELECT {cols_a} FROM {a} EXCEPT ALL SELECT {cols_b} FROM {b}) x) + \
-                (SELECT count(*) FROM (SELECT {cols_b} FROM {b} EXCEPT ALL SELECT {cols_a} FROM {a}) y)"
-    ))
-    .parse()
-    .expect("count")
+    let rows = psql(&format!(
+        "(SELECT 'only in first' AS side, * FROM (SELECT {cols_a} FROM {a} EXCEPT ALL SELECT {cols_b} FROM {b}) x) \
+         UNION ALL (SELECT 'only in second', * FROM (SELECT {cols_b} FROM {b} EXCEPT ALL SELECT {cols_a} FROM {a}) y)"
+    ));
+    if !rows.is_empty() {
+        eprintln!("differences:\n{rows}");
+    }
+    rows.lines().count() as i64
 }
 
 fn column_types(table: &str) -> String {
@@ -275,9 +278,12 @@ fn jsonl_round_trip_keeps_values() {
     let src = db.schema("src");
     let dst = db.schema("dst");
     all_types(&src);
-    // JSON numbers are read back as floats, so keep decimals within 15 significant digits.
+    // Known limits of the file formats, not of this connector: JSON numbers are read back as
+    // floats (keep decimals within 15 significant digits), and JSON has no NaN/Infinity (the
+    // writer emits null).
     psql(&format!(
-        "UPDATE \"{src}\".\"AllTypes\" SET big = 1.5, nu = 3.5 WHERE id IN (1, 4)"
+        "UPDATE \"{src}\".\"AllTypes\" SET big = 1.5, nu = 3.5 WHERE id IN (1, 4); \
+         UPDATE \"{src}\".\"AllTypes\" SET r = 0, d = 0 WHERE id = 3"
     ));
     let dir = tempdir();
     let out = dir.path().join("out");
@@ -312,6 +318,10 @@ fn csv_round_trip_keeps_scalar_values() {
     let src = db.schema("src");
     let dst = db.schema("dst");
     all_types(&src);
+    // The CSV reader infers decimal text as Float64: keep decimals within 15 digits.
+    psql(&format!(
+        "UPDATE \"{src}\".\"AllTypes\" SET big = 1.5, nu = 3.5 WHERE id IN (1, 4)"
+    ));
     let dir = tempdir();
     let out = dir.path().join("out");
     // CSV has no lists: the array columns fail clearly, so this stream leaves them out.
