@@ -789,3 +789,103 @@ fn discover_and_check() {
     }
     etl_in(dir.path(), &["check", &p], &[("ETL_T_PW", PASSWORD)]).ok();
 }
+
+/// Append (what `incremental` will use once the runner supports it) is not reachable from the
+/// CLI yet, so this drives the destination through the library.
+#[test]
+fn append_adds_rows_to_the_existing_table_keeping_its_types() {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+    use etl::connectors::sql::postgres::{PostgresConfig, PostgresDestination};
+    use etl::connectors::{Destination, WriteTarget};
+    use etl::spec::{Mode, StreamSpec};
+    use std::sync::Arc;
+
+    let mut db = Db::new();
+    let dst = db.schema("dst");
+    psql(&format!(
+        "CREATE TABLE \"{dst}\".t (id int, v varchar(5)); INSERT INTO \"{dst}\".t VALUES (1, 'a')"
+    ));
+    let config: PostgresConfig = serde_yaml_ng::from_str(&format!(
+        "host: {}\ndatabase: test\nuser: postgres\nschema: {dst}\n",
+        host()
+    ))
+    .unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("v", DataType::Utf8, true),
+    ]));
+    let batch = |ids: Vec<i64>, vs: Vec<&str>| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ids)),
+                Arc::new(StringArray::from(vs)),
+            ],
+        )
+        .unwrap()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let d = PostgresDestination::new(config);
+        let target = WriteTarget {
+            stream: StreamSpec::named("t"),
+            mode: Mode::Incremental,
+            run_id: "20260101T000000Z-abcdef12".into(),
+        };
+        let batches = vec![Ok(batch(vec![2, 3], vec!["b", "c"]))];
+        let staged = d
+            .write(
+                &target,
+                schema.clone(),
+                Box::pin(futures::stream::iter(batches)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(staged.commit().await.unwrap().rows, 2);
+        // A failing append (value too long for varchar(5)) adds nothing.
+        let batches = vec![Ok(batch(vec![4], vec!["too long"]))];
+        let staged = d
+            .write(
+                &target,
+                schema.clone(),
+                Box::pin(futures::stream::iter(batches)),
+            )
+            .await
+            .unwrap();
+        let e = staged.commit().await.unwrap_err().to_string();
+        assert!(e.contains("too long for type character varying(5)"), "{e}");
+    });
+    assert_eq!(
+        psql(&format!(
+            "SELECT string_agg(id || v, ',' ORDER BY id) FROM \"{dst}\".t"
+        )),
+        "1a,2b,3c"
+    );
+    assert_eq!(
+        column_types(&format!("\"{dst}\".t")),
+        "id integer, v character varying(5)"
+    );
+}
+
+#[test]
+fn unix_socket_host() {
+    let mut db = Db::new();
+    let src = db.schema("src");
+    psql(&format!("CREATE TABLE \"{src}\".t AS SELECT 1 AS id"));
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    let socket =
+        std::env::var("ETL_TEST_PG_SOCKET").unwrap_or_else(|_| "/var/run/postgresql".into());
+    run(
+        dir.path(),
+        &spec(
+            &pg(&src, "").replace(&format!("host: {}", host()), &format!("host: {socket}")),
+            &files(&out, "parquet"),
+            "",
+        ),
+    )
+    .ok();
+    assert_eq!(files_under(&out.join("t")).len(), 1);
+}
