@@ -1,13 +1,14 @@
-use super::types::{ColumnEncoder, PG_TYPE_KEY};
+use super::types::{ColumnEncoder, DIRECT_TYPE_KEY, PG_TYPE_KEY};
 use super::{connect, describe, pg_error, qualified, PostgresConfig, PostgresDialect};
 use crate::connectors::sql::{staging_table_name, Dialect};
 use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
 use crate::error::{Error, Result};
 use crate::spec::Mode;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
 use futures::{SinkExt, StreamExt};
+use std::sync::Arc;
 use tokio_postgres::Client;
 
 /// Bytes of encoded rows sent to the server per CopyData message.
@@ -75,8 +76,9 @@ async fn load(
     batches: &mut BatchStream,
     what: &str,
 ) -> Result<u64> {
+    let declared = direct_types(client, schema).await;
     let ddl = PostgresDialect
-        .create_table(staging_q, schema, primary_key)
+        .create_table(staging_q, &declared, primary_key)
         .map_err(|e| Error::run(format!("{what}: {e}")))?;
     exec(client, &ddl, what).await?;
     let encoders = schema
@@ -140,6 +142,48 @@ async fn load(
     sink.send(buf.split().freeze()).await.map_err(send_err)?;
     sink.as_mut().finish().await.map_err(send_err)?;
     Ok(rows)
+}
+
+/// The schema to declare: a field whose `postgresql.type` hint names a type with the same
+/// binary input as its Arrow-derived type (text -> varchar(n), char(n), json, an enum;
+/// numeric(p,s) -> numeric) is declared with the hint directly, so no conversion is needed
+/// after the copy.
+async fn direct_types(client: &Client, schema: &SchemaRef) -> SchemaRef {
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        let mut f = f.as_ref().clone();
+        let natural = match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => &[
+                "textrecv",
+                "varcharrecv",
+                "bpcharrecv",
+                "json_recv",
+                "enum_recv",
+            ][..],
+            DataType::Decimal128(..) | DataType::Decimal256(..) => &["numeric_recv"][..],
+            _ => &[][..],
+        };
+        if let Some(hint) = f.metadata().get(PG_TYPE_KEY).cloned() {
+            if !natural.is_empty() {
+                let recv: Option<String> = client
+                    .query_opt(
+                        "SELECT typreceive::text FROM pg_catalog.pg_type WHERE oid = to_regtype($1::text)",
+                        &[&hint],
+                    )
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|r| r.try_get(0).ok());
+                if recv.is_some_and(|r| natural.contains(&r.as_str())) {
+                    let mut meta = f.metadata().clone();
+                    meta.insert(DIRECT_TYPE_KEY.to_string(), hint);
+                    f = f.with_metadata(meta);
+                }
+            }
+        }
+        fields.push(f);
+    }
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// Columns whose source type (`postgresql.type` metadata) differs from the type created from

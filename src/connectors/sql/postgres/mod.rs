@@ -30,6 +30,9 @@ impl Dialect for PostgresDialect {
     }
 
     fn field_type(&self, field: &Field) -> Result<String, String> {
+        if let Some(t) = field.metadata().get(types::DIRECT_TYPE_KEY) {
+            return Ok(t.clone());
+        }
         types::column_type(field.data_type(), types::is_uuid_field(field))
     }
 }

@@ -45,6 +45,9 @@ use std::sync::Arc;
 
 /// Field metadata key holding the column's PostgreSQL type (`format_type` output).
 pub const PG_TYPE_KEY: &str = "postgresql.type";
+/// Destination-internal field metadata: declare the column with this type as is (set only for
+/// types whose binary input is the same as the Arrow-derived type's).
+pub const DIRECT_TYPE_KEY: &str = "etl.postgresql.declare";
 /// Arrow's canonical extension-type metadata key.
 const EXT_KEY: &str = "ARROW:extension:name";
 
