@@ -204,7 +204,7 @@ fn diff(a: &str, b: &str, cols_a: &str, cols_b: &str) -> i64 {
 
 fn column_types(table: &str) -> String {
     psql(&format!(
-        "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) \
+        "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' NOT NULL' ELSE '' END, ', ' ORDER BY attnum) \
          FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attnum > 0 AND NOT attisdropped"
     ))
 }
@@ -240,6 +240,11 @@ fn every_type_round_trips_through_parquet_exactly() {
     assert_eq!(diff(&a, &b, ALL_COLS, ALL_COLS), 0, "tables differ");
     // The same column types, including varchar(20), char(5), json/jsonb, the enum and arrays.
     assert_eq!(column_types(&a), column_types(&b));
+    // NOT NULL survives too (the primary key column).
+    assert_eq!(
+        psql(&format!("SELECT attnotnull FROM pg_attribute WHERE attrelid = '{b}'::regclass AND attname = 'id'")),
+        "t"
+    );
     assert!(psql(&format!("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = '{b}'::regclass AND contype = 'p'")).contains("PRIMARY KEY (id)"));
 }
 
@@ -405,7 +410,7 @@ fn empty_tables_keep_their_columns() {
     let src = db.schema("src");
     let dst = db.schema("dst");
     psql(&format!(
-        "CREATE TABLE \"{src}\".e (id bigint, v varchar(3), at timestamptz)"
+        "CREATE TABLE \"{src}\".e (id bigint NOT NULL, v varchar(3), at timestamptz)"
     ));
     let dir = tempdir();
     let out = dir.path().join("out");
@@ -426,7 +431,7 @@ fn empty_tables_keep_their_columns() {
     assert_eq!(psql(&format!("SELECT count(*) FROM \"{dst}\".e")), "0");
     assert_eq!(
         column_types(&format!("\"{dst}\".e")),
-        "id bigint, v character varying(3), at timestamp with time zone"
+        "id bigint NOT NULL, v character varying(3), at timestamp with time zone"
     );
 }
 

@@ -228,6 +228,22 @@ pub(super) async fn plan(
             })
             .collect::<Result<_>>()?
     };
+    // Table columns declared NOT NULL become non-nullable fields (not for queries: an outer
+    // join can make NULLs of a NOT NULL column).
+    let mut not_null: Vec<i16> = Vec::new();
+    if table.is_some() {
+        if let Some(oid) = columns.iter().find_map(|c| c.table_oid()) {
+            let rows = client
+                .query(
+                    "SELECT attnum FROM pg_catalog.pg_attribute \
+                     WHERE attrelid = $1 AND attnum > 0 AND attnotnull",
+                    &[&oid],
+                )
+                .await
+                .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+            not_null = rows.iter().filter_map(|r| r.try_get(0).ok()).collect();
+        }
+    }
     let mut fields = Vec::with_capacity(columns.len());
     let mut kinds = Vec::with_capacity(columns.len());
     for (c, pg_type) in columns.iter().zip(&pg_types) {
@@ -238,7 +254,8 @@ pub(super) async fn plan(
                 c.name()
             ))
         })?;
-        fields.push(arrow_field(c.name(), kind, pg_type));
+        let nullable = !c.column_id().is_some_and(|id| not_null.contains(&id));
+        fields.push(arrow_field(c.name(), kind, pg_type).with_nullable(nullable));
         kinds.push(kind);
     }
     Ok(Plan {
