@@ -614,6 +614,30 @@ fn connection_errors_are_clear_and_never_print_the_password() {
         t.elapsed()
     );
     no_password(&r);
+    // A server that accepts the connection and never answers: connect_timeout ends it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let t = Instant::now();
+    let r = run(
+        dir.path(),
+        &with(
+            "127.0.0.1",
+            &format!("    port: {port}\n    connect_timeout: 2\n    sslmode: disable\n"),
+        ),
+    )
+    .fails(1, "no answer within 2 s");
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        t.elapsed() >= Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    no_password(&r);
+    drop(silent);
     // Nothing listening.
     let r = run(dir.path(), &with(&host(), "    port: 1\n")).fails(1, "cannot connect");
     no_password(&r);
@@ -623,6 +647,14 @@ fn connection_errors_are_clear_and_never_print_the_password() {
         &with(&host(), "").replace("database: test", "database: etl_no_such_db"),
     )
     .fails(1, "etl_no_such_db");
+    no_password(&r);
+    // Authentication fails for an unknown role (the server trusts 127.0.0.1, so a wrong
+    // password cannot be provoked without editing pg_hba.conf).
+    let r = run(
+        dir.path(),
+        &with(&host(), "").replace("user: postgres", "user: etl_no_such_role"),
+    )
+    .fails(1, "role \"etl_no_such_role\" does not exist");
     no_password(&r);
     // `check` too.
     let p = write_spec(dir.path(), "c.yaml", &with("no-such-host.invalid", ""));

@@ -1067,6 +1067,20 @@ mod tests {
     }
 
     #[test]
+    fn sub_microsecond_values_are_refused_not_truncated() {
+        use arrow::array::TimestampNanosecondArray;
+        let f = Field::new("t", DataType::Timestamp(TimeUnit::Nanosecond, None), true);
+        let enc = ColumnEncoder::new(&f).unwrap();
+        let a = TimestampNanosecondArray::from(vec![1_000, 1_001]);
+        let mut out = BytesMut::new();
+        enc.write(&a, 0, &mut out).unwrap();
+        assert!(enc
+            .write(&a, 1, &mut out)
+            .unwrap_err()
+            .contains("below a microsecond"));
+    }
+
+    #[test]
     fn intervals_are_iso_8601() {
         assert_eq!(iso_interval(0, 0, 0), "PT0S");
         assert_eq!(
