@@ -9,6 +9,7 @@ use super::file::{
     FileDestination, FileDestinationConfig, FileSource, FileSourceConfig, S3DestinationConfig,
     S3SourceConfig,
 };
+use super::sql::postgres::{PostgresConfig, PostgresDestination, PostgresSource};
 use super::sql::sqlite::{SqliteConfig, SqliteDestination, SqliteSource};
 use super::{Destination, Source};
 use crate::error::Result;
@@ -19,6 +20,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "connector_type", content = "config", deny_unknown_fields)]
 pub enum SourceConfig {
+    #[serde(rename = "postgresql")]
+    Postgres(PostgresConfig),
     #[serde(rename = "sqlite")]
     Sqlite(SqliteConfig),
     #[serde(rename = "local_file")]
@@ -30,6 +33,8 @@ pub enum SourceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "connector_type", content = "config", deny_unknown_fields)]
 pub enum DestinationConfig {
+    #[serde(rename = "postgresql")]
+    Postgres(PostgresConfig),
     #[serde(rename = "sqlite")]
     Sqlite(SqliteConfig),
     #[serde(rename = "local_file")]
@@ -41,6 +46,7 @@ pub enum DestinationConfig {
 impl SourceConfig {
     pub fn connector_type(&self) -> &'static str {
         match self {
+            SourceConfig::Postgres(_) => "postgresql",
             SourceConfig::Sqlite(_) => "sqlite",
             SourceConfig::LocalFile(_) => "local_file",
             SourceConfig::S3(_) => "s3",
@@ -49,7 +55,19 @@ impl SourceConfig {
 
     /// Spec-time checks of the streams against this source (no connection is made).
     pub fn validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
+        if !matches!(self, SourceConfig::Postgres(_)) {
+            if let Some(s) = streams
+                .iter()
+                .find(|s| !s.cast.is_empty() || s.partition.is_some())
+            {
+                return Err(format!(
+                    "stream `{}`: `cast` and `partition` are supported by the postgresql source only",
+                    s.name
+                ));
+            }
+        }
         match self {
+            SourceConfig::Postgres(_) => super::sql::validate_streams(streams),
             SourceConfig::Sqlite(_) => super::sql::validate_streams(streams),
             SourceConfig::LocalFile(c) => c.validate(streams),
             SourceConfig::S3(c) => c.validate(streams),
@@ -58,6 +76,7 @@ impl SourceConfig {
 
     pub fn build(&self, defaults: &Defaults) -> Result<Box<dyn Source>> {
         Ok(match self {
+            SourceConfig::Postgres(c) => Box::new(PostgresSource::new(c.clone())),
             SourceConfig::Sqlite(c) => Box::new(SqliteSource::new(c.clone(), defaults)),
             SourceConfig::LocalFile(c) => {
                 Box::new(FileSource::new(c.location(), c.read_options())?)
@@ -70,6 +89,7 @@ impl SourceConfig {
 impl DestinationConfig {
     pub fn connector_type(&self) -> &'static str {
         match self {
+            DestinationConfig::Postgres(_) => "postgresql",
             DestinationConfig::Sqlite(_) => "sqlite",
             DestinationConfig::LocalFile(_) => "local_file",
             DestinationConfig::S3(_) => "s3",
@@ -78,7 +98,7 @@ impl DestinationConfig {
 
     pub fn validate(&self, _streams: &[StreamSpec]) -> std::result::Result<(), String> {
         match self {
-            DestinationConfig::Sqlite(_) => Ok(()),
+            DestinationConfig::Postgres(_) | DestinationConfig::Sqlite(_) => Ok(()),
             DestinationConfig::LocalFile(c) => c.validate(),
             DestinationConfig::S3(c) => c.validate(),
         }
@@ -86,6 +106,7 @@ impl DestinationConfig {
 
     pub fn build(&self) -> Result<Box<dyn Destination>> {
         Ok(match self {
+            DestinationConfig::Postgres(c) => Box::new(PostgresDestination::new(c.clone())),
             DestinationConfig::Sqlite(c) => Box::new(SqliteDestination::new(c.clone())),
             DestinationConfig::LocalFile(c) => {
                 Box::new(FileDestination::new(c.location(), c.write_options())?)
@@ -108,6 +129,13 @@ pub struct ConnectorInfo {
 /// Every connector this build knows, with the config keys each role accepts.
 pub fn connectors() -> Vec<ConnectorInfo> {
     vec![
+        ConnectorInfo {
+            connector_type: "postgresql",
+            roles: vec![
+                ("source", fields_of::<PostgresConfig>()),
+                ("destination", fields_of::<PostgresConfig>()),
+            ],
+        },
         ConnectorInfo {
             connector_type: "sqlite",
             roles: vec![

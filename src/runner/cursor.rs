@@ -22,6 +22,7 @@ pub enum CursorValue {
     Decimal(String),
     Date(String),
     Timestamp(String),
+    #[serde(rename = "timestamptz")]
     TimestampTz(String),
     Text(String),
 }

@@ -12,6 +12,9 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+/// The most parts (and connections) one `partition:` may use.
+pub const MAX_PARTITIONS: usize = 64;
+
 /// Rows per Arrow batch when the spec does not say.
 pub const DEFAULT_BATCH_SIZE: usize = 65_536;
 
@@ -140,6 +143,25 @@ pub struct StreamSpec {
     /// File sources: the format of this stream's files (defaults to the source's).
     #[serde(default, deserialize_with = "env::opt")]
     pub format: Option<Format>,
+    /// SQL sources: columns read through a cast, `{column: sql_type}` (e.g. `{price: text}`),
+    /// for types the connector cannot map exactly.
+    #[serde(default)]
+    pub cast: std::collections::BTreeMap<String, String>,
+    /// SQL sources: read one table over several connections at once.
+    #[serde(default)]
+    pub partition: Option<PartitionSpec>,
+}
+
+/// `partition:` of a stream: split a table read into `count` parallel parts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSpec {
+    /// An integer column whose range is split; without it, the table's pages are.
+    #[serde(default, deserialize_with = "env::opt")]
+    pub column: Option<String>,
+    /// Number of parts (and connections).
+    #[serde(deserialize_with = "env::value")]
+    pub count: usize,
 }
 
 impl StreamSpec {
@@ -208,6 +230,29 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
         }
         if s.table.is_some() && s.query.is_some() {
             return Err(format!("{at}: give either `table` or `query`, not both"));
+        }
+        if let Some(p) = &s.partition {
+            if !(1..=MAX_PARTITIONS).contains(&p.count) {
+                return Err(format!(
+                    "{at}: partition.count must be from 1 to {MAX_PARTITIONS} (one connection each)"
+                ));
+            }
+            if s.query.is_some() {
+                return Err(format!(
+                    "{at}: `partition` splits a `table`; it cannot be used with `query`"
+                ));
+            }
+        }
+        for (col, ty) in &s.cast {
+            let ok = !ty.trim().is_empty()
+                && ty
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || " _(),.[]\"".contains(c));
+            if !ok {
+                return Err(format!(
+                    "{at}: cast of `{col}`: `{ty}` is not a type name (letters, digits, spaces, `_(),.[]\"`)"
+                ));
+            }
         }
     }
     spec.source

@@ -15,7 +15,7 @@ pub struct Run {
 }
 
 /// Passwords and keys the test suite hands to etl. No output of any run may contain one.
-pub const TEST_SECRETS: &[&str] = &["s3cr3t-DO-NOT-PRINT"];
+pub const TEST_SECRETS: &[&str] = &["s3cr3t-DO-NOT-PRINT", "Pw-n0t-sh0wn-4f7c"];
 
 impl Run {
     fn from(out: Output) -> Run {

@@ -1,6 +1,7 @@
 //! SQL connectors and the dialect layer they share: identifier quoting, `CREATE TABLE` from an
 //! Arrow schema, and the staging-table names used for full refresh.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::spec::StreamSpec;
@@ -10,6 +11,12 @@ use arrow::datatypes::Schema;
 pub trait Dialect {
     /// The database's column type for an Arrow type, or why it cannot be stored.
     fn column_type(&self, data_type: &arrow::datatypes::DataType) -> Result<String, String>;
+
+    /// The column type for one field; defaults to [`Dialect::column_type`] of its data type.
+    /// Dialects override it to read field metadata (e.g. a UUID extension type).
+    fn field_type(&self, field: &arrow::datatypes::Field) -> Result<String, String> {
+        self.column_type(field.data_type())
+    }
 
     /// Quotes one identifier (the ANSI form; dialects with backticks or brackets override it).
     fn quote_ident(&self, ident: &str) -> String {
@@ -26,7 +33,7 @@ pub trait Dialect {
         let mut cols = Vec::with_capacity(schema.fields().len());
         for f in schema.fields() {
             let ty = self
-                .column_type(f.data_type())
+                .field_type(f)
                 .map_err(|e| format!("column `{}`: {e}", f.name()))?;
             let null = if f.is_nullable() { "" } else { " NOT NULL" };
             cols.push(format!("{} {ty}{null}", self.quote_ident(f.name())));
@@ -79,6 +86,22 @@ pub fn default_merge_sql(
         }
     }
     sql
+}
+
+/// `"field" >= literal` for an incremental read. A literal, not a parameter, because it also
+/// goes into PostgreSQL's `COPY (SELECT ...)`, which takes none; text is quoted with `''`.
+pub fn cursor_predicate(
+    d: &dyn Dialect,
+    field: &str,
+    value: &crate::runner::cursor::CursorValue,
+) -> String {
+    use crate::runner::cursor::CursorValue;
+    let literal = match value {
+        CursorValue::Int(i) => i.to_string(),
+        CursorValue::Float(f) => f.to_string(),
+        other => format!("'{}'", other.text().replace('\'', "''")),
+    };
+    format!("{} >= {literal}", d.quote_ident(field))
 }
 
 /// The staging table a full refresh loads before swapping it in.

@@ -1,0 +1,188 @@
+//! PostgreSQL (tokio-postgres): source and destination over binary `COPY` in both directions.
+//!
+//! The source runs `COPY (SELECT ...) TO STDOUT (FORMAT binary)` and decodes the rows straight
+//! into Arrow builders, one batch at a time; the destination encodes Arrow batches into
+//! `COPY ... FROM STDIN (FORMAT binary)`. The type mapping is documented in [`types`].
+
+mod config;
+mod destination;
+mod partition;
+mod source;
+pub mod types;
+
+pub use config::{PostgresConfig, SslMode};
+pub use destination::PostgresDestination;
+pub use source::PostgresSource;
+
+use super::Dialect;
+use crate::error::{Error, Result};
+use arrow::datatypes::{DataType, Field};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_postgres::Client;
+
+/// PostgreSQL's identifier quoting and type names.
+pub struct PostgresDialect;
+
+impl Dialect for PostgresDialect {
+    fn column_type(&self, data_type: &DataType) -> Result<String, String> {
+        types::column_type(data_type, false)
+    }
+
+    fn field_type(&self, field: &Field) -> Result<String, String> {
+        if let Some(t) = field.metadata().get(types::DIRECT_TYPE_KEY) {
+            return Ok(t.clone());
+        }
+        types::column_type(field.data_type(), types::is_uuid_field(field))
+    }
+}
+
+/// `"schema"."table"`.
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!(
+        "{}.{}",
+        PostgresDialect.quote_ident(schema),
+        PostgresDialect.quote_ident(table)
+    )
+}
+
+/// Where a config points, for messages (never includes the password).
+pub fn describe(c: &PostgresConfig) -> String {
+    format!(
+        "postgresql://{}@{}:{}/{}",
+        c.user, c.host, c.port, c.database
+    )
+}
+
+/// Formats a driver error with its causes and, for server errors, the detail and hint.
+pub fn pg_error(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = db.message().to_string();
+        if let Some(d) = db.detail() {
+            s.push_str(&format!(" ({d})"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!("; hint: {h}"));
+        }
+        if let Some(w) = db.where_() {
+            s.push_str(&format!("; at {}", w.replace('\n', "; ")));
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        let c_s = c.to_string();
+        if !s.contains(&c_s) {
+            s.push_str(&format!(": {c_s}"));
+        }
+        src = c.source();
+    }
+    s
+}
+
+/// Opens a connection (TLS per `sslmode`), with `connect_timeout` bounding the whole attempt.
+pub async fn connect(c: &PostgresConfig) -> Result<Client> {
+    let mut pg = tokio_postgres::Config::new();
+    pg.host(&c.host)
+        .port(c.port)
+        .dbname(&c.database)
+        .user(&c.user)
+        .application_name("etl")
+        .connect_timeout(Duration::from_secs(c.connect_timeout.max(1)))
+        .ssl_mode(match c.sslmode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            SslMode::Require => tokio_postgres::config::SslMode::Require,
+        });
+    if let Some(p) = &c.password {
+        pg.password(p.expose());
+    }
+    let tls = tls_connector()?;
+    let limit = Duration::from_secs(c.connect_timeout.max(1));
+    let attempt = tokio::time::timeout(limit, pg.connect(tls)).await;
+    let (client, connection) = match attempt {
+        Err(_) => {
+            return Err(Error::Connection(format!(
+                "cannot connect to {}: no answer within {} s (connect_timeout)",
+                describe(c),
+                limit.as_secs()
+            )))
+        }
+        Ok(Err(e)) => {
+            return Err(Error::Connection(format!(
+                "cannot connect to {}: {}",
+                describe(c),
+                pg_error(&e)
+            )))
+        }
+        Ok(Ok(pair)) => pair,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("postgresql connection closed: {}", pg_error(&e));
+        }
+    });
+    Ok(client)
+}
+
+fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::run(format!("TLS set-up failed: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// libpq's `sslmode=require` encrypts without verifying the server certificate; this verifier
+/// does the same (signatures are still checked, the chain and host name are not).
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

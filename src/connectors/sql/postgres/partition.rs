@@ -1,0 +1,158 @@
+//! Parallel reads of one table: `partition: {column, count}` splits the column's range into
+//! `count` parts; without `column`, the table's pages are split into `ctid` ranges. Each part
+//! runs its own `COPY` on its own connection, inside one exported snapshot, so together they
+//! read exactly the rows one `SELECT` would. Batches go to the runner as they arrive; memory
+//! is bounded by `count` batches under construction plus the channel.
+
+use super::source::{copy_batches, Plan};
+use super::{connect, pg_error, qualified, PostgresConfig, PostgresDialect};
+use crate::connectors::sql::Dialect;
+use crate::error::{Error, Result};
+use crate::spec::PartitionSpec;
+use arrow::record_batch::RecordBatch;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+/// The WHERE conditions of the parts (at most `count`; fewer when the range is small).
+async fn filters(client: &Client, plan: &Plan, p: &PartitionSpec) -> Result<Vec<String>> {
+    let what = &plan.what;
+    let Some((schema, table)) = &plan.table else {
+        return Err(Error::spec(format!(
+            "{what}: `partition` needs a `table`, not a `query`"
+        )));
+    };
+    let t = qualified(schema, table);
+    let count = p.count.max(1) as i128;
+    match &p.column {
+        Some(col) => {
+            if plan.schema.field_with_name(col).is_err() {
+                return Err(Error::run(format!(
+                    "{what}: partition column `{col}` is not one of its columns"
+                )));
+            }
+            let c = PostgresDialect.quote_ident(col);
+            let row = client
+                .query_one(
+                    &format!("SELECT min({c})::bigint, max({c})::bigint FROM {t}"),
+                    &[],
+                )
+                .await
+                .map_err(|e| {
+                    Error::run(format!(
+                        "{what}: partition column `{col}` must be an integer column: {}",
+                        pg_error(&e)
+                    ))
+                })?;
+            let lo: Option<i64> = row.try_get(0).map_err(|e| Error::run(pg_error(&e)))?;
+            let hi: Option<i64> = row.try_get(1).map_err(|e| Error::run(pg_error(&e)))?;
+            let (Some(lo), Some(hi)) = (lo, hi) else {
+                return Ok(vec!["TRUE".into()]); // empty, or only NULLs
+            };
+            let (lo, hi) = (lo as i128, hi as i128);
+            let span = hi - lo + 1;
+            let step = (span + count - 1) / count;
+            let mut out = Vec::new();
+            let mut start = lo;
+            while start <= hi {
+                let end = start + step;
+                let mut f = if end > hi {
+                    format!("{c} >= {start}")
+                } else {
+                    format!("({c} >= {start} AND {c} < {end})")
+                };
+                if out.is_empty() {
+                    f = format!("({f} OR {c} IS NULL)");
+                }
+                out.push(f);
+                start = end;
+            }
+            Ok(out)
+        }
+        None => {
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT pg_relation_size('{}'::regclass) / current_setting('block_size')::bigint",
+                        t.replace('\'', "''")
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+            let pages: i64 = row.try_get(0).map_err(|e| Error::run(pg_error(&e)))?;
+            let pages = pages.max(1) as i128;
+            let step = (pages + count - 1) / count;
+            let mut out = Vec::new();
+            let mut start = 0i128;
+            while start < pages {
+                let end = start + step;
+                // The last part is open-ended so pages added since the size was read are kept.
+                out.push(if end >= pages {
+                    format!("ctid >= '({start},0)'::tid")
+                } else {
+                    format!("(ctid >= '({start},0)'::tid AND ctid < '({end},0)'::tid)")
+                });
+                start = end;
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Starts the parts; their batches (and the first error) arrive on `tx`.
+pub(super) async fn spawn(
+    config: PostgresConfig,
+    client: Client,
+    plan: Plan,
+    p: PartitionSpec,
+    batch_size: usize,
+    tx: mpsc::Sender<Result<RecordBatch>>,
+) -> Result<()> {
+    let what = plan.what.clone();
+    let parts = filters(&client, &plan, &p).await?;
+    // One snapshot for every part: exported here, imported by each part's transaction.
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+    let snapshot: String = client
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| Error::run(format!("{what}: exporting a snapshot: {}", pg_error(&e))))?;
+    tracing::debug!(stream = %what, parts = parts.len(), "partitioned read");
+    let plan = Arc::new(plan);
+    let mut tasks = tokio::task::JoinSet::new();
+    for f in parts {
+        let (config, plan, tx, snapshot) =
+            (config.clone(), plan.clone(), tx.clone(), snapshot.clone());
+        tasks.spawn(async move {
+            let run = async {
+                let c = connect(&config).await?;
+                c.batch_execute(&format!(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
+                    snapshot.replace('\'', "''")
+                ))
+                .await
+                .map_err(|e| Error::run(format!("{}: importing the snapshot: {}", plan.what, pg_error(&e))))?;
+                let select = match &plan.filter {
+                    Some(c) => format!("{} WHERE {c} AND {f}", plan.select),
+                    None => format!("{} WHERE {f}", plan.select),
+                };
+                copy_batches(&c, &select, &plan, batch_size, &tx).await
+            };
+            if let Err(e) = run.await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+    }
+    drop(tx);
+    // The exporting transaction must stay open until every part has imported the snapshot;
+    // keeping it until the parts finish is simplest.
+    tokio::spawn(async move {
+        while tasks.join_next().await.is_some() {}
+        let _ = client.batch_execute("COMMIT").await;
+    });
+    Ok(())
+}

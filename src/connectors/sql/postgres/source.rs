@@ -1,0 +1,474 @@
+use super::types::{arrow_field, scalar_for, ColumnDecoder, ColumnKind};
+use super::{connect, describe, pg_error, qualified, PostgresConfig, PostgresDialect};
+use crate::connectors::sql::{cursor_predicate, Dialect};
+use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
+use crate::error::{Error, Result};
+use crate::spec::StreamSpec;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use bytes::{Buf, BytesMut};
+use futures::StreamExt;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_postgres::types::{Kind, Type};
+use tokio_postgres::Client;
+use tokio_stream::wrappers::ReceiverStream;
+
+pub struct PostgresSource {
+    config: PostgresConfig,
+}
+
+impl PostgresSource {
+    pub fn new(config: PostgresConfig) -> Self {
+        PostgresSource { config }
+    }
+}
+
+const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+
+/// A stream's SELECT with the Arrow schema and decoders of its columns.
+pub(super) struct Plan {
+    /// `SELECT ...` (without partition filters).
+    pub select: String,
+    /// Incremental: the cursor predicate every read of this stream adds.
+    pub filter: Option<String>,
+    /// For table streams: the quoted table, for partition filters.
+    pub table: Option<(String, String)>,
+    pub schema: SchemaRef,
+    pub kinds: Vec<ColumnKind>,
+    /// How errors name the stream's origin.
+    pub what: String,
+}
+
+/// User tables of `schema` (not our staging tables), in name order.
+async fn tables(client: &Client, schema: &str) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT c.relname FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') \
+             AND c.relname NOT LIKE '\\_etl\\_stage\\_%' ORDER BY c.relname",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| {
+            Error::run(format!(
+                "listing tables of schema `{schema}`: {}",
+                pg_error(&e)
+            ))
+        })?;
+    rows.iter()
+        .map(|r| {
+            r.try_get::<_, String>(0)
+                .map_err(|e| Error::run(pg_error(&e)))
+        })
+        .collect()
+}
+
+/// Finds `table` (`name` in the config's schema, or `schema.name`): an exact match wins, then a
+/// unique case-insensitive one.
+async fn resolve_table(
+    client: &Client,
+    config: &PostgresConfig,
+    table: &str,
+) -> Result<(String, String)> {
+    let mut candidates: Vec<(String, String)> = vec![(config.schema.clone(), table.to_string())];
+    if let Some((s, t)) = table.split_once('.') {
+        candidates.push((s.to_string(), t.to_string()));
+    }
+    for exact in [true, false] {
+        let mut found = Vec::new();
+        for (s, t) in &candidates {
+            let sql = if exact {
+                "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r','p','v','m','f')"
+            } else {
+                "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE lower(n.nspname) = lower($1) AND lower(c.relname) = lower($2) \
+                 AND c.relkind IN ('r','p','v','m','f')"
+            };
+            let rows = client
+                .query(sql, &[s, t])
+                .await
+                .map_err(|e| Error::run(format!("looking up table `{table}`: {}", pg_error(&e))))?;
+            for r in rows {
+                let pair: (String, String) = (
+                    r.try_get(0).map_err(|e| Error::run(pg_error(&e)))?,
+                    r.try_get(1).map_err(|e| Error::run(pg_error(&e)))?,
+                );
+                if !found.contains(&pair) {
+                    found.push(pair);
+                }
+            }
+        }
+        match found.len() {
+            0 => continue,
+            1 => return Ok(found.remove(0)),
+            _ if exact => return Ok(found.remove(0)),
+            _ => {
+                let names: Vec<String> = found.iter().map(|(s, t)| format!("{s}.{t}")).collect();
+                return Err(Error::run(format!(
+                    "table `{table}` is ambiguous: it matches {} (write the exact name)",
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    let known = tables(client, &config.schema).await.unwrap_or_default();
+    Err(Error::run(format!(
+        "table `{table}` not found in schema `{}` of {} (tables: {})",
+        config.schema,
+        describe(config),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )))
+}
+
+/// The column kind for a PostgreSQL type, `None` when unsupported.
+fn kind_of(t: &Type, typmod: i32) -> Option<ColumnKind> {
+    match t.kind() {
+        Kind::Simple | Kind::Enum(_) => Some(ColumnKind {
+            scalar: scalar_for(t.oid(), typmod, matches!(t.kind(), Kind::Enum(_)))?,
+            array: false,
+        }),
+        Kind::Domain(base) => kind_of(base, typmod),
+        Kind::Array(elem) => match elem.kind() {
+            Kind::Simple | Kind::Enum(_) => Some(ColumnKind {
+                scalar: scalar_for(elem.oid(), typmod, matches!(elem.kind(), Kind::Enum(_)))?,
+                array: true,
+            }),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Plans one stream: the SELECT (with casts), its Arrow schema and decoders.
+pub(super) async fn plan(
+    client: &Client,
+    config: &PostgresConfig,
+    stream: &StreamSpec,
+) -> Result<Plan> {
+    let q = |s: &str| PostgresDialect.quote_ident(s);
+    let (from, table, what) = match &stream.query {
+        Some(query) => {
+            let query = query.trim().trim_end_matches(';').trim_end();
+            (
+                format!("({query}) AS \"_etl_query\""),
+                None,
+                format!("query of stream `{}`", stream.name),
+            )
+        }
+        None => {
+            let name = stream.table.as_deref().unwrap_or(&stream.name);
+            let (s, t) = resolve_table(client, config, name).await?;
+            (
+                qualified(&s, &t),
+                Some((s.clone(), t.clone())),
+                format!("table `{s}.{t}`"),
+            )
+        }
+    };
+    let base = format!("SELECT * FROM {from}");
+    let prepared = client
+        .prepare(&base)
+        .await
+        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+    let names: Vec<String> = prepared
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    for col in stream.cast.keys() {
+        if !names.contains(col) {
+            return Err(Error::run(format!(
+                "{what}: cast of column `{col}`, which it does not have (columns: {})",
+                names.join(", ")
+            )));
+        }
+    }
+    let (select, prepared) = if stream.cast.is_empty() {
+        (base, prepared)
+    } else {
+        let cols: Vec<String> = names
+            .iter()
+            .map(|n| match stream.cast.get(n) {
+                Some(ty) => format!("{}::{ty} AS {}", q(n), q(n)),
+                None => q(n),
+            })
+            .collect();
+        let select = format!("SELECT {} FROM {from}", cols.join(", "));
+        let prepared = client.prepare(&select).await.map_err(|e| {
+            Error::run(format!("{what}: with the stream's casts: {}", pg_error(&e)))
+        })?;
+        (select, prepared)
+    };
+    let columns = prepared.columns();
+    // The exact type of each column, as PostgreSQL spells it.
+    let pg_types: Vec<String> = if columns.is_empty() {
+        Vec::new()
+    } else {
+        let exprs: Vec<String> = columns
+            .iter()
+            .map(|c| format!("format_type({}, {})", c.type_().oid(), c.type_modifier()))
+            .collect();
+        let row = client
+            .query_one(&format!("SELECT {}", exprs.join(", ")), &[])
+            .await
+            .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+        (0..columns.len())
+            .map(|i| {
+                row.try_get::<_, Option<String>>(i)
+                    .map(|s| s.unwrap_or_default())
+                    .map_err(|e| Error::run(pg_error(&e)))
+            })
+            .collect::<Result<_>>()?
+    };
+    // Table columns declared NOT NULL become non-nullable fields (not for queries: an outer
+    // join can make NULLs of a NOT NULL column).
+    let mut not_null: Vec<i16> = Vec::new();
+    if table.is_some() {
+        if let Some(oid) = columns.iter().find_map(|c| c.table_oid()) {
+            let rows = client
+                .query(
+                    "SELECT attnum FROM pg_catalog.pg_attribute \
+                     WHERE attrelid = $1 AND attnum > 0 AND attnotnull",
+                    &[&oid],
+                )
+                .await
+                .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+            not_null = rows.iter().filter_map(|r| r.try_get(0).ok()).collect();
+        }
+    }
+    let mut fields = Vec::with_capacity(columns.len());
+    let mut kinds = Vec::with_capacity(columns.len());
+    for (c, pg_type) in columns.iter().zip(&pg_types) {
+        let kind = kind_of(c.type_(), c.type_modifier()).ok_or_else(|| {
+            Error::run(format!(
+                "{what}, column `{}`: type `{pg_type}` has no exact Arrow type; cast it in the stream, e.g. `cast: {{{}: text}}`",
+                c.name(),
+                c.name()
+            ))
+        })?;
+        let nullable = !c.column_id().is_some_and(|id| not_null.contains(&id));
+        fields.push(arrow_field(c.name(), kind, pg_type).with_nullable(nullable));
+        kinds.push(kind);
+    }
+    Ok(Plan {
+        select,
+        filter: None,
+        table,
+        schema: Arc::new(Schema::new(fields)),
+        kinds,
+        what,
+    })
+}
+
+/// Runs one `COPY (select) TO STDOUT (FORMAT binary)` and sends its rows as batches.
+/// Returns `Ok(false)` when the receiver went away.
+pub(super) async fn copy_batches(
+    client: &Client,
+    select: &str,
+    plan: &Plan,
+    batch_size: usize,
+    tx: &mpsc::Sender<Result<RecordBatch>>,
+) -> Result<bool> {
+    let what = &plan.what;
+    let copy = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
+    let stream = client
+        .copy_out(&copy)
+        .await
+        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+    futures::pin_mut!(stream);
+    let ncols = plan.kinds.len();
+    let mut decoders: Vec<ColumnDecoder> = plan
+        .kinds
+        .iter()
+        .map(|k| ColumnDecoder::new(*k, batch_size))
+        .collect();
+    let mut buf = BytesMut::new();
+    let mut header_done = false;
+    let mut trailer = false;
+    let mut in_batch = 0usize;
+    let mut row_no = 0u64;
+    let flush = |decoders: &mut Vec<ColumnDecoder>| -> Result<RecordBatch> {
+        let cols = decoders.iter_mut().map(|d| d.finish()).collect::<Vec<_>>();
+        Ok(RecordBatch::try_new(plan.schema.clone(), cols)?)
+    };
+    let malformed = || {
+        Error::run(format!(
+            "{what}: malformed binary COPY data from the server"
+        ))
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+        if trailer {
+            continue;
+        }
+        buf.extend_from_slice(&chunk);
+        let mut pos = 0usize;
+        if !header_done {
+            if buf.len() < 19 {
+                continue;
+            }
+            if &buf[..11] != COPY_SIGNATURE {
+                return Err(malformed());
+            }
+            let ext = i32::from_be_bytes([buf[15], buf[16], buf[17], buf[18]]);
+            let ext = usize::try_from(ext).map_err(|_| malformed())?;
+            if buf.len() < 19 + ext {
+                continue;
+            }
+            pos = 19 + ext;
+            header_done = true;
+        }
+        let len = buf.len();
+        loop {
+            if len - pos < 2 {
+                break;
+            }
+            let n = i16::from_be_bytes([buf[pos], buf[pos + 1]]);
+            if n == -1 {
+                trailer = true;
+                pos += 2;
+                break;
+            }
+            if n as usize != ncols {
+                return Err(malformed());
+            }
+            // Is the whole tuple here?
+            let mut p = pos + 2;
+            let mut complete = true;
+            for _ in 0..ncols {
+                if p + 4 > len {
+                    complete = false;
+                    break;
+                }
+                let l = i32::from_be_bytes([buf[p], buf[p + 1], buf[p + 2], buf[p + 3]]);
+                p += 4;
+                if l > 0 {
+                    if p + l as usize > len {
+                        complete = false;
+                        break;
+                    }
+                    p += l as usize;
+                }
+            }
+            if !complete {
+                break;
+            }
+            row_no += 1;
+            let mut p = pos + 2;
+            for (i, d) in decoders.iter_mut().enumerate() {
+                let l = i32::from_be_bytes([buf[p], buf[p + 1], buf[p + 2], buf[p + 3]]);
+                p += 4;
+                let v = if l < 0 {
+                    None
+                } else {
+                    let v = &buf[p..p + l as usize];
+                    p += l as usize;
+                    Some(v)
+                };
+                d.append(v).map_err(|e| {
+                    Error::Value(format!(
+                        "{what}, column `{}`, row {row_no}: {e}",
+                        plan.schema.field(i).name()
+                    ))
+                })?;
+            }
+            pos = p;
+            in_batch += 1;
+            if in_batch == batch_size {
+                in_batch = 0;
+                if tx.send(Ok(flush(&mut decoders)?)).await.is_err() {
+                    return Ok(false);
+                }
+            }
+        }
+        buf.advance(pos);
+    }
+    if !trailer && header_done {
+        return Err(malformed());
+    }
+    if in_batch > 0 && tx.send(Ok(flush(&mut decoders)?)).await.is_err() {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+#[async_trait]
+impl Source for PostgresSource {
+    async fn check(&self) -> Result<()> {
+        let client = connect(&self.config).await?;
+        client.simple_query("SELECT 1").await.map_err(|e| {
+            Error::Connection(format!("{}: {}", describe(&self.config), pg_error(&e)))
+        })?;
+        Ok(())
+    }
+
+    async fn discover(&self) -> Result<Vec<StreamInfo>> {
+        let client = connect(&self.config).await?;
+        let mut out = Vec::new();
+        for t in tables(&client, &self.config.schema).await? {
+            let stream = StreamSpec {
+                table: Some(format!("{}.{t}", self.config.schema)),
+                ..StreamSpec::named(t.clone())
+            };
+            let p = plan(&client, &self.config, &stream).await?;
+            out.push(StreamInfo {
+                name: t,
+                schema: p.schema,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn default_streams(&self) -> Result<Vec<StreamSpec>> {
+        let client = connect(&self.config).await?;
+        Ok(tables(&client, &self.config.schema)
+            .await?
+            .into_iter()
+            .map(|t| StreamSpec {
+                table: Some(t.clone()),
+                ..StreamSpec::named(t)
+            })
+            .collect())
+    }
+
+    async fn read(&self, request: ReadRequest) -> Result<Reader> {
+        let batch_size = self.config.batch_size.unwrap_or(request.batch_size).max(1);
+        let client = connect(&self.config).await?;
+        let mut plan = plan(&client, &self.config, &request.stream).await?;
+        // Incremental: rows at or after the saved cursor (>= keeps boundary rows).
+        plan.filter = request
+            .cursor
+            .as_ref()
+            .map(|(field, value)| cursor_predicate(&PostgresDialect, field, value));
+        let schema = plan.schema.clone();
+        let (tx, rx) = mpsc::channel(2);
+        match request.stream.partition.clone() {
+            Some(p) if p.count > 1 => {
+                super::partition::spawn(self.config.clone(), client, plan, p, batch_size, tx)
+                    .await?;
+            }
+            _ => {
+                let select = match &plan.filter {
+                    Some(f) => format!("{} WHERE {f}", plan.select),
+                    None => plan.select.clone(),
+                };
+                tokio::spawn(async move {
+                    if let Err(e) = copy_batches(&client, &select, &plan, batch_size, &tx).await {
+                        let _ = tx.send(Err(e)).await;
+                    }
+                });
+            }
+        }
+        Ok(Reader::new(schema, Box::pin(ReceiverStream::new(rx))))
+    }
+}

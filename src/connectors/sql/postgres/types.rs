@@ -1,0 +1,1092 @@
+//! PostgreSQL <-> Arrow: the type mapping, the binary `COPY` decoder (PostgreSQL -> Arrow
+//! builders) and encoder (Arrow arrays -> binary `COPY` rows).
+//!
+//! | PostgreSQL | Arrow (read) | written back as |
+//! |---|---|---|
+//! | `boolean` | Boolean | `boolean` |
+//! | `smallint` / `integer` / `bigint` | Int16 / Int32 / Int64 | same |
+//! | `real` / `double precision` | Float32 / Float64 | same |
+//! | `numeric(p,s)`, p <= 38 | Decimal128(p,s) | `numeric(p,s)` |
+//! | `numeric(p,s)`, 38 < p <= 76 | Decimal256(p,s) | `numeric(p,s)` |
+//! | `numeric` (unconstrained) | Decimal128(38,10); a value with more than 10 fractional digits, more than 28 integer digits, NaN or ±Infinity fails naming the column and row (cast it) | `numeric` (from the field's `postgresql.type` hint), else `numeric(38,10)` |
+//! | `text`, `varchar(n)`, `char(n)`, `name`, `citext` | Utf8 | `text`; `varchar(n)` / `char(n)` restored from the hint |
+//! | `json` / `jsonb` | Utf8 | `json` / `jsonb` from the hint, else `text` |
+//! | enum types | Utf8 | the enum when a type of that name exists in the destination, else `text` |
+//! | `bytea` | Binary | `bytea` |
+//! | `date` | Date32 | `date` |
+//! | `time` | Time64(µs) | `time` |
+//! | `timestamp` | Timestamp(µs) | `timestamp` |
+//! | `timestamptz` | Timestamp(µs, "UTC") | `timestamptz` |
+//! | `interval` | Utf8, ISO 8601 (`P1Y2M3DT4H5M6.000007S`) — Parquet cannot store Arrow's Interval(MonthDayNano) | `interval` from the hint, else `text` |
+//! | `uuid` | FixedSizeBinary(16) with the `arrow.uuid` extension | `uuid` |
+//! | one-dimensional arrays of the above | List of the element type | array of the element type |
+//!
+//! Every field read from PostgreSQL carries its exact type (`format_type`) in the field metadata
+//! key `postgresql.type`; Parquet keeps field metadata, so PostgreSQL -> Parquet -> PostgreSQL
+//! recreates `varchar(20)`, `jsonb`, `interval` or an enum exactly. Formats without metadata
+//! (CSV, JSONL) fall back to the Arrow type's column.
+//!
+//! `±infinity` dates and timestamps, multi-dimensional arrays and every type not listed (e.g.
+//! `money`, `timetz`, `inet`, ranges, composites) fail naming the column, unless the stream casts
+//! the column (`cast: {col: text}`).
+
+use arrow::array::NullBufferBuilder;
+use arrow::array::{
+    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
+    Decimal256Builder, FixedSizeBinaryBuilder, Float32Builder, Float64Builder, Int16Builder,
+    Int32Builder, Int64Builder, ListArray, StringBuilder, Time64MicrosecondBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{i256, DataType, Field, FieldRef, IntervalUnit, TimeUnit};
+use bytes::{BufMut, BytesMut};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Field metadata key holding the column's PostgreSQL type (`format_type` output).
+pub const PG_TYPE_KEY: &str = "postgresql.type";
+/// Destination-internal field metadata: declare the column with this type as is (set only for
+/// types whose binary input is the same as the Arrow-derived type's).
+pub const DIRECT_TYPE_KEY: &str = "etl.postgresql.declare";
+/// Arrow's canonical extension-type metadata key.
+const EXT_KEY: &str = "ARROW:extension:name";
+
+/// Microseconds between 1970-01-01 and PostgreSQL's epoch 2000-01-01.
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+/// Days between 1970-01-01 and 2000-01-01.
+const PG_EPOCH_DAYS: i32 = 10_957;
+
+/// Well-known type OIDs.
+pub mod oid {
+    pub const BOOL: u32 = 16;
+    pub const BYTEA: u32 = 17;
+    pub const NAME: u32 = 19;
+    pub const INT8: u32 = 20;
+    pub const INT2: u32 = 21;
+    pub const INT4: u32 = 23;
+    pub const TEXT: u32 = 25;
+    pub const JSON: u32 = 114;
+    pub const FLOAT4: u32 = 700;
+    pub const FLOAT8: u32 = 701;
+    pub const BPCHAR: u32 = 1042;
+    pub const VARCHAR: u32 = 1043;
+    pub const DATE: u32 = 1082;
+    pub const TIME: u32 = 1083;
+    pub const TIMESTAMP: u32 = 1114;
+    pub const TIMESTAMPTZ: u32 = 1184;
+    pub const INTERVAL: u32 = 1186;
+    pub const NUMERIC: u32 = 1700;
+    pub const UUID: u32 = 2950;
+    pub const JSONB: u32 = 3802;
+}
+
+/// How one scalar PostgreSQL value is decoded / encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar {
+    Bool,
+    I16,
+    I32,
+    I64,
+    F32,
+    F64,
+    /// `numeric` into Decimal128(p,s) (or Decimal256 when p > 38).
+    Numeric {
+        precision: u8,
+        scale: i8,
+    },
+    /// UTF-8 text (text, varchar, char, name, json, enums).
+    Text,
+    /// jsonb: a version byte, then text.
+    Jsonb,
+    Bytea,
+    Date,
+    Time,
+    Timestamp,
+    TimestampTz,
+    /// interval as ISO 8601 text.
+    Interval,
+    Uuid,
+}
+
+impl Scalar {
+    pub fn data_type(self) -> DataType {
+        match self {
+            Scalar::Bool => DataType::Boolean,
+            Scalar::I16 => DataType::Int16,
+            Scalar::I32 => DataType::Int32,
+            Scalar::I64 => DataType::Int64,
+            Scalar::F32 => DataType::Float32,
+            Scalar::F64 => DataType::Float64,
+            Scalar::Numeric { precision, scale } if precision <= 38 => {
+                DataType::Decimal128(precision, scale)
+            }
+            Scalar::Numeric { precision, scale } => DataType::Decimal256(precision, scale),
+            Scalar::Text | Scalar::Jsonb | Scalar::Interval => DataType::Utf8,
+            Scalar::Bytea => DataType::Binary,
+            Scalar::Date => DataType::Date32,
+            Scalar::Time => DataType::Time64(TimeUnit::Microsecond),
+            Scalar::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            Scalar::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Scalar::Uuid => DataType::FixedSizeBinary(16),
+        }
+    }
+}
+
+/// A column as read: scalar, or a one-dimensional array of a scalar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColumnKind {
+    pub scalar: Scalar,
+    pub array: bool,
+}
+
+/// Decodes an unconstrained `numeric` into this Decimal128.
+pub const UNCONSTRAINED_NUMERIC: (u8, i8) = (38, 10);
+
+/// The scalar for a (non-array) type OID and type modifier; `None` when unsupported.
+pub fn scalar_for(type_oid: u32, typmod: i32, is_enum: bool) -> Option<Scalar> {
+    if is_enum {
+        return Some(Scalar::Text);
+    }
+    Some(match type_oid {
+        oid::BOOL => Scalar::Bool,
+        oid::INT2 => Scalar::I16,
+        oid::INT4 => Scalar::I32,
+        oid::INT8 => Scalar::I64,
+        oid::FLOAT4 => Scalar::F32,
+        oid::FLOAT8 => Scalar::F64,
+        oid::NUMERIC => {
+            if typmod < 4 {
+                let (precision, scale) = UNCONSTRAINED_NUMERIC;
+                Scalar::Numeric { precision, scale }
+            } else {
+                let t = typmod - 4;
+                let precision = (t >> 16) & 0xffff;
+                let scale = ((t & 0x7ff) ^ 1024) - 1024;
+                if !(1..=76).contains(&precision) || scale < 0 || scale > precision {
+                    return None;
+                }
+                Scalar::Numeric {
+                    precision: precision as u8,
+                    scale: scale as i8,
+                }
+            }
+        }
+        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::JSON => Scalar::Text,
+        oid::JSONB => Scalar::Jsonb,
+        oid::BYTEA => Scalar::Bytea,
+        oid::DATE => Scalar::Date,
+        oid::TIME => Scalar::Time,
+        oid::TIMESTAMP => Scalar::Timestamp,
+        oid::TIMESTAMPTZ => Scalar::TimestampTz,
+        oid::INTERVAL => Scalar::Interval,
+        oid::UUID => Scalar::Uuid,
+        _ => return None,
+    })
+}
+
+/// The Arrow field for a column read from PostgreSQL.
+pub fn arrow_field(name: &str, kind: ColumnKind, pg_type: &str) -> Field {
+    let item = Field::new("item", kind.scalar.data_type(), true);
+    let mut meta = HashMap::from([(PG_TYPE_KEY.to_string(), pg_type.to_string())]);
+    let dt = if kind.array {
+        DataType::List(Arc::new(item))
+    } else {
+        if kind.scalar == Scalar::Uuid {
+            meta.insert(EXT_KEY.into(), "arrow.uuid".into());
+        }
+        kind.scalar.data_type()
+    };
+    Field::new(name, dt, true).with_metadata(meta)
+}
+
+// ------------------------------------------------------------------------------------------
+// Decoding (binary COPY -> Arrow)
+
+fn be_i16(b: &[u8]) -> i16 {
+    i16::from_be_bytes([b[0], b[1]])
+}
+fn be_i32(b: &[u8]) -> i32 {
+    i32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+fn be_i64(b: &[u8]) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    i64::from_be_bytes(a)
+}
+
+fn want(b: &[u8], n: usize, what: &str) -> Result<(), String> {
+    if b.len() == n {
+        Ok(())
+    } else {
+        Err(format!(
+            "malformed {what}: {} bytes where {n} were expected",
+            b.len()
+        ))
+    }
+}
+
+/// Builders for one scalar kind.
+enum ScalarBuilder {
+    Bool(BooleanBuilder),
+    I16(Int16Builder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F32(Float32Builder),
+    F64(Float64Builder),
+    Dec128(Decimal128Builder),
+    Dec256(Decimal256Builder),
+    Str(StringBuilder),
+    Bin(BinaryBuilder),
+    Fixed(FixedSizeBinaryBuilder),
+    Date(Date32Builder),
+    Time(Time64MicrosecondBuilder),
+    Ts(TimestampMicrosecondBuilder),
+}
+
+impl ScalarBuilder {
+    fn new(s: Scalar, cap: usize) -> Self {
+        match s {
+            Scalar::Bool => Self::Bool(BooleanBuilder::with_capacity(cap)),
+            Scalar::I16 => Self::I16(Int16Builder::with_capacity(cap)),
+            Scalar::I32 => Self::I32(Int32Builder::with_capacity(cap)),
+            Scalar::I64 => Self::I64(Int64Builder::with_capacity(cap)),
+            Scalar::F32 => Self::F32(Float32Builder::with_capacity(cap)),
+            Scalar::F64 => Self::F64(Float64Builder::with_capacity(cap)),
+            Scalar::Numeric { precision, scale } if precision <= 38 => Self::Dec128(
+                Decimal128Builder::with_capacity(cap)
+                    .with_data_type(DataType::Decimal128(precision, scale)),
+            ),
+            Scalar::Numeric { precision, scale } => Self::Dec256(
+                Decimal256Builder::with_capacity(cap)
+                    .with_data_type(DataType::Decimal256(precision, scale)),
+            ),
+            Scalar::Text | Scalar::Jsonb | Scalar::Interval => {
+                Self::Str(StringBuilder::with_capacity(cap, cap * 16))
+            }
+            Scalar::Bytea => Self::Bin(BinaryBuilder::with_capacity(cap, cap * 16)),
+            Scalar::Uuid => Self::Fixed(FixedSizeBinaryBuilder::with_capacity(cap, 16)),
+            Scalar::Date => Self::Date(Date32Builder::with_capacity(cap)),
+            Scalar::Time => Self::Time(Time64MicrosecondBuilder::with_capacity(cap)),
+            Scalar::Timestamp => Self::Ts(TimestampMicrosecondBuilder::with_capacity(cap)),
+            Scalar::TimestampTz => {
+                Self::Ts(TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"))
+            }
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Self::Bool(b) => b.append_null(),
+            Self::I16(b) => b.append_null(),
+            Self::I32(b) => b.append_null(),
+            Self::I64(b) => b.append_null(),
+            Self::F32(b) => b.append_null(),
+            Self::F64(b) => b.append_null(),
+            Self::Dec128(b) => b.append_null(),
+            Self::Dec256(b) => b.append_null(),
+            Self::Str(b) => b.append_null(),
+            Self::Bin(b) => b.append_null(),
+            Self::Fixed(b) => b.append_null(),
+            Self::Date(b) => b.append_null(),
+            Self::Time(b) => b.append_null(),
+            Self::Ts(b) => b.append_null(),
+        }
+    }
+
+    fn append(&mut self, s: Scalar, v: &[u8]) -> Result<(), String> {
+        match (self, s) {
+            (Self::Bool(b), _) => {
+                want(v, 1, "boolean")?;
+                b.append_value(v[0] != 0)
+            }
+            (Self::I16(b), _) => {
+                want(v, 2, "smallint")?;
+                b.append_value(be_i16(v))
+            }
+            (Self::I32(b), _) => {
+                want(v, 4, "integer")?;
+                b.append_value(be_i32(v))
+            }
+            (Self::I64(b), _) => {
+                want(v, 8, "bigint")?;
+                b.append_value(be_i64(v))
+            }
+            (Self::F32(b), _) => {
+                want(v, 4, "real")?;
+                b.append_value(f32::from_bits(be_i32(v) as u32))
+            }
+            (Self::F64(b), _) => {
+                want(v, 8, "double precision")?;
+                b.append_value(f64::from_bits(be_i64(v) as u64))
+            }
+            (Self::Dec128(b), Scalar::Numeric { precision, scale }) => {
+                let u = numeric_to_unscaled(v, precision, scale)?;
+                let u = u
+                    .to_i128()
+                    .ok_or_else(|| "numeric out of range".to_string())?;
+                b.append_value(u)
+            }
+            (Self::Dec256(b), Scalar::Numeric { precision, scale }) => {
+                b.append_value(numeric_to_unscaled(v, precision, scale)?)
+            }
+            (Self::Str(b), Scalar::Jsonb) => match v.split_first() {
+                Some((1, rest)) => b.append_value(utf8(rest)?),
+                _ => return Err("unsupported jsonb binary version".into()),
+            },
+            (Self::Str(b), Scalar::Interval) => {
+                want(v, 16, "interval")?;
+                b.append_value(iso_interval(be_i64(v), be_i32(&v[8..]), be_i32(&v[12..])))
+            }
+            (Self::Str(b), _) => b.append_value(utf8(v)?),
+            (Self::Bin(b), _) => b.append_value(v),
+            (Self::Fixed(b), _) => {
+                want(v, 16, "uuid")?;
+                b.append_value(v).map_err(|e| e.to_string())?
+            }
+            (Self::Date(b), _) => {
+                want(v, 4, "date")?;
+                let d = be_i32(v);
+                if d == i32::MAX || d == i32::MIN {
+                    return Err(
+                        "date is ±infinity, which Arrow cannot hold (cast the column to text)"
+                            .into(),
+                    );
+                }
+                b.append_value(
+                    d.checked_add(PG_EPOCH_DAYS)
+                        .ok_or_else(|| "date out of range".to_string())?,
+                )
+            }
+            (Self::Time(b), _) => {
+                want(v, 8, "time")?;
+                let t = be_i64(v);
+                if !(0..86_400_000_000).contains(&t) {
+                    return Err(
+                        "time 24:00:00 is outside Arrow's Time64 range (cast the column to text)"
+                            .into(),
+                    );
+                }
+                b.append_value(t)
+            }
+            (Self::Ts(b), _) => {
+                want(v, 8, "timestamp")?;
+                let t = be_i64(v);
+                if t == i64::MAX || t == i64::MIN {
+                    return Err(
+                        "timestamp is ±infinity, which Arrow cannot hold (cast the column to text)"
+                            .into(),
+                    );
+                }
+                b.append_value(
+                    t.checked_add(PG_EPOCH_US)
+                        .ok_or_else(|| "timestamp out of range".to_string())?,
+                )
+            }
+            (Self::Dec128(_) | Self::Dec256(_), _) => {
+                return Err("internal: decimal builder for a non-numeric column".into())
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Bool(b) => Arc::new(b.finish()),
+            Self::I16(b) => Arc::new(b.finish()),
+            Self::I32(b) => Arc::new(b.finish()),
+            Self::I64(b) => Arc::new(b.finish()),
+            Self::F32(b) => Arc::new(b.finish()),
+            Self::F64(b) => Arc::new(b.finish()),
+            Self::Dec128(b) => Arc::new(b.finish()),
+            Self::Dec256(b) => Arc::new(b.finish()),
+            Self::Str(b) => Arc::new(b.finish()),
+            Self::Bin(b) => Arc::new(b.finish()),
+            Self::Fixed(b) => Arc::new(b.finish()),
+            Self::Date(b) => Arc::new(b.finish()),
+            Self::Time(b) => Arc::new(b.finish()),
+            Self::Ts(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+fn utf8(v: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(v).map_err(|e| format!("text is not valid UTF-8: {e}"))
+}
+
+/// PostgreSQL binary `numeric` -> the unscaled integer at `scale`, checked against
+/// `precision`. Never rounds: extra fractional digits fail.
+fn numeric_to_unscaled(v: &[u8], precision: u8, scale: i8) -> Result<i256, String> {
+    if v.len() < 8 {
+        return Err("malformed numeric".into());
+    }
+    let ndigits = be_i16(v) as usize;
+    let weight = be_i16(&v[2..]) as i32;
+    let sign = u16::from_be_bytes([v[4], v[5]]);
+    match sign {
+        0x0000 | 0x4000 => {}
+        0xC000 => return Err("numeric is NaN, which a decimal cannot hold".into()),
+        _ => return Err("numeric is ±Infinity, which a decimal cannot hold".into()),
+    }
+    if v.len() != 8 + 2 * ndigits {
+        return Err("malformed numeric".into());
+    }
+    let scale = scale as i32;
+    let ten = i256::from_i128(10);
+    let mut acc = i256::ZERO;
+    let mut frac_rest = false;
+    for i in 0..ndigits {
+        let d = be_i16(&v[8 + 2 * i..]) as i32;
+        // This base-10000 digit's 4 decimal digits have exponents 4*(weight-i) + {3,2,1,0}.
+        let base_exp = 4 * (weight - i as i32);
+        for k in (0..4).rev() {
+            let digit = (d / 10i32.pow(k as u32)) % 10;
+            let exp = base_exp + k;
+            if exp < -scale {
+                if digit != 0 {
+                    frac_rest = true;
+                }
+                continue;
+            }
+            acc = acc
+                .checked_mul(ten)
+                .and_then(|a| a.checked_add(i256::from_i128(digit as i128)))
+                .ok_or_else(|| "numeric too large".to_string())?;
+        }
+    }
+    if frac_rest {
+        return Err(format!(
+            "numeric has more than {scale} fractional digits (declare numeric(p,s) or cast the column)"
+        ));
+    }
+    // Digits consumed so far end at exponent min(lowest digit exponent, ...); scale up to -scale.
+    let lowest = if ndigits == 0 {
+        0
+    } else {
+        4 * (weight - ndigits as i32 + 1)
+    };
+    let mut missing = lowest.max(-scale) + scale;
+    if ndigits == 0 {
+        missing = 0;
+    }
+    for _ in 0..missing {
+        acc = acc
+            .checked_mul(ten)
+            .ok_or_else(|| "numeric too large".to_string())?;
+    }
+    let limit = ten
+        .checked_pow(precision as u32)
+        .ok_or_else(|| "precision too large".to_string())?;
+    if acc >= limit {
+        return Err(format!(
+            "numeric has more than {} integer digits, which numeric({precision},{scale}) cannot hold (cast the column)",
+            precision as i32 - scale
+        ));
+    }
+    Ok(if sign == 0x4000 {
+        acc.wrapping_neg()
+    } else {
+        acc
+    })
+}
+
+/// ISO 8601 duration text for a PostgreSQL interval.
+pub fn iso_interval(micros: i64, days: i32, months: i32) -> String {
+    let mut s = String::from("P");
+    let (y, m) = (months / 12, months % 12);
+    if y != 0 {
+        s.push_str(&format!("{y}Y"));
+    }
+    if m != 0 {
+        s.push_str(&format!("{m}M"));
+    }
+    if days != 0 {
+        s.push_str(&format!("{days}D"));
+    }
+    if micros != 0 {
+        s.push('T');
+        let neg = micros < 0;
+        let a = micros.unsigned_abs();
+        let (h, rest) = (a / 3_600_000_000, a % 3_600_000_000);
+        let (mi, rest) = (rest / 60_000_000, rest % 60_000_000);
+        let (sec, us) = (rest / 1_000_000, rest % 1_000_000);
+        let sign = if neg { "-" } else { "" };
+        if h != 0 {
+            s.push_str(&format!("{sign}{h}H"));
+        }
+        if mi != 0 {
+            s.push_str(&format!("{sign}{mi}M"));
+        }
+        if sec != 0 || us != 0 {
+            if us != 0 {
+                s.push_str(&format!("{sign}{sec}.{us:06}S"));
+            } else {
+                s.push_str(&format!("{sign}{sec}S"));
+            }
+        }
+    }
+    if s == "P" {
+        s.push_str("T0S");
+    }
+    s
+}
+
+/// Builds one Arrow column from binary COPY fields.
+pub struct ColumnDecoder {
+    kind: ColumnKind,
+    values: ScalarBuilder,
+    /// Arrays only: offsets and validity of the list.
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+    item: FieldRef,
+}
+
+impl ColumnDecoder {
+    pub fn new(kind: ColumnKind, cap: usize) -> Self {
+        ColumnDecoder {
+            kind,
+            values: ScalarBuilder::new(kind.scalar, cap),
+            offsets: vec![0],
+            nulls: NullBufferBuilder::new(cap),
+            item: Arc::new(Field::new("item", kind.scalar.data_type(), true)),
+        }
+    }
+
+    pub fn append(&mut self, v: Option<&[u8]>) -> Result<(), String> {
+        if !self.kind.array {
+            return match v {
+                None => {
+                    self.values.append_null();
+                    Ok(())
+                }
+                Some(v) => self.values.append(self.kind.scalar, v),
+            };
+        }
+        let last = self.offsets.last().copied().unwrap_or(0);
+        let Some(v) = v else {
+            self.offsets.push(last);
+            self.nulls.append_null();
+            return Ok(());
+        };
+        let n = self.append_array(v)?;
+        self.offsets.push(last + n);
+        self.nulls.append_non_null();
+        Ok(())
+    }
+
+    fn append_array(&mut self, v: &[u8]) -> Result<i32, String> {
+        let bad = || "malformed array".to_string();
+        if v.len() < 12 {
+            return Err(bad());
+        }
+        let ndim = be_i32(v);
+        if ndim == 0 {
+            return Ok(0);
+        }
+        if ndim != 1 {
+            return Err(format!(
+                "{ndim}-dimensional array: only one-dimensional arrays map to an Arrow List (cast the column to text)"
+            ));
+        }
+        if v.len() < 20 {
+            return Err(bad());
+        }
+        let n = be_i32(&v[12..]);
+        let mut pos = 20;
+        for _ in 0..n {
+            let len = be_i32(v.get(pos..pos + 4).ok_or_else(bad)?);
+            pos += 4;
+            if len < 0 {
+                self.values.append_null();
+            } else {
+                let e = v.get(pos..pos + len as usize).ok_or_else(bad)?;
+                self.values.append(self.kind.scalar, e)?;
+                pos += len as usize;
+            }
+        }
+        Ok(n)
+    }
+
+    pub fn finish(&mut self) -> ArrayRef {
+        let values = self.values.finish();
+        if !self.kind.array {
+            return values;
+        }
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        let nulls = self.nulls.finish();
+        Arc::new(ListArray::new(
+            self.item.clone(),
+            OffsetBuffer::new(offsets.into()),
+            values,
+            nulls,
+        ))
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Encoding (Arrow -> binary COPY)
+
+/// The PostgreSQL column type for an Arrow field: the `postgresql.type` hint is used by the
+/// destination separately; this is the natural type of the Arrow data.
+pub fn column_type(dt: &DataType, uuid_ext: bool) -> Result<String, String> {
+    match dt {
+        DataType::List(f) | DataType::LargeList(f) => {
+            if matches!(f.data_type(), DataType::List(_) | DataType::LargeList(_)) {
+                return Err("nested lists have no PostgreSQL column type".into());
+            }
+            Ok(format!("{}[]", column_type(f.data_type(), false)?))
+        }
+        other => encoder_scalar(other, uuid_ext).map(|e| e.sql_type()),
+    }
+}
+
+/// How an Arrow scalar type is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enc {
+    Bool,
+    I16,
+    I32,
+    I64,
+    F32,
+    F64,
+    /// Decimal128/256 at this scale, declared numeric(p,s).
+    Numeric(u8, i8),
+    /// UInt64 as numeric(20,0).
+    U64,
+    Text,
+    Bytea,
+    Uuid,
+    Date,
+    Time,
+    Ts,
+    TsTz,
+    Interval,
+    Null,
+}
+
+impl Enc {
+    fn sql_type(self) -> String {
+        match self {
+            Enc::Bool => "boolean".into(),
+            Enc::I16 => "smallint".into(),
+            Enc::I32 => "integer".into(),
+            Enc::I64 => "bigint".into(),
+            Enc::F32 => "real".into(),
+            Enc::F64 => "double precision".into(),
+            Enc::Numeric(p, s) => format!("numeric({p},{s})"),
+            Enc::U64 => "numeric(20,0)".into(),
+            Enc::Text | Enc::Null => "text".into(),
+            Enc::Bytea => "bytea".into(),
+            Enc::Uuid => "uuid".into(),
+            Enc::Date => "date".into(),
+            Enc::Time => "time".into(),
+            Enc::Ts => "timestamp".into(),
+            Enc::TsTz => "timestamptz".into(),
+            Enc::Interval => "interval".into(),
+        }
+    }
+    fn oid(self) -> u32 {
+        match self {
+            Enc::Bool => oid::BOOL,
+            Enc::I16 => oid::INT2,
+            Enc::I32 => oid::INT4,
+            Enc::I64 => oid::INT8,
+            Enc::F32 => oid::FLOAT4,
+            Enc::F64 => oid::FLOAT8,
+            Enc::Numeric(..) | Enc::U64 => oid::NUMERIC,
+            Enc::Text | Enc::Null => oid::TEXT,
+            Enc::Bytea => oid::BYTEA,
+            Enc::Uuid => oid::UUID,
+            Enc::Date => oid::DATE,
+            Enc::Time => oid::TIME,
+            Enc::Ts => oid::TIMESTAMP,
+            Enc::TsTz => oid::TIMESTAMPTZ,
+            Enc::Interval => oid::INTERVAL,
+        }
+    }
+}
+
+fn encoder_scalar(dt: &DataType, uuid_ext: bool) -> Result<Enc, String> {
+    Ok(match dt {
+        DataType::Boolean => Enc::Bool,
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => Enc::I16,
+        DataType::Int32 | DataType::UInt16 => Enc::I32,
+        DataType::Int64 | DataType::UInt32 => Enc::I64,
+        DataType::UInt64 => Enc::U64,
+        DataType::Float16 | DataType::Float32 => Enc::F32,
+        DataType::Float64 => Enc::F64,
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => {
+            if *s < 0 || (*s as u8) > *p {
+                return Err(format!("{dt} has a scale PostgreSQL cannot declare"));
+            }
+            Enc::Numeric(*p, *s)
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Enc::Text,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Enc::Bytea,
+        DataType::FixedSizeBinary(16) if uuid_ext => Enc::Uuid,
+        DataType::FixedSizeBinary(_) => Enc::Bytea,
+        DataType::Date32 | DataType::Date64 => Enc::Date,
+        DataType::Time32(_) | DataType::Time64(_) => Enc::Time,
+        DataType::Timestamp(_, None) => Enc::Ts,
+        DataType::Timestamp(_, Some(_)) => Enc::TsTz,
+        DataType::Interval(IntervalUnit::MonthDayNano) => Enc::Interval,
+        DataType::Null => Enc::Null,
+        other => return Err(format!("Arrow type {other} has no PostgreSQL column type")),
+    })
+}
+
+/// Whether a field is a UUID (the `arrow.uuid` extension or a `uuid` hint).
+pub fn is_uuid_field(f: &Field) -> bool {
+    matches!(f.data_type(), DataType::FixedSizeBinary(16))
+        && (f.metadata().get(EXT_KEY).map(String::as_str) == Some("arrow.uuid")
+            || f.metadata().get(PG_TYPE_KEY).map(String::as_str) == Some("uuid"))
+}
+
+/// Writes one Arrow column's values into binary COPY rows.
+pub struct ColumnEncoder {
+    enc: Enc,
+    list: bool,
+}
+
+impl ColumnEncoder {
+    pub fn new(field: &Field) -> Result<Self, String> {
+        let uuid = is_uuid_field(field);
+        match field.data_type() {
+            DataType::List(f) | DataType::LargeList(f) => Ok(ColumnEncoder {
+                enc: encoder_scalar(f.data_type(), false)?,
+                list: true,
+            }),
+            other => Ok(ColumnEncoder {
+                enc: encoder_scalar(other, uuid)?,
+                list: false,
+            }),
+        }
+    }
+
+    /// Appends field `row` of `array` (length-prefixed, or -1 for NULL) to `out`.
+    pub fn write(&self, array: &dyn Array, row: usize, out: &mut BytesMut) -> Result<(), String> {
+        if array.is_null(row) {
+            out.put_i32(-1);
+            return Ok(());
+        }
+        if !self.list {
+            return write_scalar(self.enc, array, row, out);
+        }
+        let values = match array.data_type() {
+            DataType::List(_) => array
+                .as_any()
+                .downcast_ref::<ListArray>()
+                .map(|l| l.value(row)),
+            DataType::LargeList(_) => array
+                .as_any()
+                .downcast_ref::<arrow::array::LargeListArray>()
+                .map(|l| l.value(row)),
+            _ => None,
+        }
+        .ok_or_else(|| "internal: list column is not a list".to_string())?;
+        let len_at = out.len();
+        out.put_i32(0); // length, patched below
+        let n = values.len();
+        if n == 0 {
+            out.put_i32(0);
+            out.put_i32(0);
+            out.put_u32(self.enc.oid());
+        } else {
+            out.put_i32(1);
+            out.put_i32(i32::from(values.null_count() > 0));
+            out.put_u32(self.enc.oid());
+            out.put_i32(i32::try_from(n).map_err(|_| "array too long")?);
+            out.put_i32(1);
+            for i in 0..n {
+                if values.is_null(i) {
+                    out.put_i32(-1);
+                } else {
+                    write_scalar(self.enc, values.as_ref(), i, out)?;
+                }
+            }
+        }
+        let len = i32::try_from(out.len() - len_at - 4).map_err(|_| "array too large")?;
+        out[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
+        Ok(())
+    }
+}
+
+macro_rules! prim {
+    ($array:expr, $t:ty) => {
+        $array
+            .as_any()
+            .downcast_ref::<$t>()
+            .ok_or_else(|| format!("internal: expected {}", stringify!($t)))?
+    };
+}
+
+fn write_scalar(enc: Enc, a: &dyn Array, row: usize, out: &mut BytesMut) -> Result<(), String> {
+    use arrow::array::*;
+    use arrow::datatypes::*;
+    match (enc, a.data_type()) {
+        (Enc::Bool, _) => {
+            out.put_i32(1);
+            out.put_u8(u8::from(prim!(a, BooleanArray).value(row)));
+        }
+        (Enc::I16, DataType::Int8) => {
+            out.put_i32(2);
+            out.put_i16(prim!(a, Int8Array).value(row) as i16);
+        }
+        (Enc::I16, DataType::UInt8) => {
+            out.put_i32(2);
+            out.put_i16(prim!(a, UInt8Array).value(row) as i16);
+        }
+        (Enc::I16, _) => {
+            out.put_i32(2);
+            out.put_i16(prim!(a, Int16Array).value(row));
+        }
+        (Enc::I32, DataType::UInt16) => {
+            out.put_i32(4);
+            out.put_i32(prim!(a, UInt16Array).value(row) as i32);
+        }
+        (Enc::I32, _) => {
+            out.put_i32(4);
+            out.put_i32(prim!(a, Int32Array).value(row));
+        }
+        (Enc::I64, DataType::UInt32) => {
+            out.put_i32(8);
+            out.put_i64(prim!(a, UInt32Array).value(row) as i64);
+        }
+        (Enc::I64, _) => {
+            out.put_i32(8);
+            out.put_i64(prim!(a, Int64Array).value(row));
+        }
+        (Enc::U64, _) => write_numeric(
+            i256::from_i128(prim!(a, UInt64Array).value(row) as i128),
+            0,
+            out,
+        ),
+        (Enc::F32, DataType::Float16) => {
+            out.put_i32(4);
+            out.put_f32(prim!(a, Float16Array).value(row).to_f32());
+        }
+        (Enc::F32, _) => {
+            out.put_i32(4);
+            out.put_f32(prim!(a, Float32Array).value(row));
+        }
+        (Enc::F64, _) => {
+            out.put_i32(8);
+            out.put_f64(prim!(a, Float64Array).value(row));
+        }
+        (Enc::Numeric(_, s), DataType::Decimal128(..)) => write_numeric(
+            i256::from_i128(prim!(a, Decimal128Array).value(row)),
+            s,
+            out,
+        ),
+        (Enc::Numeric(_, s), _) => write_numeric(prim!(a, Decimal256Array).value(row), s, out),
+        (Enc::Text, DataType::Utf8) => put_bytes(out, prim!(a, StringArray).value(row).as_bytes())?,
+        (Enc::Text, DataType::LargeUtf8) => {
+            put_bytes(out, prim!(a, LargeStringArray).value(row).as_bytes())?
+        }
+        (Enc::Text, _) => put_bytes(out, prim!(a, StringViewArray).value(row).as_bytes())?,
+        (Enc::Bytea | Enc::Uuid, DataType::FixedSizeBinary(_)) => {
+            put_bytes(out, prim!(a, FixedSizeBinaryArray).value(row))?
+        }
+        (Enc::Bytea, DataType::Binary) => put_bytes(out, prim!(a, BinaryArray).value(row))?,
+        (Enc::Bytea, DataType::LargeBinary) => {
+            put_bytes(out, prim!(a, LargeBinaryArray).value(row))?
+        }
+        (Enc::Bytea, _) => put_bytes(out, prim!(a, BinaryViewArray).value(row))?,
+        (Enc::Date, DataType::Date64) => {
+            let ms = prim!(a, Date64Array).value(row);
+            if ms % 86_400_000 != 0 {
+                return Err(format!("Date64 value {ms} ms is not a whole day"));
+            }
+            out.put_i32(4);
+            out.put_i32((ms / 86_400_000) as i32 - PG_EPOCH_DAYS);
+        }
+        (Enc::Date, _) => {
+            out.put_i32(4);
+            out.put_i32(
+                prim!(a, Date32Array)
+                    .value(row)
+                    .checked_sub(PG_EPOCH_DAYS)
+                    .ok_or("date out of range")?,
+            );
+        }
+        (Enc::Time, dt) => {
+            let us = match dt {
+                DataType::Time32(TimeUnit::Second) => {
+                    prim!(a, Time32SecondArray).value(row) as i64 * 1_000_000
+                }
+                DataType::Time32(_) => prim!(a, Time32MillisecondArray).value(row) as i64 * 1000,
+                DataType::Time64(TimeUnit::Microsecond) => {
+                    prim!(a, Time64MicrosecondArray).value(row)
+                }
+                _ => nanos_to_micros(prim!(a, Time64NanosecondArray).value(row))?,
+            };
+            out.put_i32(8);
+            out.put_i64(us);
+        }
+        (Enc::Ts | Enc::TsTz, DataType::Timestamp(unit, _)) => {
+            let us = match unit {
+                TimeUnit::Second => prim!(a, TimestampSecondArray)
+                    .value(row)
+                    .checked_mul(1_000_000),
+                TimeUnit::Millisecond => prim!(a, TimestampMillisecondArray)
+                    .value(row)
+                    .checked_mul(1000),
+                TimeUnit::Microsecond => Some(prim!(a, TimestampMicrosecondArray).value(row)),
+                TimeUnit::Nanosecond => Some(nanos_to_micros(
+                    prim!(a, TimestampNanosecondArray).value(row),
+                )?),
+            }
+            .and_then(|us| us.checked_sub(PG_EPOCH_US))
+            .ok_or("timestamp out of range")?;
+            out.put_i32(8);
+            out.put_i64(us);
+        }
+        (Enc::Interval, _) => {
+            let v = prim!(a, IntervalMonthDayNanoArray).value(row);
+            out.put_i32(16);
+            out.put_i64(nanos_to_micros(v.nanoseconds)?);
+            out.put_i32(v.days);
+            out.put_i32(v.months);
+        }
+        (Enc::Null, _) => out.put_i32(-1),
+        (enc, dt) => return Err(format!("internal: cannot write {dt} as {enc:?}")),
+    }
+    Ok(())
+}
+
+fn nanos_to_micros(ns: i64) -> Result<i64, String> {
+    if ns % 1000 != 0 {
+        return Err(format!(
+            "{ns} ns has a fraction below a microsecond, which PostgreSQL cannot store"
+        ));
+    }
+    Ok(ns / 1000)
+}
+
+fn put_bytes(out: &mut BytesMut, b: &[u8]) -> Result<(), String> {
+    let n = i32::try_from(b.len()).map_err(|_| "value larger than 2 GiB".to_string())?;
+    out.put_i32(n);
+    out.put_slice(b);
+    Ok(())
+}
+
+/// Writes an unscaled decimal at `scale` as a binary `numeric` field.
+fn write_numeric(unscaled: i256, scale: i8, out: &mut BytesMut) {
+    let neg = unscaled < i256::ZERO;
+    let digits = unscaled.to_string();
+    let digits = digits.trim_start_matches('-');
+    let scale = scale.max(0) as usize;
+    // Split into integer and fraction digit strings.
+    let (int_part, frac_part) = if digits.len() > scale {
+        (
+            digits[..digits.len() - scale].to_string(),
+            digits[digits.len() - scale..].to_string(),
+        )
+    } else {
+        (
+            String::new(),
+            format!("{}{digits}", "0".repeat(scale - digits.len())),
+        )
+    };
+    let int_pad = (4 - int_part.len() % 4) % 4;
+    let int_s = format!("{}{int_part}", "0".repeat(int_pad));
+    let frac_pad = (4 - frac_part.len() % 4) % 4;
+    let frac_s = format!("{frac_part}{}", "0".repeat(frac_pad));
+    let mut groups: Vec<i16> = Vec::new();
+    let parse = |s: &str| -> Vec<i16> {
+        s.as_bytes()
+            .chunks(4)
+            .map(|c| c.iter().fold(0i16, |acc, d| acc * 10 + (d - b'0') as i16))
+            .collect()
+    };
+    let int_groups = parse(&int_s);
+    let mut weight = int_groups.len() as i16 - 1;
+    groups.extend(int_groups);
+    groups.extend(parse(&frac_s));
+    // Strip leading zero groups (adjusting the weight) and trailing zero groups.
+    let lead = groups.iter().take_while(|g| **g == 0).count();
+    groups.drain(..lead);
+    weight -= lead as i16;
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    out.put_i32(8 + 2 * groups.len() as i32);
+    out.put_i16(groups.len() as i16);
+    out.put_i16(weight);
+    out.put_u16(if neg && !groups.is_empty() { 0x4000 } else { 0 });
+    out.put_u16(scale as u16);
+    for g in groups {
+        out.put_i16(g);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric_bytes(unscaled: i128, scale: i8) -> Vec<u8> {
+        let mut b = BytesMut::new();
+        write_numeric(i256::from_i128(unscaled), scale, &mut b);
+        b[4..].to_vec()
+    }
+
+    #[test]
+    fn numeric_round_trips_through_binary() {
+        for (u, s) in [
+            (0i128, 2i8),
+            (12345, 2),
+            (-12345, 2),
+            (1, 10),
+            (-99999999999999999999999999999999999999, 10),
+            (100000000, 0),
+            (5, 0),
+            (120000, 4),
+        ] {
+            let b = numeric_bytes(u, s);
+            let back = numeric_to_unscaled(&b, 38, s).unwrap();
+            assert_eq!(back, i256::from_i128(u), "{u} scale {s}");
+        }
+        // 1.5 read at scale 0 loses a digit: refused.
+        let b = numeric_bytes(15, 1);
+        assert!(numeric_to_unscaled(&b, 38, 0)
+            .unwrap_err()
+            .contains("fractional"));
+        // 12345.67 does not fit numeric(5,2).
+        let b = numeric_bytes(1234567, 2);
+        assert!(numeric_to_unscaled(&b, 5, 2)
+            .unwrap_err()
+            .contains("integer digits"));
+        // 1.5 read at a larger scale is scaled up.
+        let b = numeric_bytes(15, 1);
+        assert_eq!(
+            numeric_to_unscaled(&b, 38, 3).unwrap(),
+            i256::from_i128(1500)
+        );
+    }
+
+    #[test]
+    fn sub_microsecond_values_are_refused_not_truncated() {
+        use arrow::array::TimestampNanosecondArray;
+        let f = Field::new("t", DataType::Timestamp(TimeUnit::Nanosecond, None), true);
+        let enc = ColumnEncoder::new(&f).unwrap();
+        let a = TimestampNanosecondArray::from(vec![1_000, 1_001]);
+        let mut out = BytesMut::new();
+        enc.write(&a, 0, &mut out).unwrap();
+        assert!(enc
+            .write(&a, 1, &mut out)
+            .unwrap_err()
+            .contains("below a microsecond"));
+    }
+
+    #[test]
+    fn intervals_are_iso_8601() {
+        assert_eq!(iso_interval(0, 0, 0), "PT0S");
+        assert_eq!(
+            iso_interval(4 * 3_600_000_000 + 5 * 60_000_000 + 6_000_007, 3, 14),
+            "P1Y2M3DT4H5M6.000007S"
+        );
+        assert_eq!(iso_interval(-1_500_000, -1, 0), "P-1DT-1.500000S");
+    }
+}
