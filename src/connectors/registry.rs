@@ -6,6 +6,7 @@
 //! types and unknown config keys with their line, column and the valid choices.
 
 use super::file::{FileDestination, FileDestinationConfig, FileSource, FileSourceConfig};
+use super::sql::mysql::{MysqlConfig, MysqlDestination, MysqlSource};
 use super::sql::sqlite::{SqliteConfig, SqliteDestination, SqliteSource};
 use super::{Destination, Source};
 use crate::error::Result;
@@ -18,6 +19,8 @@ use serde::Deserialize;
 pub enum SourceConfig {
     #[serde(rename = "sqlite")]
     Sqlite(SqliteConfig),
+    #[serde(rename = "mysql")]
+    Mysql(MysqlConfig),
     #[serde(rename = "local_file")]
     LocalFile(FileSourceConfig),
 }
@@ -27,6 +30,8 @@ pub enum SourceConfig {
 pub enum DestinationConfig {
     #[serde(rename = "sqlite")]
     Sqlite(SqliteConfig),
+    #[serde(rename = "mysql")]
+    Mysql(MysqlConfig),
     #[serde(rename = "local_file")]
     LocalFile(FileDestinationConfig),
 }
@@ -35,6 +40,7 @@ impl SourceConfig {
     pub fn connector_type(&self) -> &'static str {
         match self {
             SourceConfig::Sqlite(_) => "sqlite",
+            SourceConfig::Mysql(_) => "mysql",
             SourceConfig::LocalFile(_) => "local_file",
         }
     }
@@ -43,6 +49,7 @@ impl SourceConfig {
     pub fn validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
         match self {
             SourceConfig::Sqlite(_) => super::sql::validate_streams(streams),
+            SourceConfig::Mysql(_) => super::sql::validate_streams(streams),
             SourceConfig::LocalFile(c) => c.validate(streams),
         }
     }
@@ -50,6 +57,7 @@ impl SourceConfig {
     pub fn build(&self, defaults: &Defaults) -> Result<Box<dyn Source>> {
         Ok(match self {
             SourceConfig::Sqlite(c) => Box::new(SqliteSource::new(c.clone(), defaults)),
+            SourceConfig::Mysql(c) => Box::new(MysqlSource::new(c.clone())),
             SourceConfig::LocalFile(c) => Box::new(FileSource::local(c.clone())?),
         })
     }
@@ -59,6 +67,7 @@ impl DestinationConfig {
     pub fn connector_type(&self) -> &'static str {
         match self {
             DestinationConfig::Sqlite(_) => "sqlite",
+            DestinationConfig::Mysql(_) => "mysql",
             DestinationConfig::LocalFile(_) => "local_file",
         }
     }
@@ -66,6 +75,7 @@ impl DestinationConfig {
     pub fn validate(&self, _streams: &[StreamSpec]) -> std::result::Result<(), String> {
         match self {
             DestinationConfig::Sqlite(_) => Ok(()),
+            DestinationConfig::Mysql(_) => Ok(()),
             DestinationConfig::LocalFile(c) => c.validate(),
         }
     }
@@ -73,6 +83,7 @@ impl DestinationConfig {
     pub fn build(&self) -> Result<Box<dyn Destination>> {
         Ok(match self {
             DestinationConfig::Sqlite(c) => Box::new(SqliteDestination::new(c.clone())),
+            DestinationConfig::Mysql(c) => Box::new(MysqlDestination::new(c.clone())),
             DestinationConfig::LocalFile(c) => Box::new(FileDestination::local(c.clone())?),
         })
     }
@@ -94,6 +105,13 @@ pub fn connectors() -> Vec<ConnectorInfo> {
             roles: vec![
                 ("source", fields_of::<SqliteConfig>()),
                 ("destination", fields_of::<SqliteConfig>()),
+            ],
+        },
+        ConnectorInfo {
+            connector_type: "mysql",
+            roles: vec![
+                ("source", fields_of::<MysqlConfig>()),
+                ("destination", fields_of::<MysqlConfig>()),
             ],
         },
         ConnectorInfo {

@@ -122,6 +122,49 @@ pub struct StreamSpec {
     /// File sources: the format of this stream's files (defaults to the source's).
     #[serde(default, deserialize_with = "env::opt")]
     pub format: Option<Format>,
+    /// MySQL sources: what a zero or invalid date (`'0000-00-00'`) becomes (default `fail`).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub zero_dates: Option<ZeroDates>,
+    /// SQL sources: read the table in `count` parallel ranges of a numeric `column`.
+    #[serde(default)]
+    pub partition: Option<PartitionSpec>,
+}
+
+/// `partition:` of a stream: parallel reads over ranges of a numeric column.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSpec {
+    #[serde(deserialize_with = "env::value")]
+    pub column: String,
+    #[serde(deserialize_with = "env::value")]
+    pub count: usize,
+}
+
+/// What a source does with a date it cannot represent (MySQL's `'0000-00-00'`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ZeroDates {
+    /// Fail the run, naming the column and row.
+    #[default]
+    Fail,
+    /// Read the date as NULL.
+    Null,
+}
+
+impl FromStr for ZeroDates {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fail" => Ok(ZeroDates::Fail),
+            "null" => Ok(ZeroDates::Null),
+            other => Err(format!(
+                "unknown zero_dates `{other}`, expected `fail` or `null`"
+            )),
+        }
+    }
+}
+
+impl env::Kind for ZeroDates {
+    const KIND: &'static str = "`fail` or `null`";
 }
 
 impl StreamSpec {

@@ -1,6 +1,7 @@
 //! SQL connectors and the dialect layer they share: identifier quoting, `CREATE TABLE` from an
 //! Arrow schema, and the staging-table names used for full refresh.
 
+pub mod mysql;
 pub mod sqlite;
 
 use crate::spec::StreamSpec;
