@@ -123,7 +123,8 @@ pub struct StreamSpec {
     #[serde(default, deserialize_with = "env::opt")]
     pub format: Option<Format>,
     /// MySQL sources: what a zero or invalid date (`'0000-00-00'`) becomes (default `fail`).
-    #[serde(default, deserialize_with = "env::opt")]
+    /// `zero_dates: null` is YAML's null, read here as "make them NULL".
+    #[serde(default, deserialize_with = "zero_dates_opt")]
     pub zero_dates: Option<ZeroDates>,
     /// SQL sources: read the table in `count` parallel ranges of a numeric `column`.
     #[serde(default)]
@@ -148,6 +149,17 @@ pub enum ZeroDates {
     Fail,
     /// Read the date as NULL.
     Null,
+}
+
+/// An explicit `zero_dates: null` (YAML null) means [`ZeroDates::Null`]; absent means the
+/// default.
+fn zero_dates_opt<'de, D>(d: D) -> Result<Option<ZeroDates>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Some(
+        env::opt::<D, ZeroDates>(d)?.unwrap_or(ZeroDates::Null),
+    ))
 }
 
 impl FromStr for ZeroDates {

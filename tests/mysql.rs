@@ -1,0 +1,398 @@
+//! MySQL/MariaDB source and destination against the local MariaDB (127.0.0.1:3306, `root`
+//! without a password), through the built binary. Every test creates its own database
+//! (`etl_t_<pid>_<n>`) and drops it afterwards. Values are compared in SQL with the `mariadb`
+//! command-line client, independently of etl's driver. MariaDB unreachable = failed tests.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const HOST: &str = "127.0.0.1";
+
+/// Runs SQL with the `mariadb` client (UTC session, tab-separated, no headers).
+#[track_caller]
+fn sql(db: &str, q: &str) -> String {
+    let out = Command::new("mariadb")
+        .args([
+            "-h",
+            HOST,
+            "-uroot",
+            "--default-character-set=utf8mb4",
+            "-N",
+            "-B",
+            "-D",
+            db,
+            "-e",
+            &format!("SET time_zone = '+00:00'; {q}"),
+        ])
+        .output()
+        .expect("spawn the mariadb client");
+    assert!(
+        out.status.success(),
+        "mariadb failed (is MariaDB running on {HOST}:3306?) on:\n{q}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A database that exists for one test.
+struct Db(String);
+
+impl Db {
+    fn new() -> Db {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "etl_t_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        sql(
+            "mysql",
+            &format!(
+                "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} CHARACTER SET utf8mb4"
+            ),
+        );
+        Db(name)
+    }
+    fn sql(&self, q: &str) -> String {
+        sql(&self.0, q)
+    }
+    /// Tables of this database, sorted.
+    fn tables(&self) -> Vec<String> {
+        self.sql("SHOW TABLES")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = Command::new("mariadb")
+            .args(["-h", HOST, "-uroot", "-e"])
+            .arg(format!("DROP DATABASE IF EXISTS {}", self.0))
+            .output();
+    }
+}
+
+fn mysql_config(db: &str) -> String {
+    format!("  connector_type: mysql\n  config:\n    host: {HOST}\n    port: 3306\n    database: {db}\n    user: root\n")
+}
+
+fn to_files(db: &Db, out: &Path, streams: &str) -> String {
+    format!(
+        "version: 1\nname: export\nsource:\n{}destination:\n  connector_type: local_file\n  config:\n    base_path: {}\n    format: parquet\n    overwrite: true\n{streams}",
+        mysql_config(&db.0),
+        out.display()
+    )
+}
+
+fn from_files(folder: &Path, db: &Db, stream: &str) -> String {
+    format!(
+        "version: 1\nname: import\nsource:\n  connector_type: local_file\n  config:\n    file_path: {}\ndestination:\n{}streams:\n  - name: \"{stream}\"\n",
+        folder.display(),
+        mysql_config(&db.0)
+    )
+}
+
+const ALL_TYPES: &str = r#"
+CREATE TABLE alltypes (
+  id INT NOT NULL PRIMARY KEY, b TINYINT(1), ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT,
+  siu SMALLINT UNSIGNED, mi MEDIUMINT, miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED,
+  bi BIGINT, biu BIGINT UNSIGNED, d DECIMAL(12,2), d0 DECIMAL(10,0), du DECIMAL(5,5) UNSIGNED,
+  dbig DECIMAL(38,10), f FLOAT, db DOUBLE, c CHAR(5), vc VARCHAR(100), t TEXT, lt LONGTEXT,
+  bn BINARY(4), vb VARBINARY(20), bl BLOB, dt DATE, tm TIME(6), dtm DATETIME(6), dt0 DATETIME,
+  ts TIMESTAMP(6) NULL, y YEAR, j JSON, e ENUM('a','b c'), st SET('x','y'), bt BIT(5), b1 BIT(1)
+);
+INSERT INTO alltypes VALUES
+ (1, 1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295,
+  -9223372036854775808, 18446744073709551615, -1234567890.12, 9999999999, 0.12345,
+  1234567890123456789012345678.0123456789, 3.14159, 2.718281828459045, 'ab', 'héllo 😀 ünï',
+  'tab\there\nnewline \\ back\\N', REPEAT('xyz', 5000), 0x00FF10AB, 0xDEADBEEF00, 0x000102FF,
+  '2024-02-29', '23:59:59.999999', '9999-12-31 23:59:59.999999', '1000-01-01 00:00:00',
+  '2038-01-19 03:14:07.999999', 2155, '{"k": [1, 2], "e": "😀"}', 'b c', 'x,y', b'10101', b'1'),
+ (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL),
+ (3, 0, 127, 0, 32767, 0, 8388607, 0, 2147483647, 0, 9223372036854775807, 0, 0.01, -1, 0.00001,
+  -0.0000000001, 0.1, 1e308, '', '', '', '', 0x00000000, '', '', '1000-01-01', '00:00:00',
+  '1000-01-01 00:00:00', '2024-06-30 12:34:56', '1970-01-01 00:00:01', 1901, '[]', 'a', '',
+  b'0', b'0'),
+ (4, 0, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -0.5, 0, 0, 0, -1.5e-10, -2.2250738585072014e-308,
+  'x', 'NULL', '\\N', '"quoted" ''single''', NULL, 'a\tb', 'line\nbreak', '2000-01-01',
+  '12:00:00.5', '2000-01-01 00:00:00.000001', NULL, '2000-01-01 00:00:00', 2000, 'null', NULL,
+  'y', b'11111', NULL);
+"#;
+
+/// The same normalised columns from both sides: binary as hex, bits as numbers, DATETIME(0)
+/// with the six fractional digits of the DATETIME(6) it is loaded into.
+const ALL_TYPES_SELECT: &str = "SELECT id, b, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, d, d0, du, dbig, f, db, c, vc, t, MD5(lt), LENGTH(lt), HEX(bn), HEX(vb), HEX(bl), dt, tm, dtm, CAST(dt0 AS DATETIME(6)), ts, y, j, e, st, bt + 0, b1 + 0 FROM alltypes ORDER BY id";
+
+#[test]
+fn every_type_round_trips_through_parquet() {
+    let src = Db::new();
+    src.sql(ALL_TYPES);
+    src.sql("CREATE TABLE `order by` (`select` INT, `col``tick ü` VARCHAR(10)); INSERT INTO `order by` VALUES (1, 'a`b'), (NULL, NULL)");
+    src.sql("CREATE TABLE empty_one (id BIGINT UNSIGNED NOT NULL, name VARCHAR(5))");
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    // No streams: every table of the database.
+    let export = write_spec(dir.path(), "export.yaml", &to_files(&src, &out, ""));
+    let run = etl(dir.path(), &["run", &export]).ok();
+    assert!(run.stderr.contains("rows=4"), "{}", run.stderr);
+
+    let dst = Db::new();
+    for table in ["alltypes", "order by", "empty_one"] {
+        let spec = write_spec(
+            dir.path(),
+            "import.yaml",
+            &from_files(&out.join(table), &dst, table),
+        );
+        etl(dir.path(), &["run", &spec]).ok();
+    }
+    let before = src.sql(ALL_TYPES_SELECT);
+    assert_eq!(before.lines().count(), 4);
+    assert_eq!(before, dst.sql(ALL_TYPES_SELECT));
+    // NULL stays NULL in every column of row 2.
+    assert_eq!(
+        dst.sql("SELECT COUNT(*) FROM alltypes WHERE id = 2 AND COALESCE(b, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, d, d0, du, dbig, f, db, c, vc, t, lt, bn, vb, bl, dt, tm, dtm, dt0, ts, y, j, e, st, bt, b1) IS NULL"),
+        "1\n"
+    );
+    // The unsigned BIGINT maximum and the emoji arrive as themselves.
+    assert_eq!(
+        dst.sql("SELECT biu, vc FROM alltypes WHERE id = 1"),
+        "18446744073709551615\théllo 😀 ünï\n"
+    );
+    // Odd identifiers and an empty table.
+    let weird = "SELECT `select`, `col``tick ü` FROM `order by` ORDER BY `select`";
+    assert_eq!(src.sql(weird), dst.sql(weird));
+    assert_eq!(dst.sql("SELECT COUNT(*) FROM empty_one"), "0\n");
+    let ddl = dst.sql("SHOW CREATE TABLE empty_one");
+    assert!(ddl.contains("`id` bigint(20) unsigned NOT NULL"), "{ddl}");
+    // Exact types on the way back (the ones Arrow carries).
+    let ddl = dst.sql("SHOW CREATE TABLE alltypes");
+    for col in [
+        "`b` tinyint(1)",
+        "`biu` bigint(20) unsigned",
+        "`d` decimal(12,2)",
+        "`dbig` decimal(38,10)",
+        "`f` float",
+        "`dtm` datetime(6)",
+        "`tm` time(6)",
+        "`bl` longblob",
+    ] {
+        assert!(ddl.contains(col), "{col} missing from {ddl}");
+    }
+    // No staging tables are left behind.
+    assert_eq!(dst.tables(), vec!["alltypes", "empty_one", "order by"]);
+}
+
+#[test]
+fn mysql_to_mysql_with_query_and_primary_key() {
+    let src = Db::new();
+    src.sql(ALL_TYPES);
+    src.sql("CREATE TABLE `we``ird tbl` (`select` INT NOT NULL, `col``tick` VARCHAR(10)); INSERT INTO `we``ird tbl` VALUES (1, 'a`b'), (2, NULL)");
+    let dst = Db::new();
+    let dir = tempdir();
+    let spec = write_spec(
+        dir.path(),
+        "copy.yaml",
+        &format!(
+            "version: 1\nname: copy\nsource:\n{}destination:\n{}streams:\n  - name: alltypes\n    primary_key: [id]\n  - name: picked\n    query: \"SELECT id, vc AS name, d * 2 AS twice FROM alltypes WHERE id <> 2\"\n  - name: \"we`ird tbl\"\n    primary_key: [select]\n",
+            mysql_config(&src.0),
+            mysql_config(&dst.0)
+        ),
+    );
+    etl(dir.path(), &["run", &spec]).ok();
+    assert_eq!(src.sql(ALL_TYPES_SELECT), dst.sql(ALL_TYPES_SELECT));
+    assert!(dst
+        .sql("SHOW CREATE TABLE alltypes")
+        .contains("PRIMARY KEY (`id`)"));
+    assert_eq!(
+        dst.sql("SELECT id, name, twice FROM picked ORDER BY id"),
+        src.sql("SELECT id, vc, d * 2 FROM alltypes WHERE id <> 2 ORDER BY id")
+    );
+    let weird = "SELECT `select`, `col``tick` FROM `we``ird tbl` ORDER BY `select`";
+    assert_eq!(dst.sql(weird), "1\ta`b\n2\tNULL\n");
+    assert!(dst
+        .sql("SHOW CREATE TABLE `we``ird tbl`")
+        .contains("PRIMARY KEY (`select`)"));
+}
+
+#[test]
+fn zero_dates_fail_by_default_and_read_as_null_on_request() {
+    let src = Db::new();
+    src.sql("SET SESSION sql_mode = ''; CREATE TABLE z (id INT, d DATE, t DATETIME); INSERT INTO z VALUES (1, '2024-01-02', '2024-01-02 03:04:05'), (2, '0000-00-00', '0000-00-00 00:00:00')");
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    let spec = write_spec(
+        dir.path(),
+        "z.yaml",
+        &to_files(&src, &out, "streams:\n  - name: z\n"),
+    );
+    etl(dir.path(), &["run", &spec]).fails(1, "table `z`, column `d`, row 2: zero or invalid date");
+    assert!(files_under(&out).is_empty(), "nothing is published");
+    let spec = write_spec(
+        dir.path(),
+        "z.yaml",
+        &to_files(&src, &out, "streams:\n  - name: z\n    zero_dates: null\n"),
+    );
+    etl(dir.path(), &["run", &spec]).ok();
+    let dst = Db::new();
+    let load = write_spec(dir.path(), "l.yaml", &from_files(&out.join("z"), &dst, "z"));
+    etl(dir.path(), &["run", &load]).ok();
+    assert_eq!(
+        dst.sql("SELECT id, d, t FROM z ORDER BY id"),
+        "1\t2024-01-02\t2024-01-02 03:04:05.000000\n2\tNULL\tNULL\n"
+    );
+    // A bad option value is a spec error.
+    let spec = write_spec(
+        dir.path(),
+        "z.yaml",
+        &to_files(&src, &out, "streams:\n  - name: z\n    zero_dates: zero\n"),
+    );
+    etl(dir.path(), &["validate", &spec]).fails(2, "zero_dates");
+}
+
+#[test]
+fn full_refresh_replaces_and_a_failed_run_keeps_the_old_table() {
+    let src = Db::new();
+    src.sql("CREATE TABLE t (id INT, flag TINYINT(1)); INSERT INTO t VALUES (1, 1), (2, 0)");
+    let dst = Db::new();
+    let dir = tempdir();
+    let spec = write_spec(
+        dir.path(),
+        "copy.yaml",
+        &format!(
+            "version: 1\nname: copy\nsource:\n{}destination:\n{}streams:\n  - name: t\n",
+            mysql_config(&src.0),
+            mysql_config(&dst.0)
+        ),
+    );
+    etl(dir.path(), &["run", &spec]).ok();
+    src.sql("INSERT INTO t VALUES (3, 1)");
+    etl(dir.path(), &["run", &spec]).ok();
+    assert_eq!(dst.sql("SELECT COUNT(*), SUM(id) FROM t"), "3\t6\n");
+    // A value that does not fit (a TINYINT(1) holding 7) fails the run half way.
+    src.sql("INSERT INTO t VALUES (4, 7)");
+    etl(dir.path(), &["run", &spec]).fails(1, "table `t`, column `flag`, row 4");
+    assert_eq!(dst.sql("SELECT COUNT(*), SUM(id) FROM t"), "3\t6\n");
+    assert_eq!(dst.tables(), vec!["t"], "no staging table is left");
+}
+
+#[test]
+fn partitioned_read_moves_every_row_once() {
+    let src = Db::new();
+    src.sql("CREATE TABLE big (id BIGINT, v VARCHAR(20)); INSERT INTO big SELECT seq, CONCAT('row ', seq) FROM seq_1_to_10007; INSERT INTO big VALUES (NULL, 'no id')");
+    let dst = Db::new();
+    let dir = tempdir();
+    let spec = write_spec(
+        dir.path(),
+        "p.yaml",
+        &format!(
+            "version: 1\nname: p\nsource:\n{}destination:\n{}defaults:\n  batch_size: 1000\nstreams:\n  - name: big\n    partition: {{column: id, count: 3}}\n",
+            mysql_config(&src.0),
+            mysql_config(&dst.0)
+        ),
+    );
+    etl(dir.path(), &["run", &spec]).ok();
+    let q =
+        "SELECT COUNT(*), COUNT(DISTINCT id), SUM(id), MD5(GROUP_CONCAT(v ORDER BY v)) FROM big";
+    assert_eq!(src.sql(q), dst.sql(q));
+    assert_eq!(dst.sql("SELECT COUNT(*) FROM big WHERE id IS NULL"), "1\n");
+}
+
+#[test]
+fn connection_problems_are_clear_and_never_show_the_password() {
+    let db = Db::new();
+    db.sql("CREATE TABLE t (id INT)");
+    let user = format!("etl_u_{}", std::process::id());
+    let right = format!("R1ght-{}-pw", std::process::id());
+    let wrong = format!("Wr0ng-{}-pw", std::process::id());
+    sql(
+        "mysql",
+        &format!("DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%' IDENTIFIED BY '{right}'; GRANT ALL ON {}.* TO '{user}'@'%'", db.0),
+    );
+    struct DropUser(String);
+    impl Drop for DropUser {
+        fn drop(&mut self) {
+            let _ = Command::new("mariadb")
+                .args(["-h", HOST, "-uroot", "-e"])
+                .arg(format!("DROP USER IF EXISTS '{}'@'%'", self.0))
+                .output();
+        }
+    }
+    let _cleanup = DropUser(user.clone());
+    let dir = tempdir();
+    let spec = |database: &str, table: &str, extra: &str| {
+        write_spec(
+            dir.path(),
+            "s.yaml",
+            &format!(
+                "version: 1\nname: s\nsource:\n  connector_type: mysql\n  config:\n    host: {HOST}\n    database: {database}\n    user: {user}\n    password: ${{ETL_T_PW}}\n{extra}destination:\n  connector_type: local_file\n  config:\n    base_path: {}\nstreams:\n  - name: {table}\n",
+                dir.path().join("out").display()
+            ),
+        )
+    };
+    let check = |run: Run, pw: &str| {
+        assert!(
+            !run.stderr.contains(pw) && !run.stdout.contains(pw),
+            "password printed:\n{}{}",
+            run.stdout,
+            run.stderr
+        );
+    };
+    // Wrong password.
+    let s = spec(&db.0, "t", "");
+    let run = etl_in(dir.path(), &["run", &s], &[("ETL_T_PW", &wrong)]).fails(1, "Access denied");
+    assert!(
+        run.stderr.contains(&format!("user `{user}`")),
+        "{}",
+        run.stderr
+    );
+    check(run, &wrong);
+    let run = etl_in(dir.path(), &["check", &s], &[("ETL_T_PW", &wrong)]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("Access denied"), "{}", run.stdout);
+    check(run, &wrong);
+    // Unknown database.
+    let s = spec("etl_t_no_such_db", "t", "");
+    let run =
+        etl_in(dir.path(), &["run", &s], &[("ETL_T_PW", &right)]).fails(1, "etl_t_no_such_db");
+    check(run, &right);
+    // Missing table, with the right password.
+    let s = spec(&db.0, "nope", "");
+    let run = etl_in(dir.path(), &["run", &s], &[("ETL_T_PW", &right)])
+        .fails(1, "table `nope` not found in MySQL database");
+    assert!(run.stderr.contains("(tables: t)"), "{}", run.stderr);
+    check(run, &right);
+    // validate and dry-run never print it either.
+    let run = etl_in(dir.path(), &["validate", &s], &[("ETL_T_PW", &right)]);
+    check(run, &right);
+    // Nothing listens on port 1: refused at once. connect_timeout bounds the wait in general.
+    let s = spec(&db.0, "t", "    port: 1\n    connect_timeout: 2\n");
+    let t = std::time::Instant::now();
+    let run = etl_in(dir.path(), &["run", &s], &[("ETL_T_PW", &right)])
+        .fails(1, "cannot connect to MySQL at 127.0.0.1:1");
+    assert!(t.elapsed().as_secs() < 10);
+    check(run, &right);
+}
+
+#[test]
+fn connectors_lists_mysql_keys() {
+    let dir = tempdir();
+    let run = etl(dir.path(), &["connectors"]).ok();
+    assert!(run.stdout.contains("mysql"), "{}", run.stdout);
+    for key in [
+        "host",
+        "port",
+        "database",
+        "user",
+        "password",
+        "connect_timeout",
+    ] {
+        assert!(run.stdout.contains(key), "{key} missing: {}", run.stdout);
+    }
+}
