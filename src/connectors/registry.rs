@@ -49,7 +49,7 @@ impl SourceConfig {
     pub fn validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
         match self {
             SourceConfig::Sqlite(_) => super::sql::validate_streams(streams),
-            SourceConfig::Mysql(_) => super::sql::validate_streams(streams),
+            SourceConfig::Mysql(_) => super::sql::mysql::validate_streams(streams),
             SourceConfig::LocalFile(c) => c.validate(streams),
         }
     }

@@ -2,7 +2,7 @@
 //! infile handler (no temporary file): batches are encoded as tab-separated text while the
 //! server reads them, into a staging table that `commit` swaps in with one `RENAME TABLE`.
 
-use super::types::{loads_as_hex, write_field};
+use super::types::{field_column_type, loads_as_hex, write_field};
 use super::{connect, exec_drop, quote, run_err, table_exists, MysqlConfig, MysqlDialect};
 use crate::connectors::sql::{staging_table_name, Dialect};
 use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
@@ -126,16 +126,31 @@ async fn load(
     conn: &mut Conn,
     staging: &str,
     schema: &SchemaRef,
+    primary_key: &[String],
     batches: BatchStream,
 ) -> Result<u64> {
     let mut targets = Vec::new();
     let mut sets = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {
-        if loads_as_hex(f.data_type()) {
-            targets.push(format!("@v{i}"));
-            sets.push(format!("{} = UNHEX(@v{i})", quote(f.name())));
+        let in_key = primary_key.iter().any(|k| k == f.name());
+        let declared = field_column_type(f, in_key)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        // LOAD DATA reads every field as text: bytes arrive hex-encoded, and BIT columns would
+        // take the digits' bytes, so both go through a variable and a conversion.
+        let convert = if loads_as_hex(f.data_type()) {
+            Some(format!("UNHEX(@v{i})"))
+        } else if declared.starts_with("bit") {
+            Some(format!("CAST(@v{i} AS UNSIGNED)"))
         } else {
-            targets.push(quote(f.name()));
+            None
+        };
+        match convert {
+            Some(expr) => {
+                targets.push(format!("@v{i}"));
+                sets.push(format!("{} = {expr}", quote(f.name())));
+            }
+            None => targets.push(quote(f.name())),
         }
     }
     let sql = format!(
@@ -241,7 +256,15 @@ impl Destination for MysqlDestination {
             &format!("{what}: creating the staging table"),
         )
         .await?;
-        match load(&mut conn, &staging, &schema, batches).await {
+        match load(
+            &mut conn,
+            &staging,
+            &schema,
+            &target.stream.primary_key,
+            batches,
+        )
+        .await
+        {
             Ok(rows) => Ok(Box::new(StagedTable {
                 conn,
                 table,

@@ -45,14 +45,12 @@ impl Dialect for MysqlDialect {
         let mut cols = Vec::with_capacity(schema.fields().len());
         for f in schema.fields() {
             let is_key = primary_key.iter().any(|k| k == f.name());
-            let ty = if is_key {
-                types::key_column_type(f.data_type())
-            } else {
-                self.column_type(f.data_type())
-            }
-            .map_err(|e| format!("column `{}`: {e}", f.name()))?;
+            let ty = types::field_column_type(f, is_key)
+                .map_err(|e| format!("column `{}`: {e}", f.name()))?;
+            // Explicit NULL: without it a TIMESTAMP column is NOT NULL on servers running
+            // with explicit_defaults_for_timestamp=OFF.
             let null = if f.is_nullable() && !is_key {
-                ""
+                " NULL"
             } else {
                 " NOT NULL"
             };
@@ -74,6 +72,28 @@ impl Dialect for MysqlDialect {
             cols.join(",\n  ")
         ))
     }
+}
+
+/// Spec checks of a MySQL source's streams (no connection is made).
+pub fn validate_streams(streams: &[crate::spec::StreamSpec]) -> Result<(), String> {
+    super::validate_streams(streams)?;
+    for s in streams {
+        if let Some(p) = &s.partition {
+            if p.count == 0 {
+                return Err(format!(
+                    "stream `{}`: partition.count must be at least 1",
+                    s.name
+                ));
+            }
+            if p.column.trim().is_empty() {
+                return Err(format!(
+                    "stream `{}`: partition.column must name a column",
+                    s.name
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn quote(ident: &str) -> String {
@@ -175,7 +195,7 @@ mod tests {
             .create_table("`t`", &schema, &["we`ird".to_string()])
             .unwrap();
         assert!(sql.contains("`we``ird` VARCHAR(768) NOT NULL"), "{sql}");
-        assert!(sql.contains("`n` BIGINT UNSIGNED,"), "{sql}");
+        assert!(sql.contains("`n` BIGINT UNSIGNED NULL,"), "{sql}");
         assert!(sql.contains("PRIMARY KEY (`we``ird`)"), "{sql}");
         assert!(sql.contains("utf8mb4_bin"), "{sql}");
     }

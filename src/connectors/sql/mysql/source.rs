@@ -1,4 +1,4 @@
-use super::types::{arrow_type, nullable, ColumnBuilder, ZeroDates};
+use super::types::{arrow_type, nullable, ColumnBuilder, ZeroDates, COLUMN_TYPE_KEY};
 use super::{connect, list_tables, quote, run_err, table_exists, MysqlConfig};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
@@ -8,7 +8,23 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Column, Conn, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Column name -> `information_schema.columns.COLUMN_TYPE`.
+pub(super) type ColumnTypes = HashMap<String, String>;
+
+async fn column_types(conn: &mut Conn, schema: Option<&str>, table: &str) -> Result<ColumnTypes> {
+    let rows: Vec<(String, String)> = conn
+        .exec(
+            "SELECT CAST(column_name AS CHAR), CAST(column_type AS CHAR) FROM information_schema.columns \
+             WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+            (schema, table),
+        )
+        .await
+        .map_err(|e| run_err(&format!("reading the columns of table `{table}`"), e))?;
+    Ok(rows.into_iter().collect())
+}
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -32,6 +48,8 @@ struct Target {
     sql: String,
     /// The quoted table, when the stream reads a table.
     table: Option<String>,
+    /// Column name -> declared MySQL type, when the stream reads a table.
+    column_types: ColumnTypes,
     what: String,
 }
 
@@ -40,24 +58,27 @@ async fn resolve(conn: &mut Conn, stream: &StreamSpec, config: &MysqlConfig) -> 
         return Ok(Target {
             sql: q.clone(),
             table: None,
+            column_types: ColumnTypes::new(),
             what: format!("query of stream `{}`", stream.name),
         });
     }
     let table = stream.table.as_deref().unwrap_or(&stream.name);
     let quoted = if table_exists(conn, None, table).await? {
-        Some(quote(table))
+        Some((quote(table), column_types(conn, None, table).await?))
     } else {
         match table.split_once('.') {
-            Some((schema, t)) if table_exists(conn, Some(schema), t).await? => {
-                Some(format!("{}.{}", quote(schema), quote(t)))
-            }
+            Some((schema, t)) if table_exists(conn, Some(schema), t).await? => Some((
+                format!("{}.{}", quote(schema), quote(t)),
+                column_types(conn, Some(schema), t).await?,
+            )),
             _ => None,
         }
     };
     match quoted {
-        Some(q) => Ok(Target {
+        Some((q, column_types)) => Ok(Target {
             sql: format!("SELECT * FROM {q}"),
             table: Some(q),
+            column_types,
             what: format!("table `{table}`"),
         }),
         None => {
@@ -75,13 +96,25 @@ async fn resolve(conn: &mut Conn, stream: &StreamSpec, config: &MysqlConfig) -> 
     }
 }
 
-fn schema_of(columns: &[Column], what: &str, zero_dates: ZeroDates) -> Result<SchemaRef> {
+fn schema_of(
+    columns: &[Column],
+    what: &str,
+    zero_dates: ZeroDates,
+    column_types: &ColumnTypes,
+) -> Result<SchemaRef> {
     let mut fields = Vec::with_capacity(columns.len());
     for c in columns {
         let name = c.name_str();
         let t = arrow_type(c).map_err(|e| Error::run(format!("{what}, column `{name}`: {e}")))?;
         let null = nullable(c, &t, zero_dates);
-        fields.push(Field::new(name.as_ref(), t, null));
+        let mut field = Field::new(name.as_ref(), t, null);
+        if let Some(ct) = column_types.get(name.as_ref()) {
+            field = field.with_metadata(std::collections::HashMap::from([(
+                COLUMN_TYPE_KEY.to_string(),
+                ct.clone(),
+            )]));
+        }
+        fields.push(field);
     }
     Ok(Arc::new(Schema::new(fields)))
 }
@@ -89,11 +122,13 @@ fn schema_of(columns: &[Column], what: &str, zero_dates: ZeroDates) -> Result<Sc
 /// Runs `sql` and sends its rows as batches of `batch_size` into `tx`. The result set is read
 /// row by row from the socket (never buffered whole); `tx` is bounded, so a slow destination
 /// slows the read down instead of growing memory.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn stream_rows(
     conn: &mut Conn,
     sql: &str,
     what: &str,
     zero_dates: ZeroDates,
+    column_types: &ColumnTypes,
     batch_size: usize,
     schema_tx: &mut Option<oneshot::Sender<Result<SchemaRef>>>,
     tx: &mpsc::Sender<Result<RecordBatch>>,
@@ -103,7 +138,7 @@ pub(super) async fn stream_rows(
         .await
         .map_err(|e| run_err(what, e))?;
     let columns: Arc<[Column]> = result.columns().unwrap_or_else(|| Arc::from(Vec::new()));
-    let schema = schema_of(&columns, what, zero_dates)?;
+    let schema = schema_of(&columns, what, zero_dates, column_types)?;
     if let Some(stx) = schema_tx.take() {
         let _ = stx.send(Ok(schema.clone()));
     }
@@ -168,6 +203,7 @@ async fn read_task(
                     &target.what,
                     p,
                     zero_dates,
+                    &target.column_types,
                     batch_size,
                     &mut schema_tx,
                     &tx,
@@ -180,6 +216,7 @@ async fn read_task(
                     &target.sql,
                     &target.what,
                     zero_dates,
+                    &target.column_types,
                     batch_size,
                     &mut schema_tx,
                     &tx,
@@ -223,7 +260,8 @@ impl Source for MysqlSource {
                 .prep(format!("SELECT * FROM {}", quote(&t)))
                 .await
                 .map_err(|e| run_err(&what, e))?;
-            let schema = schema_of(&stmt.columns(), &what, ZeroDates::Fail)?;
+            let types = column_types(&mut conn, None, &t).await?;
+            let schema = schema_of(&stmt.columns(), &what, ZeroDates::Fail, &types)?;
             conn.close(stmt).await.map_err(|e| run_err(&what, e))?;
             out.push(StreamInfo { name: t, schema });
         }

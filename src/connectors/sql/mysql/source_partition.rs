@@ -1,7 +1,7 @@
 //! `partition: {column, count}`: a stream read as `count` ranges of an integer column, each on
 //! its own connection, all feeding the same bounded channel.
 
-use super::source::stream_rows as stream_rows_into;
+use super::source::{stream_rows as stream_rows_into, ColumnTypes};
 use super::types::ZeroDates;
 use super::{connect, quote, run_err, MysqlConfig};
 use crate::error::{Error, Result};
@@ -36,6 +36,7 @@ pub(super) async fn read_partitioned(
     what: &str,
     spec: &PartitionSpec,
     zero_dates: ZeroDates,
+    column_types: &ColumnTypes,
     batch_size: usize,
     schema_tx: &mut Option<oneshot::Sender<Result<SchemaRef>>>,
     tx: &mpsc::Sender<Result<RecordBatch>>,
@@ -63,7 +64,17 @@ pub(super) async fn read_partitioned(
         Some((Some(lo), Some(hi))) => (parse(&lo)?, parse(&hi)?),
         // Empty, or only NULLs: one plain read.
         _ => {
-            stream_rows_into(&mut conn, sql, what, zero_dates, batch_size, schema_tx, tx).await?;
+            stream_rows_into(
+                &mut conn,
+                sql,
+                what,
+                zero_dates,
+                column_types,
+                batch_size,
+                schema_tx,
+                tx,
+            )
+            .await?;
             let _ = conn.disconnect().await;
             return Ok(());
         }
@@ -91,6 +102,7 @@ pub(super) async fn read_partitioned(
         let mut stx = first_schema.take();
         let tx = tx.clone();
         let config = config.clone();
+        let column_types = column_types.clone();
         jobs.push(async move {
             let run = async {
                 let mut conn = match conn {
@@ -99,7 +111,14 @@ pub(super) async fn read_partitioned(
                 };
                 // Only the first partition reports the schema; the others have the same one.
                 stream_rows_into(
-                    &mut conn, &part_sql, &part_what, zero_dates, batch_size, &mut stx, &tx,
+                    &mut conn,
+                    &part_sql,
+                    &part_what,
+                    zero_dates,
+                    &column_types,
+                    batch_size,
+                    &mut stx,
+                    &tx,
                 )
                 .await?;
                 let _ = conn.disconnect().await;

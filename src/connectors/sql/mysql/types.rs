@@ -53,6 +53,116 @@ const BINARY_CHARSET: u16 = 63;
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+/// Arrow field metadata key holding a table column's MySQL type (`information_schema`
+/// `COLUMN_TYPE`, e.g. `varchar(20)`, `enum('a','b')`). A MySQL destination re-creates that
+/// exact type when the field still has the Arrow type the column reads as; other destinations
+/// ignore it. Parquet keeps field metadata, so MySQL -> Parquet -> MySQL keeps declared types.
+pub const COLUMN_TYPE_KEY: &str = "mysql.column_type";
+
+/// The Arrow type a `COLUMN_TYPE` string reads as, if the string is one etl recognises in full
+/// (and may therefore put in DDL: anything else, such as a crafted file's metadata, is refused).
+pub fn declared_arrow_type(column_type: &str) -> Option<DataType> {
+    let ct = column_type.trim().to_ascii_lowercase();
+    let (ct, unsigned) = match ct.strip_suffix(" unsigned zerofill") {
+        Some(rest) => (rest, true),
+        None => match ct.strip_suffix(" unsigned") {
+            Some(rest) => (rest, true),
+            None => (ct.as_str(), false),
+        },
+    };
+    let (base, args) = match ct.split_once('(') {
+        Some((b, rest)) => (b, Some(rest.strip_suffix(')')?)),
+        None => (ct, None),
+    };
+    let nums = |args: Option<&str>| -> Option<Vec<u32>> {
+        match args {
+            None => Some(Vec::new()),
+            Some(a) => a.split(',').map(|n| n.trim().parse::<u32>().ok()).collect(),
+        }
+    };
+    let int = |s: DataType, u: DataType| if unsigned { u } else { s };
+    if matches!(base, "enum" | "set") {
+        return (!unsigned && quoted_list(args?)).then_some(DataType::Utf8);
+    }
+    let n = nums(args)?;
+    let len_ok = |max: usize| n.len() <= max;
+    Some(match base {
+        "tinyint" if n == [1] => DataType::Boolean,
+        "tinyint" if len_ok(1) => int(DataType::Int8, DataType::UInt8),
+        "smallint" if len_ok(1) => int(DataType::Int16, DataType::UInt16),
+        "mediumint" | "int" if len_ok(1) => int(DataType::Int32, DataType::UInt32),
+        "bigint" if len_ok(1) => int(DataType::Int64, DataType::UInt64),
+        "decimal" if n.len() == 2 && n[0] <= 38 && n[1] <= n[0] => {
+            DataType::Decimal128(n[0] as u8, n[1] as i8)
+        }
+        "float" if n.is_empty() && !unsigned => DataType::Float32,
+        "double" if n.is_empty() && !unsigned => DataType::Float64,
+        _ if unsigned => return None,
+        "char" | "varchar" if n.len() == 1 => DataType::Utf8,
+        "tinytext" | "text" | "mediumtext" | "longtext" | "json" if n.is_empty() => DataType::Utf8,
+        "binary" | "varbinary" if n.len() == 1 => DataType::Binary,
+        "tinyblob" | "blob" | "mediumblob" | "longblob" if n.is_empty() => DataType::Binary,
+        "date" if n.is_empty() => DataType::Date32,
+        "time" if len_ok(1) => DataType::Time64(TimeUnit::Microsecond),
+        "datetime" if len_ok(1) => DataType::Timestamp(TimeUnit::Microsecond, None),
+        "timestamp" if len_ok(1) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        "year" if len_ok(1) => DataType::Int16,
+        "bit" if n == [1] => DataType::Boolean,
+        "bit" if n.len() == 1 && n[0] <= 64 => DataType::UInt64,
+        _ => return None,
+    })
+}
+
+/// `'a','b c','it''s'`: single-quoted literals (quotes doubled, no backslashes), comma-separated.
+fn quoted_list(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    loop {
+        if b.get(i) != Some(&b'\'') {
+            return false;
+        }
+        i += 1;
+        loop {
+            match b.get(i) {
+                None | Some(b'\\') => return false,
+                Some(b'\'') if b.get(i + 1) == Some(&b'\'') => i += 2,
+                Some(b'\'') => break,
+                Some(_) => i += 1,
+            }
+        }
+        i += 1;
+        match b.get(i) {
+            None => return true,
+            Some(b',') => i += 1,
+            Some(_) => return false,
+        }
+    }
+}
+
+/// The column type for a field: its source MySQL type when the metadata holds one that still
+/// matches the field's Arrow type, else the mapping of the Arrow type.
+pub fn field_column_type(field: &Field, in_key: bool) -> Result<String, String> {
+    if let Some(ct) = field.metadata().get(COLUMN_TYPE_KEY) {
+        let same = match (declared_arrow_type(ct), field.data_type()) {
+            (Some(DataType::Timestamp(u, Some(_))), DataType::Timestamp(v, Some(_))) => u == *v,
+            (Some(t), d) => t == *d,
+            (None, _) => false,
+        };
+        let lower = ct.to_ascii_lowercase();
+        let unbounded = ["text", "blob", "json"].iter().any(|t| lower.contains(t))
+            && !lower.starts_with("enum")
+            && !lower.starts_with("set");
+        if same && !(in_key && unbounded) {
+            return Ok(ct.trim().to_string());
+        }
+    }
+    if in_key {
+        key_column_type(field.data_type())
+    } else {
+        column_type(field.data_type())
+    }
+}
+
 /// The Arrow type of a result column, or why it has none.
 pub fn arrow_type(col: &Column) -> Result<DataType, String> {
     use ColumnType::*;
@@ -799,6 +909,44 @@ mod tests {
         assert!(b
             .append(Value::Time(false, 0, 23, 59, 59, 999_999), ZeroDates::Fail)
             .is_ok());
+    }
+
+    #[test]
+    fn only_fully_recognised_column_types_are_reused() {
+        use std::collections::HashMap;
+        assert_eq!(declared_arrow_type("varchar(20)"), Some(DataType::Utf8));
+        assert_eq!(
+            declared_arrow_type("bigint(20) unsigned"),
+            Some(DataType::UInt64)
+        );
+        assert_eq!(declared_arrow_type("tinyint(1)"), Some(DataType::Boolean));
+        assert_eq!(
+            declared_arrow_type("decimal(12,2)"),
+            Some(DataType::Decimal128(12, 2))
+        );
+        assert_eq!(
+            declared_arrow_type("enum('a','b c','it''s')"),
+            Some(DataType::Utf8)
+        );
+        assert_eq!(declared_arrow_type("enum('a'); DROP TABLE x; --')"), None);
+        assert_eq!(declared_arrow_type("enum('a\\')"), None);
+        assert_eq!(declared_arrow_type("int); DROP TABLE x"), None);
+        assert_eq!(declared_arrow_type("geometry"), None);
+        let f = Field::new("v", DataType::Utf8, true).with_metadata(HashMap::from([(
+            COLUMN_TYPE_KEY.to_string(),
+            "varchar(20)".to_string(),
+        )]));
+        assert_eq!(field_column_type(&f, false).unwrap(), "varchar(20)");
+        let f = Field::new("v", DataType::Int64, true).with_metadata(HashMap::from([(
+            COLUMN_TYPE_KEY.to_string(),
+            "varchar(20)".to_string(),
+        )]));
+        assert_eq!(field_column_type(&f, false).unwrap(), "BIGINT");
+        let f = Field::new("v", DataType::Utf8, true).with_metadata(HashMap::from([(
+            COLUMN_TYPE_KEY.to_string(),
+            "text".to_string(),
+        )]));
+        assert_eq!(field_column_type(&f, true).unwrap(), "VARCHAR(768)");
     }
 
     #[test]
