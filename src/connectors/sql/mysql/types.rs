@@ -38,6 +38,10 @@
 //! | Time32/Time64 | `TIME(6)` |
 //! | Timestamp without / with time zone | `DATETIME(6)` (holding UTC when the zone is set) |
 //! | Null | `LONGTEXT` (all NULL) |
+//!
+//! A table stream's fields carry their declared MySQL type as metadata ([`COLUMN_TYPE_KEY`]);
+//! a MySQL destination re-creates that type instead of the table above when the field's Arrow
+//! type still matches it, so MySQL -> Parquet -> MySQL keeps `VARCHAR(20)`, `ENUM(...)`, `YEAR`.
 
 pub use crate::spec::ZeroDates;
 use arrow::array::*;
