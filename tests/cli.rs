@@ -336,7 +336,8 @@ fn connectors_lists_types_roles_and_keys() {
     );
     let r = etl(dir.path(), &["connectors", "--json"]).ok();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 2);
+    // At least sqlite and local_file; every other connector adds one.
+    assert!(v.as_array().unwrap().len() >= 2);
 }
 
 #[test]

@@ -352,6 +352,41 @@ streams:
     }
 
     #[test]
+    fn zero_dates_reads_yaml_null_as_null() {
+        let with = |v: &str| {
+            parse(
+                &GOOD.replace("    table: orders", &format!("    table: orders{v}")),
+                "t.yaml",
+            )
+            .map(|s| s.streams[0].zero_dates)
+        };
+        assert_eq!(with("").unwrap(), None);
+        assert_eq!(
+            with("\n    zero_dates: null").unwrap(),
+            Some(ZeroDates::Null)
+        );
+        assert_eq!(
+            with("\n    zero_dates: \"null\"").unwrap(),
+            Some(ZeroDates::Null)
+        );
+        assert_eq!(
+            with("\n    zero_dates: fail").unwrap(),
+            Some(ZeroDates::Fail)
+        );
+        assert!(with("\n    zero_dates: zero").is_err());
+        let p = parse(
+            &GOOD.replace(
+                "    table: orders",
+                "    table: orders\n    partition: {column: id, count: 4}",
+            ),
+            "t.yaml",
+        )
+        .unwrap();
+        let part = p.streams[0].partition.clone().unwrap();
+        assert_eq!((part.column.as_str(), part.count), ("id", 4));
+    }
+
+    #[test]
     fn malformed_yaml_is_located() {
         let e = err("version: 1\nname: [unclosed\n");
         assert!(e.starts_with("t.yaml:"), "{e}");
