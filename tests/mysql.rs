@@ -396,3 +396,103 @@ fn connectors_lists_mysql_keys() {
         assert!(run.stdout.contains(key), "{key} missing: {}", run.stdout);
     }
 }
+
+#[test]
+fn values_without_an_exact_arrow_type_fail_naming_the_column() {
+    let src = Db::new();
+    src.sql("CREATE TABLE w (id INT, big DECIMAL(50,2), dur TIME, g GEOMETRY); INSERT INTO w VALUES (1, 1.5, '100:00:00', POINT(1, 2))");
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    for (query, needle) in [
+        (
+            "SELECT id, big FROM w",
+            "column `big`: DECIMAL(50,2) has more digits",
+        ),
+        (
+            "SELECT id, dur FROM w",
+            "column `dur`, row 1: TIME '100:00:00.000000' is not a time of day",
+        ),
+        (
+            "SELECT id, g FROM w",
+            "column `g`: MySQL type MYSQL_TYPE_GEOMETRY has no Arrow mapping",
+        ),
+    ] {
+        let spec = write_spec(
+            dir.path(),
+            "w.yaml",
+            &to_files(
+                &src,
+                &out,
+                &format!("streams:\n  - name: w\n    query: \"{query}\"\n"),
+            ),
+        );
+        etl(dir.path(), &["run", &spec]).fails(1, needle);
+    }
+    // The documented way out: CAST in the query.
+    let spec = write_spec(
+        dir.path(),
+        "w.yaml",
+        &to_files(&src, &out, "streams:\n  - name: w\n    query: \"SELECT id, CAST(big AS CHAR) AS big, CAST(dur AS CHAR) AS dur, ST_AsText(g) AS g FROM w\"\n"),
+    );
+    etl(dir.path(), &["run", &spec]).ok();
+}
+
+/// Append (what the runner will use for `incremental`), driven through the library since the
+/// runner does not enable incremental runs yet.
+#[test]
+fn append_adds_rows_to_an_existing_table() {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+    use etl::connectors::sql::mysql::{MysqlConfig, MysqlDestination};
+    use etl::connectors::{Destination, WriteTarget};
+    use etl::spec::{Mode, StreamSpec};
+    use std::sync::Arc;
+
+    let db = Db::new();
+    let config = MysqlConfig {
+        host: HOST.into(),
+        port: 3306,
+        database: db.0.clone(),
+        user: "root".into(),
+        password: Default::default(),
+        connect_timeout: 10,
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let batch = |ids: Vec<i64>, names: Vec<Option<&str>>| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(ids)),
+                Arc::new(StringArray::from(names)),
+            ],
+        )
+        .unwrap()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let dest = MysqlDestination::new(config);
+        for (run, b) in [
+            ("r1", batch(vec![1, 2], vec![Some("a"), None])),
+            ("r2", batch(vec![3], vec![Some("c😀")])),
+        ] {
+            let target = WriteTarget {
+                stream: StreamSpec::named("t"),
+                mode: Mode::Incremental,
+                run_id: format!("20260101T000000Z-{run}"),
+            };
+            let stream: etl::connectors::BatchStream = Box::pin(futures::stream::iter(vec![Ok(b)]));
+            let staged = dest.write(&target, schema.clone(), stream).await.unwrap();
+            let report = staged.commit().await.unwrap();
+            assert_eq!(report.outputs, vec!["t".to_string()]);
+        }
+    });
+    assert_eq!(
+        db.sql("SELECT id, name FROM t ORDER BY id"),
+        "1\ta\n2\tNULL\n3\tc😀\n"
+    );
+    assert_eq!(db.tables(), vec!["t"]);
+}
