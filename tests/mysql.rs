@@ -378,6 +378,20 @@ fn connection_problems_are_clear_and_never_show_the_password() {
         .fails(1, "cannot connect to MySQL at 127.0.0.1:1");
     assert!(t.elapsed().as_secs() < 10);
     check(run, &right);
+    // A host that never answers (a non-routable address): connect_timeout ends the wait.
+    let s = spec(&db.0, "t", "    connect_timeout: 1\n");
+    let s = write_spec(
+        dir.path(),
+        "far.yaml",
+        &std::fs::read_to_string(&s)
+            .unwrap()
+            .replace("127.0.0.1", "10.255.255.1"),
+    );
+    let t = std::time::Instant::now();
+    let run = etl_in(dir.path(), &["run", &s], &[("ETL_T_PW", &right)])
+        .fails(1, "cannot connect to MySQL at 10.255.255.1:3306");
+    assert!(t.elapsed().as_secs() < 10, "took {:?}", t.elapsed());
+    check(run, &right);
 }
 
 #[test]
