@@ -378,6 +378,18 @@ fn connection_problems_are_clear_and_never_show_the_password() {
         .fails(1, "cannot connect to MySQL at 127.0.0.1:1");
     assert!(t.elapsed().as_secs() < 10);
     check(run, &right);
+    // A destination that cannot be used fails before anything is read.
+    let s = write_spec(
+        dir.path(),
+        "dest.yaml",
+        &format!(
+            "version: 1\nname: d\nsource:\n{}destination:\n{}",
+            mysql_config(&db.0),
+            mysql_config("etl_t_no_such_db")
+        ),
+    );
+    let run = etl(dir.path(), &["run", &s]).fails(1, "Unknown database 'etl_t_no_such_db'");
+    assert!(!run.stderr.contains("stream started"), "{}", run.stderr);
     // A host that never answers (a non-routable address): connect_timeout ends the wait.
     let s = spec(&db.0, "t", "    connect_timeout: 1\n");
     let s = write_spec(

@@ -226,8 +226,10 @@ impl Destination for MysqlDestination {
         )
     }
 
+    /// Connects (and checks `local_infile`) before anything is read, so a wrong password or an
+    /// unreachable destination fails the run up front.
     async fn preflight(&self, _target: &WriteTarget) -> Result<()> {
-        Ok(())
+        self.check().await
     }
 
     async fn write(
