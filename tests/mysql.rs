@@ -102,32 +102,32 @@ CREATE TABLE alltypes (
   id INT NOT NULL PRIMARY KEY, b TINYINT(1), ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT,
   siu SMALLINT UNSIGNED, mi MEDIUMINT, miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED,
   bi BIGINT, biu BIGINT UNSIGNED, d DECIMAL(12,2), d0 DECIMAL(10,0), du DECIMAL(5,5) UNSIGNED,
-  dbig DECIMAL(38,10), f FLOAT, db DOUBLE, c CHAR(5), vc VARCHAR(100), t TEXT, lt LONGTEXT,
+  dbig DECIMAL(38,10), dhuge DECIMAL(65,30), f FLOAT, db DOUBLE, c CHAR(5), vc VARCHAR(100), t TEXT, lt LONGTEXT,
   bn BINARY(4), vb VARBINARY(20), bl BLOB, dt DATE, tm TIME(6), dtm DATETIME(6), dt0 DATETIME,
   ts TIMESTAMP(6) NULL, y YEAR, j JSON, e ENUM('a','b c'), st SET('x','y'), bt BIT(5), b1 BIT(1)
 );
 INSERT INTO alltypes VALUES
  (1, 1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295,
   -9223372036854775808, 18446744073709551615, -1234567890.12, 9999999999, 0.12345,
-  1234567890123456789012345678.0123456789, 3.14159, 2.718281828459045, 'ab', 'héllo 😀 ünï',
+  1234567890123456789012345678.0123456789, -12345678901234567890123456789012345.123456789012345678901234567891, 3.14159, 2.718281828459045, 'ab', 'héllo 😀 ünï',
   'tab\there\nnewline \\ back\\N', REPEAT('xyz', 5000), 0x00FF10AB, 0xDEADBEEF00, 0x000102FF,
   '2024-02-29', '23:59:59.999999', '9999-12-31 23:59:59.999999', '1000-01-01 00:00:00',
   '2038-01-19 03:14:07.999999', 2155, '{"k": [1, 2], "e": "😀"}', 'b c', 'x,y', b'10101', b'1'),
  (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
   NULL, NULL, NULL, NULL),
  (3, 0, 127, 0, 32767, 0, 8388607, 0, 2147483647, 0, 9223372036854775807, 0, 0.01, -1, 0.00001,
-  -0.0000000001, 0.1, 1e308, '', '', '', '', 0x00000000, '', '', '1000-01-01', '00:00:00',
+  -0.0000000001, 0.000000000000000000000000000001, 0.1, 1e308, '', '', '', '', 0x00000000, '', '', '1000-01-01', '00:00:00',
   '1000-01-01 00:00:00', '2024-06-30 12:34:56', '1970-01-01 00:00:01', 1901, '[]', 'a', '',
   b'0', b'0'),
- (4, 0, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -0.5, 0, 0, 0, -1.5e-10, -2.2250738585072014e-308,
+ (4, 0, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -0.5, 0, 0, 0, 0, -1.5e-10, -2.2250738585072014e-308,
   'x', 'NULL', '\\N', '"quoted" ''single''', NULL, 'a\tb', 'line\nbreak', '2000-01-01',
   '12:00:00.5', '2000-01-01 00:00:00.000001', NULL, '2000-01-01 00:00:00', 2000, 'null', NULL,
   'y', b'11111', NULL);
 "#;
 
 /// The same normalised columns from both sides: binary as hex, bits as numbers.
-const ALL_TYPES_SELECT: &str = "SELECT id, b, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, d, d0, du, dbig, f, db, c, vc, t, MD5(lt), LENGTH(lt), HEX(bn), HEX(vb), HEX(bl), dt, tm, dtm, dt0, ts, y, j, e, st, bt + 0, b1 + 0 FROM alltypes ORDER BY id";
+const ALL_TYPES_SELECT: &str = "SELECT id, b, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, d, d0, du, dbig, dhuge, f, db, c, vc, t, MD5(lt), LENGTH(lt), HEX(bn), HEX(vb), HEX(bl), dt, tm, dtm, dt0, ts, y, j, e, st, bt + 0, b1 + 0 FROM alltypes ORDER BY id";
 
 #[test]
 fn every_type_round_trips_through_parquet() {
@@ -156,7 +156,7 @@ fn every_type_round_trips_through_parquet() {
     assert_eq!(before, dst.sql(ALL_TYPES_SELECT));
     // NULL stays NULL in every column of row 2.
     assert_eq!(
-        dst.sql("SELECT COUNT(*) FROM alltypes WHERE id = 2 AND COALESCE(b, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, d, d0, du, dbig, f, db, c, vc, t, lt, bn, vb, bl, dt, tm, dtm, dt0, ts, y, j, e, st, bt, b1) IS NULL"),
+        dst.sql("SELECT COUNT(*) FROM alltypes WHERE id = 2 AND COALESCE(b, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, d, d0, du, dbig, dhuge, f, db, c, vc, t, lt, bn, vb, bl, dt, tm, dtm, dt0, ts, y, j, e, st, bt, b1) IS NULL"),
         "1\n"
     );
     // The unsigned BIGINT maximum and the emoji arrive as themselves.
@@ -426,14 +426,10 @@ fn connectors_lists_mysql_keys() {
 #[test]
 fn values_without_an_exact_arrow_type_fail_naming_the_column() {
     let src = Db::new();
-    src.sql("CREATE TABLE w (id INT, big DECIMAL(50,2), dur TIME, g GEOMETRY); INSERT INTO w VALUES (1, 1.5, '100:00:00', POINT(1, 2))");
+    src.sql("CREATE TABLE w (id INT, dur TIME, g GEOMETRY); INSERT INTO w VALUES (1, '100:00:00', POINT(1, 2))");
     let dir = tempdir();
     let out = dir.path().join("out");
     for (query, needle) in [
-        (
-            "SELECT id, big FROM w",
-            "column `big`: DECIMAL(50,2) has more digits",
-        ),
         (
             "SELECT id, dur FROM w",
             "column `dur`, row 1: TIME '100:00:00.000000' is not a time of day",
@@ -458,7 +454,7 @@ fn values_without_an_exact_arrow_type_fail_naming_the_column() {
     let spec = write_spec(
         dir.path(),
         "w.yaml",
-        &to_files(&src, &out, "streams:\n  - name: w\n    query: \"SELECT id, CAST(big AS CHAR) AS big, CAST(dur AS CHAR) AS dur, ST_AsText(g) AS g FROM w\"\n"),
+        &to_files(&src, &out, "streams:\n  - name: w\n    query: \"SELECT id, CAST(dur AS CHAR) AS dur, ST_AsText(g) AS g FROM w\"\n"),
     );
     etl(dir.path(), &["run", &spec]).ok();
 }

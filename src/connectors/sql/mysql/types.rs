@@ -8,7 +8,7 @@
 //! | `TINYINT(1)`, `BOOL`, `BIT(1)` | Boolean (a value other than 0/1 fails) |
 //! | `TINYINT`, `SMALLINT`, `MEDIUMINT`/`INT`, `BIGINT` | Int8, Int16, Int32, Int64 |
 //! | the same `UNSIGNED` | UInt8, UInt16, UInt32, UInt64 |
-//! | `DECIMAL(p,s)`, p ≤ 38 | Decimal128(p,s) (p > 38 fails: CAST it) |
+//! | `DECIMAL(p,s)` | Decimal128(p,s) for p ≤ 38, Decimal256(p,s) above |
 //! | `FLOAT`, `DOUBLE` | Float32, Float64 |
 //! | `CHAR`, `VARCHAR`, `*TEXT`, `ENUM`, `SET`, `JSON` | Utf8 |
 //! | `BINARY`, `VARBINARY`, `*BLOB` | Binary |
@@ -98,6 +98,9 @@ pub fn declared_arrow_type(column_type: &str) -> Option<DataType> {
         "bigint" if len_ok(1) => int(DataType::Int64, DataType::UInt64),
         "decimal" if n.len() == 2 && n[0] <= 38 && n[1] <= n[0] => {
             DataType::Decimal128(n[0] as u8, n[1] as i8)
+        }
+        "decimal" if n.len() == 2 && n[0] <= 76 && n[1] <= n[0] => {
+            DataType::Decimal256(n[0] as u8, n[1] as i8)
         }
         "float" if n.is_empty() && !unsigned => DataType::Float32,
         "double" if n.is_empty() && !unsigned => DataType::Float64,
@@ -191,12 +194,14 @@ pub fn arrow_type(col: &Column) -> Result<DataType, String> {
                 - i64::from(!unsigned)
                 - i64::from(scale > 0);
             let p = p.max(scale as i64).max(1);
-            if p > 38 {
-                return Err(format!(
-                    "DECIMAL({p},{scale}) has more digits than Arrow's Decimal128 (38); CAST it in a `query:` (e.g. to CHAR or DOUBLE)"
-                ));
+            if p > 76 {
+                return Err(format!("DECIMAL({p},{scale}) has more digits than Arrow's Decimal256 (76)"));
             }
-            DataType::Decimal128(p as u8, scale as i8)
+            if p > 38 {
+                DataType::Decimal256(p as u8, scale as i8)
+            } else {
+                DataType::Decimal128(p as u8, scale as i8)
+            }
         }
         MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => DataType::Date32,
         MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => DataType::Time64(TimeUnit::Microsecond),
@@ -246,6 +251,7 @@ pub enum ColumnBuilder {
     F32(Float32Builder),
     F64(Float64Builder),
     Decimal(Decimal128Builder, u8, i8),
+    Decimal256(Decimal256Builder, u8, i8),
     Date(Date32Builder),
     Time(Time64MicrosecondBuilder),
     Timestamp(TimestampMicrosecondBuilder),
@@ -271,6 +277,13 @@ impl ColumnBuilder {
             DataType::Float64 => B::F64(Float64Builder::with_capacity(capacity)),
             DataType::Decimal128(p, s) => B::Decimal(
                 Decimal128Builder::with_capacity(capacity)
+                    .with_precision_and_scale(*p, *s)
+                    .map_err(|e| e.to_string())?,
+                *p,
+                *s,
+            ),
+            DataType::Decimal256(p, s) => B::Decimal256(
+                Decimal256Builder::with_capacity(capacity)
                     .with_precision_and_scale(*p, *s)
                     .map_err(|e| e.to_string())?,
                 *p,
@@ -305,6 +318,7 @@ impl ColumnBuilder {
             B::F32(b) => Arc::new(b.finish()),
             B::F64(b) => Arc::new(b.finish()),
             B::Decimal(b, _, _) => Arc::new(b.finish()),
+            B::Decimal256(b, _, _) => Arc::new(b.finish()),
             B::Date(b) => Arc::new(b.finish()),
             B::Time(b) => Arc::new(b.finish()),
             B::Timestamp(b) => Arc::new(b.finish()),
@@ -331,6 +345,7 @@ impl ColumnBuilder {
                 B::F32(b) => b.append_null(),
                 B::F64(b) => b.append_null(),
                 B::Decimal(b, _, _) => b.append_null(),
+                B::Decimal256(b, _, _) => b.append_null(),
                 B::Date(b) => b.append_null(),
                 B::Time(b) => b.append_null(),
                 B::Timestamp(b) => b.append_null(),
@@ -375,6 +390,10 @@ impl ColumnBuilder {
                 Value::Bytes(t) => b.append_value(parse_decimal(t, *p, *s)?),
                 Value::Int(i) => b.append_value(parse_decimal(i.to_string().as_bytes(), *p, *s)?),
                 Value::UInt(i) => b.append_value(parse_decimal(i.to_string().as_bytes(), *p, *s)?),
+                _ => return Err(format!("{} does not fit DECIMAL({p},{s})", show(&v))),
+            },
+            B::Decimal256(b, p, s) => match &v {
+                Value::Bytes(t) => b.append_value(parse_decimal256(t, *p, *s)?),
                 _ => return Err(format!("{} does not fit DECIMAL({p},{s})", show(&v))),
             },
             B::Date(b) => match date_time(&v)? {
@@ -579,6 +598,52 @@ pub fn parse_decimal(text: &[u8], p: u8, s: i8) -> Result<i128, String> {
         v *= 10;
     }
     Ok(if neg { -v } else { v })
+}
+
+/// As [`parse_decimal`], for precisions above 38.
+pub fn parse_decimal256(text: &[u8], p: u8, s: i8) -> Result<i256, String> {
+    let bad = || {
+        format!(
+            "'{}' does not fit DECIMAL({p},{s})",
+            String::from_utf8_lossy(text)
+        )
+    };
+    let digits = scaled_digits(text, p, s).ok_or_else(bad)?;
+    i256::from_string(&digits).ok_or_else(bad)
+}
+
+/// `-12.5` at scale 3 -> `-12500`; `None` when not exact decimal text or too many digits.
+fn scaled_digits(text: &[u8], p: u8, s: i8) -> Option<String> {
+    let t = std::str::from_utf8(text).ok()?.trim();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|c| c.is_ascii_digit())
+        || !frac.bytes().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let scale = s.max(0) as usize;
+    let frac = frac.trim_end_matches('0');
+    let int = int.trim_start_matches('0');
+    if frac.len() > scale || int.len() + scale > p as usize {
+        return None;
+    }
+    let mut out = String::with_capacity(int.len() + scale + 2);
+    if neg {
+        out.push('-');
+    }
+    out.push_str(int);
+    out.push_str(frac);
+    out.extend(std::iter::repeat_n('0', scale - frac.len()));
+    if out.is_empty() || out == "-" {
+        out.push('0');
+    }
+    Some(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -886,6 +951,14 @@ mod tests {
         assert!(parse_decimal(b"12.505", 12, 2).is_err());
         assert!(parse_decimal(b"12345678901", 12, 2).is_err());
         assert!(parse_decimal(b"abc", 12, 2).is_err());
+        assert_eq!(
+            parse_decimal256(b"-12345678901234567890123456789012345678901234.5", 65, 2)
+                .unwrap()
+                .to_string(),
+            "-1234567890123456789012345678901234567890123450"
+        );
+        assert_eq!(parse_decimal256(b"0.00", 40, 2).unwrap().to_string(), "0");
+        assert!(parse_decimal256(b"1.234", 40, 2).is_err());
         let mut out = Vec::new();
         decimal_text(&mut out, "-7".into(), 2);
         assert_eq!(out, b"-0.07");
