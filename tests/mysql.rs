@@ -139,6 +139,21 @@ fn every_type_round_trips_through_parquet() {
     let out = dir.path().join("out");
     // No streams: every table of the database.
     let export = write_spec(dir.path(), "export.yaml", &to_files(&src, &out, ""));
+    let found = etl(dir.path(), &["discover", &export]).ok().stdout;
+    for needle in [
+        "alltypes",
+        "biu",
+        "UInt64",
+        "Decimal256(65, 30)",
+        "Timestamp(µs, \"UTC\")",
+        "empty_one",
+    ] {
+        assert!(
+            found.contains(needle),
+            "{needle} missing from discover:\n{found}"
+        );
+    }
+    etl(dir.path(), &["check", &export]).ok();
     let run = etl(dir.path(), &["run", &export]).ok();
     assert!(run.stderr.contains("rows=4"), "{}", run.stderr);
 
