@@ -474,10 +474,10 @@ fn values_without_an_exact_arrow_type_fail_naming_the_column() {
     etl(dir.path(), &["run", &spec]).ok();
 }
 
-/// Append (what the runner will use for `incremental`), driven through the library since the
-/// runner does not enable incremental runs yet.
+/// Append and merge (what the runner will use for `incremental`), driven through the library
+/// since the runner does not enable incremental runs yet.
 #[test]
-fn append_adds_rows_to_an_existing_table() {
+fn incremental_appends_or_merges_on_the_primary_key() {
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
     use arrow::record_batch::RecordBatch;
@@ -510,26 +510,48 @@ fn append_adds_rows_to_an_existing_table() {
         .unwrap()
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let dest = MysqlDestination::new(config);
-        for (run, b) in [
+    let dest = MysqlDestination::new(config);
+    let runs = |stream: StreamSpec, runs: Vec<(&'static str, RecordBatch)>| {
+        rt.block_on(async {
+            for (run, b) in runs {
+                let target = WriteTarget {
+                    stream: stream.clone(),
+                    mode: Mode::Incremental,
+                    run_id: format!("20260101T000000Z-{run}"),
+                };
+                let batches: etl::connectors::BatchStream =
+                    Box::pin(futures::stream::iter(vec![Ok(b)]));
+                let staged = dest.write(&target, schema.clone(), batches).await.unwrap();
+                let report = staged.commit().await.unwrap();
+                assert_eq!(report.outputs, vec![stream.name.clone()]);
+            }
+        })
+    };
+    // No primary key: every run's rows are added.
+    runs(
+        StreamSpec::named("t"),
+        vec![
             ("r1", batch(vec![1, 2], vec![Some("a"), None])),
-            ("r2", batch(vec![3], vec![Some("c😀")])),
-        ] {
-            let target = WriteTarget {
-                stream: StreamSpec::named("t"),
-                mode: Mode::Incremental,
-                run_id: format!("20260101T000000Z-{run}"),
-            };
-            let stream: etl::connectors::BatchStream = Box::pin(futures::stream::iter(vec![Ok(b)]));
-            let staged = dest.write(&target, schema.clone(), stream).await.unwrap();
-            let report = staged.commit().await.unwrap();
-            assert_eq!(report.outputs, vec!["t".to_string()]);
-        }
-    });
-    assert_eq!(
-        db.sql("SELECT id, name FROM t ORDER BY id"),
-        "1\ta\n2\tNULL\n3\tc😀\n"
+            ("r2", batch(vec![3, 1], vec![Some("c😀"), Some("again")])),
+        ],
     );
-    assert_eq!(db.tables(), vec!["t"]);
+    assert_eq!(
+        db.sql("SELECT id, name FROM t ORDER BY id, name"),
+        "1\ta\n1\tagain\n2\tNULL\n3\tc😀\n"
+    );
+    // With a primary key: existing keys are updated, new ones added, none duplicated.
+    let mut keyed = StreamSpec::named("k");
+    keyed.primary_key = vec!["id".into()];
+    runs(
+        keyed,
+        vec![
+            ("r3", batch(vec![1, 2], vec![Some("a"), None])),
+            ("r4", batch(vec![2, 3], vec![Some("b"), Some("c")])),
+        ],
+    );
+    assert_eq!(
+        db.sql("SELECT id, name FROM k ORDER BY id"),
+        "1\ta\n2\tb\n3\tc\n"
+    );
+    assert_eq!(db.tables(), vec!["k", "t"]);
 }

@@ -272,6 +272,7 @@ impl Destination for MysqlDestination {
                 table,
                 staging,
                 columns: schema.fields().iter().map(|f| quote(f.name())).collect(),
+                primary_key: target.stream.primary_key.clone(),
                 mode: target.mode,
                 run_id: target.run_id.clone(),
                 rows,
@@ -292,6 +293,7 @@ struct StagedTable {
     table: String,
     staging: String,
     columns: Vec<String>,
+    primary_key: Vec<String>,
     mode: Mode,
     run_id: String,
     rows: u64,
@@ -320,9 +322,27 @@ impl StagedTable {
             }
             Mode::Incremental => {
                 let cols = self.columns.join(", ");
+                // With a primary key, a row whose key exists replaces the old values (merge);
+                // without one, rows are appended.
+                let merge = if self.primary_key.is_empty() {
+                    String::new()
+                } else {
+                    let keys: Vec<String> = self.primary_key.iter().map(|k| quote(k)).collect();
+                    let updates: Vec<String> = self
+                        .columns
+                        .iter()
+                        .filter(|c| !keys.contains(c))
+                        .map(|c| format!("{c} = {s}.{c}"))
+                        .collect();
+                    match updates.is_empty() {
+                        // Only key columns: nothing to update, keep the existing row.
+                        true => format!(" ON DUPLICATE KEY UPDATE {k} = {t}.{k}", k = keys[0]),
+                        false => format!(" ON DUPLICATE KEY UPDATE {}", updates.join(", ")),
+                    }
+                };
                 exec_drop(
                     &mut self.conn,
-                    &format!("INSERT INTO {t} ({cols}) SELECT {cols} FROM {s}"),
+                    &format!("INSERT INTO {t} ({cols}) SELECT {cols} FROM {s}{merge}"),
                     &what,
                 )
                 .await?;
