@@ -324,7 +324,7 @@ fn connectors_lists_types_roles_and_keys() {
         .iter()
         .filter_map(|c| c["connector_type"].as_str())
         .collect();
-    for t in ["sqlite", "local_file", "s3", "postgresql"] {
+    for t in ["sqlite", "local_file", "s3", "postgresql", "mysql"] {
         assert!(types.contains(&t), "{t} missing from {types:?}");
     }
     assert!(r.stdout.contains("aws_secret_access_key"), "{}", r.stdout);

@@ -9,6 +9,7 @@ use super::file::{
     FileDestination, FileDestinationConfig, FileSource, FileSourceConfig, S3DestinationConfig,
     S3SourceConfig,
 };
+use super::sql::mysql::{MysqlConfig, MysqlDestination, MysqlSource};
 use super::sql::postgres::{PostgresConfig, PostgresDestination, PostgresSource};
 use super::sql::sqlite::{SqliteConfig, SqliteDestination, SqliteSource};
 use super::{Destination, Source};
@@ -24,6 +25,8 @@ pub enum SourceConfig {
     Postgres(PostgresConfig),
     #[serde(rename = "sqlite")]
     Sqlite(SqliteConfig),
+    #[serde(rename = "mysql")]
+    Mysql(MysqlConfig),
     #[serde(rename = "local_file")]
     LocalFile(FileSourceConfig),
     #[serde(rename = "s3")]
@@ -37,6 +40,8 @@ pub enum DestinationConfig {
     Postgres(PostgresConfig),
     #[serde(rename = "sqlite")]
     Sqlite(SqliteConfig),
+    #[serde(rename = "mysql")]
+    Mysql(MysqlConfig),
     #[serde(rename = "local_file")]
     LocalFile(FileDestinationConfig),
     #[serde(rename = "s3")]
@@ -48,6 +53,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Postgres(_) => "postgresql",
             SourceConfig::Sqlite(_) => "sqlite",
+            SourceConfig::Mysql(_) => "mysql",
             SourceConfig::LocalFile(_) => "local_file",
             SourceConfig::S3(_) => "s3",
         }
@@ -56,12 +62,17 @@ impl SourceConfig {
     /// Spec-time checks of the streams against this source (no connection is made).
     pub fn validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
         if !matches!(self, SourceConfig::Postgres(_)) {
-            if let Some(s) = streams
-                .iter()
-                .find(|s| !s.cast.is_empty() || s.partition.is_some())
-            {
+            if let Some(s) = streams.iter().find(|s| !s.cast.is_empty()) {
                 return Err(format!(
-                    "stream `{}`: `cast` and `partition` are supported by the postgresql source only",
+                    "stream `{}`: `cast` is supported by the postgresql source only",
+                    s.name
+                ));
+            }
+        }
+        if !matches!(self, SourceConfig::Postgres(_) | SourceConfig::Mysql(_)) {
+            if let Some(s) = streams.iter().find(|s| s.partition.is_some()) {
+                return Err(format!(
+                    "stream `{}`: `partition` is supported by the postgresql and mysql sources only",
                     s.name
                 ));
             }
@@ -69,6 +80,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Postgres(_) => super::sql::validate_streams(streams),
             SourceConfig::Sqlite(_) => super::sql::validate_streams(streams),
+            SourceConfig::Mysql(_) => super::sql::mysql::validate_streams(streams),
             SourceConfig::LocalFile(c) => c.validate(streams),
             SourceConfig::S3(c) => c.validate(streams),
         }
@@ -78,6 +90,7 @@ impl SourceConfig {
         Ok(match self {
             SourceConfig::Postgres(c) => Box::new(PostgresSource::new(c.clone())),
             SourceConfig::Sqlite(c) => Box::new(SqliteSource::new(c.clone(), defaults)),
+            SourceConfig::Mysql(c) => Box::new(MysqlSource::new(c.clone())),
             SourceConfig::LocalFile(c) => {
                 Box::new(FileSource::new(c.location(), c.read_options())?)
             }
@@ -91,6 +104,7 @@ impl DestinationConfig {
         match self {
             DestinationConfig::Postgres(_) => "postgresql",
             DestinationConfig::Sqlite(_) => "sqlite",
+            DestinationConfig::Mysql(_) => "mysql",
             DestinationConfig::LocalFile(_) => "local_file",
             DestinationConfig::S3(_) => "s3",
         }
@@ -98,7 +112,9 @@ impl DestinationConfig {
 
     pub fn validate(&self, _streams: &[StreamSpec]) -> std::result::Result<(), String> {
         match self {
-            DestinationConfig::Postgres(_) | DestinationConfig::Sqlite(_) => Ok(()),
+            DestinationConfig::Postgres(_)
+            | DestinationConfig::Sqlite(_)
+            | DestinationConfig::Mysql(_) => Ok(()),
             DestinationConfig::LocalFile(c) => c.validate(),
             DestinationConfig::S3(c) => c.validate(),
         }
@@ -108,6 +124,7 @@ impl DestinationConfig {
         Ok(match self {
             DestinationConfig::Postgres(c) => Box::new(PostgresDestination::new(c.clone())),
             DestinationConfig::Sqlite(c) => Box::new(SqliteDestination::new(c.clone())),
+            DestinationConfig::Mysql(c) => Box::new(MysqlDestination::new(c.clone())),
             DestinationConfig::LocalFile(c) => {
                 Box::new(FileDestination::new(c.location(), c.write_options())?)
             }
@@ -141,6 +158,13 @@ pub fn connectors() -> Vec<ConnectorInfo> {
             roles: vec![
                 ("source", fields_of::<SqliteConfig>()),
                 ("destination", fields_of::<SqliteConfig>()),
+            ],
+        },
+        ConnectorInfo {
+            connector_type: "mysql",
+            roles: vec![
+                ("source", fields_of::<MysqlConfig>()),
+                ("destination", fields_of::<MysqlConfig>()),
             ],
         },
         ConnectorInfo {

@@ -147,6 +147,10 @@ pub struct StreamSpec {
     /// for types the connector cannot map exactly.
     #[serde(default)]
     pub cast: std::collections::BTreeMap<String, String>,
+    /// MySQL sources: what a zero or invalid date (`'0000-00-00'`) becomes (default `fail`).
+    /// `zero_dates: null` is YAML's null, read here as "make them NULL".
+    #[serde(default, deserialize_with = "zero_dates_opt")]
+    pub zero_dates: Option<ZeroDates>,
     /// SQL sources: read one table over several connections at once.
     #[serde(default)]
     pub partition: Option<PartitionSpec>,
@@ -162,6 +166,44 @@ pub struct PartitionSpec {
     /// Number of parts (and connections).
     #[serde(deserialize_with = "env::value")]
     pub count: usize,
+}
+
+/// What a source does with a date it cannot represent (MySQL's `'0000-00-00'`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ZeroDates {
+    /// Fail the run, naming the column and row.
+    #[default]
+    Fail,
+    /// Read the date as NULL.
+    Null,
+}
+
+/// An explicit `zero_dates: null` (YAML null) means [`ZeroDates::Null`]; absent means the
+/// default.
+fn zero_dates_opt<'de, D>(d: D) -> Result<Option<ZeroDates>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Some(
+        env::opt::<D, ZeroDates>(d)?.unwrap_or(ZeroDates::Null),
+    ))
+}
+
+impl FromStr for ZeroDates {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fail" => Ok(ZeroDates::Fail),
+            "null" => Ok(ZeroDates::Null),
+            other => Err(format!(
+                "unknown zero_dates `{other}`, expected `fail` or `null`"
+            )),
+        }
+    }
+}
+
+impl env::Kind for ZeroDates {
+    const KIND: &'static str = "`fail` or `null`";
 }
 
 impl StreamSpec {
@@ -357,6 +399,41 @@ streams:
             e.starts_with("t.yaml:15:12: streams[0].table: invalid type: sequence"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn zero_dates_reads_yaml_null_as_null() {
+        let with = |v: &str| {
+            parse(
+                &GOOD.replace("    table: orders", &format!("    table: orders{v}")),
+                "t.yaml",
+            )
+            .map(|s| s.streams[0].zero_dates)
+        };
+        assert_eq!(with("").unwrap(), None);
+        assert_eq!(
+            with("\n    zero_dates: null").unwrap(),
+            Some(ZeroDates::Null)
+        );
+        assert_eq!(
+            with("\n    zero_dates: \"null\"").unwrap(),
+            Some(ZeroDates::Null)
+        );
+        assert_eq!(
+            with("\n    zero_dates: fail").unwrap(),
+            Some(ZeroDates::Fail)
+        );
+        assert!(with("\n    zero_dates: zero").is_err());
+        let p = parse(
+            &GOOD.replace(
+                "    table: orders",
+                "    table: orders\n    partition: {column: id, count: 4}",
+            ),
+            "t.yaml",
+        )
+        .unwrap();
+        let part = p.streams[0].partition.clone().unwrap();
+        assert_eq!((part.column.as_deref(), part.count), (Some("id"), 4));
     }
 
     #[test]

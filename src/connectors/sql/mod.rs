@@ -1,6 +1,7 @@
 //! SQL connectors and the dialect layer they share: identifier quoting, `CREATE TABLE` from an
 //! Arrow schema, and the staging-table names used for full refresh.
 
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
@@ -21,6 +22,11 @@ pub trait Dialect {
     /// Quotes one identifier (the ANSI form; dialects with backticks or brackets override it).
     fn quote_ident(&self, ident: &str) -> String {
         format!("\"{}\"", ident.replace('"', "\"\""))
+    }
+
+    /// A quoted SQL literal for a text, decimal, date or timestamp cursor value.
+    fn cursor_literal(&self, value: &crate::runner::cursor::CursorValue) -> String {
+        format!("'{}'", value.text().replace('\'', "''"))
     }
 
     /// `CREATE TABLE` for `schema`, with an optional primary key.
@@ -99,7 +105,7 @@ pub fn cursor_predicate(
     let literal = match value {
         CursorValue::Int(i) => i.to_string(),
         CursorValue::Float(f) => f.to_string(),
-        other => format!("'{}'", other.text().replace('\'', "''")),
+        other => d.cursor_literal(other),
     };
     format!("{} >= {literal}", d.quote_ident(field))
 }
