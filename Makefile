@@ -40,6 +40,9 @@ lint:
 clean:
 	rm -rf out $(SHOP_DB)
 
-# Benchmarks (not part of `make test`): BENCH_ROWS=2000000 by default.
+# Benchmarks (not part of `make test`): BENCH_ROWS=2000000 by default; BENCH_PEERS=1 adds
+# DuckDB and polars for CSV -> Parquet.
 bench:
 	bench/bench.sh
+	bench/bench_pg.sh
+	bench/mysql_bench.sh

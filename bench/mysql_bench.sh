@@ -4,20 +4,10 @@
 # Needs MariaDB on 127.0.0.1:3306 (root, no password) with the Sequence engine (seq_1_to_N).
 # Also times the server side of the two bulk-load methods etl could use, with the mariadb
 # client alone: multi-row INSERTs (mariadb-dump --extended-insert) vs LOAD DATA LOCAL INFILE.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROWS=${BENCH_ROWS:-2000000}
-RUNS=${BENCH_RUNS:-3}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SRC=etl_bench_src
 DST=etl_bench_dst
-OUT=bench/out
-mkdir -p "$OUT"
 M=(mariadb -h 127.0.0.1 -uroot --default-character-set=utf8mb4)
-command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
-
-cargo build --release --quiet --bin etl
-TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-ETL="$TARGET/release/etl"
 
 "${M[@]}" -e "CREATE DATABASE IF NOT EXISTS $SRC; CREATE DATABASE IF NOT EXISTS $DST"
 have=$("${M[@]}" -N -e "SELECT COUNT(*) FROM $SRC.lineitem" 2>/dev/null || echo 0)
@@ -26,25 +16,6 @@ if [ "$have" != "$ROWS" ]; then
     sed "s/{{ROWS}}/$ROWS/g" bench/lineitem_mysql.sql | "${M[@]}" "$SRC"
 fi
 
-time_run() {
-    local name=$1; shift
-    local results=()
-    for _ in $(seq "$RUNS"); do
-        local log
-        log=$(mktemp)
-        /usr/bin/time -v "$@" >/dev/null 2>"$log" || { cat "$log" >&2; exit 1; }
-        local wall rss
-        wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-        rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-        results+=("$wall $rss")
-        rm -f "$log"
-    done
-    printf '%s\n' "${results[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p" | {
-        read -r wall rss
-        awk -v n="$name" -v w="$wall" -v r="$rss" -v rows="$ROWS" \
-            'BEGIN { printf "%-32s %10d rows %8.2f s %12.0f rows/s %8.1f MB peak RSS\n", n, rows, w, rows / w, r / 1024 }'
-    }
-}
 
 cat > "$OUT/mysql_to_parquet.yaml" <<YAML
 version: 1

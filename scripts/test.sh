@@ -15,7 +15,7 @@ echo "test.sh: S3-compatible server (moto): $ETL_TEST_S3_ENDPOINT"
 log=$(mktemp)
 trap 'rm -f "$log"; scripts/s3-server.sh stop "$port"' EXIT
 set +e
-${CARGO:-cargo} test --features fault-injection --lib --bins --tests "$@" 2>&1 | tee "$log"
+${CARGO:-cargo} test --no-fail-fast --features fault-injection --lib --bins --tests "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -268,7 +268,7 @@ fn zero_dates_fail_by_default_and_read_as_null_on_request() {
             "streams:\n  - name: z\n    partition: {column: id, count: 0}\n",
         ),
     );
-    etl(dir.path(), &["validate", &spec]).fails(2, "partition.count must be at least 1");
+    etl(dir.path(), &["validate", &spec]).fails(2, "partition.count must be from 1 to 64");
 }
 
 #[test]

@@ -424,8 +424,12 @@ streams:
             Some(ZeroDates::Fail)
         );
         assert!(with("\n    zero_dates: zero").is_err());
+        let mysql = GOOD.replace(
+            "  connector_type: sqlite\n  config:\n    database_path: ${ETL_UNIT_DB:-fixtures/shop.db}",
+            "  connector_type: mysql\n  config:\n    host: h\n    database: d\n    user: u",
+        );
         let p = parse(
-            &GOOD.replace(
+            &mysql.replace(
                 "    table: orders",
                 "    table: orders\n    partition: {column: id, count: 4}",
             ),

@@ -87,12 +87,6 @@ pub fn validate_streams(streams: &[crate::spec::StreamSpec]) -> Result<(), Strin
     super::validate_streams(streams)?;
     for s in streams {
         if let Some(p) = &s.partition {
-            if p.count == 0 {
-                return Err(format!(
-                    "stream `{}`: partition.count must be at least 1",
-                    s.name
-                ));
-            }
             if p.column.as_deref().is_none_or(|c| c.trim().is_empty()) {
                 return Err(format!(
                     "stream `{}`: partition.column must name an integer column (splitting by pages is postgresql-only)",

@@ -1,0 +1,34 @@
+# Shared by the bench scripts (source it): settings, the release binary and `time_run`.
+# BENCH_ROWS (default 2,000,000) rows, BENCH_RUNS (default 3) runs per scenario.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROWS=${BENCH_ROWS:-2000000}
+RUNS=${BENCH_RUNS:-3}
+OUT=bench/out
+mkdir -p "$OUT"
+command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
+cargo build --release --quiet --bin etl --example sqlite_exec
+TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+ETL="$TARGET/release/etl"
+
+# time_run NAME CMD...: runs CMD $RUNS times and prints the median wall time, rows/s and peak
+# RSS (from /usr/bin/time -v).
+time_run() {
+    local name=$1; shift
+    local results=()
+    for _ in $(seq "$RUNS"); do
+        local log
+        log=$(mktemp)
+        /usr/bin/time -v "$@" >/dev/null 2>"$log" || { cat "$log" >&2; exit 1; }
+        local wall rss
+        wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+        rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+        results+=("$wall $rss")
+        rm -f "$log"
+    done
+    printf '%s\n' "${results[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p" | {
+        read -r wall rss
+        awk -v n="$name" -v w="$wall" -v r="$rss" -v rows="$ROWS" \
+            'BEGIN { printf "%-34s %10d rows %8.2f s %12.0f rows/s %8.1f MB peak RSS\n", n, rows, w, rows / w, r / 1024 }'
+    }
+}
