@@ -38,11 +38,11 @@ pub trait Dialect {
     ) -> Result<String, String> {
         let mut cols = Vec::with_capacity(schema.fields().len());
         for f in schema.fields() {
-            let ty = self
-                .field_type(f)
+            let is_key = primary_key.iter().any(|k| k == f.name());
+            let def = self
+                .column_definition(f, is_key)
                 .map_err(|e| format!("column `{}`: {e}", f.name()))?;
-            let null = if f.is_nullable() { "" } else { " NOT NULL" };
-            cols.push(format!("{} {ty}{null}", self.quote_ident(f.name())));
+            cols.push(format!("{} {def}", self.quote_ident(f.name())));
         }
         if !primary_key.is_empty() {
             for k in primary_key {
@@ -56,9 +56,30 @@ pub trait Dialect {
             cols.push(format!("PRIMARY KEY ({})", keys.join(", ")));
         }
         Ok(format!(
-            "CREATE TABLE {quoted_table} (\n  {}\n)",
-            cols.join(",\n  ")
+            "CREATE TABLE {quoted_table} (\n  {}\n){}",
+            cols.join(",\n  "),
+            self.table_options()
         ))
+    }
+
+    /// A column's type and nullability in `CREATE TABLE` (`is_key`: part of the primary key).
+    fn column_definition(
+        &self,
+        field: &arrow::datatypes::Field,
+        is_key: bool,
+    ) -> Result<String, String> {
+        let _ = is_key;
+        let ty = self.field_type(field)?;
+        Ok(if field.is_nullable() {
+            ty
+        } else {
+            format!("{ty} NOT NULL")
+        })
+    }
+
+    /// Text after the column list of `CREATE TABLE` (storage engine, character set, ...).
+    fn table_options(&self) -> &'static str {
+        ""
     }
 }
 

@@ -16,7 +16,7 @@ pub use source::MysqlSource;
 
 use super::Dialect;
 use crate::error::{Error, Result};
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::{DataType, Field};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 use std::time::Duration;
@@ -41,44 +41,23 @@ impl Dialect for MysqlDialect {
         format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
     }
 
-    /// As the shared DDL, except that text and binary key columns get a bounded type
-    /// (`LONGTEXT` cannot be indexed) and the table is InnoDB, utf8mb4 with a binary collation
-    /// (so text compares and keys exactly as the source's bytes).
-    fn create_table(
-        &self,
-        quoted_table: &str,
-        schema: &Schema,
-        primary_key: &[String],
-    ) -> Result<String, String> {
-        let mut cols = Vec::with_capacity(schema.fields().len());
-        for f in schema.fields() {
-            let is_key = primary_key.iter().any(|k| k == f.name());
-            let ty = types::field_column_type(f, is_key)
-                .map_err(|e| format!("column `{}`: {e}", f.name()))?;
-            // Explicit NULL: without it a TIMESTAMP column is NOT NULL on servers running
-            // with explicit_defaults_for_timestamp=OFF.
-            let null = if f.is_nullable() && !is_key {
-                " NULL"
-            } else {
-                " NOT NULL"
-            };
-            cols.push(format!("{} {ty}{null}", self.quote_ident(f.name())));
-        }
-        if !primary_key.is_empty() {
-            for k in primary_key {
-                if schema.field_with_name(k).is_err() {
-                    return Err(format!(
-                        "primary_key column `{k}` is not in the stream's columns"
-                    ));
-                }
-            }
-            let keys: Vec<String> = primary_key.iter().map(|k| self.quote_ident(k)).collect();
-            cols.push(format!("PRIMARY KEY ({})", keys.join(", ")));
-        }
-        Ok(format!(
-            "CREATE TABLE {quoted_table} (\n  {}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-            cols.join(",\n  ")
-        ))
+    /// Text and binary key columns get a bounded type (`LONGTEXT` cannot be indexed), and
+    /// NULL is explicit: without it a TIMESTAMP column is NOT NULL on servers running with
+    /// explicit_defaults_for_timestamp=OFF.
+    fn column_definition(&self, field: &Field, is_key: bool) -> Result<String, String> {
+        let ty = types::field_column_type(field, is_key)?;
+        let null = if field.is_nullable() && !is_key {
+            " NULL"
+        } else {
+            " NOT NULL"
+        };
+        Ok(format!("{ty}{null}"))
+    }
+
+    /// InnoDB, utf8mb4 with a binary collation (so text compares and keys exactly as the
+    /// source's bytes).
+    fn table_options(&self) -> &'static str {
+        " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
     }
 }
 
@@ -185,7 +164,7 @@ pub(crate) async fn table_exists(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::datatypes::Field;
+    use arrow::datatypes::Schema;
 
     #[test]
     fn ddl_uses_backticks_and_bounded_keys() {

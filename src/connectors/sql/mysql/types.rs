@@ -560,44 +560,16 @@ fn show(v: &Value) -> String {
     }
 }
 
-/// Exact decimal text (`-12.50`) to an i128 scaled by `s`; fails rather than rounding.
+/// Exact decimal text (`-12.50`) to an i128 scaled by `s`; fails rather than rounding
+/// (the shared [`crate::values::parse_decimal`], over MySQL's text bytes).
 pub fn parse_decimal(text: &[u8], p: u8, s: i8) -> Result<i128, String> {
-    let t = std::str::from_utf8(text).unwrap_or("").trim();
-    let bad = || {
+    let t = std::str::from_utf8(text).unwrap_or("");
+    crate::values::parse_decimal(t, p, s).map_err(|_| {
         format!(
             "'{}' does not fit DECIMAL({p},{s})",
             String::from_utf8_lossy(text)
         )
-    };
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if int.is_empty() && frac.is_empty()
-        || !int.bytes().all(|c| c.is_ascii_digit())
-        || !frac.bytes().all(|c| c.is_ascii_digit())
-    {
-        return Err(bad());
-    }
-    let scale = s.max(0) as usize;
-    let frac_trim = frac.trim_end_matches('0');
-    if frac_trim.len() > scale {
-        return Err(bad());
-    }
-    let int = int.trim_start_matches('0');
-    if int.len() + scale > p as usize {
-        return Err(bad());
-    }
-    let mut v: i128 = 0;
-    for c in int.bytes().chain(frac_trim.bytes()) {
-        v = v * 10 + (c - b'0') as i128;
-    }
-    for _ in frac_trim.len()..scale {
-        v *= 10;
-    }
-    Ok(if neg { -v } else { v })
+    })
 }
 
 /// As [`parse_decimal`], for precisions above 38.
