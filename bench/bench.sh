@@ -72,9 +72,7 @@ time_run "etl csv -> parquet" "$ETL" --quiet run "$OUT/csv_to_parquet.yaml"
 
 # Peers in the same run (BENCH_PEERS=1): installed from PyPI into bench/.venv.
 if [ "${BENCH_PEERS:-0}" = 1 ]; then
-    BVENV=bench/.venv
-    [ -x "$BVENV/bin/python" ] || python3 -m venv "$BVENV"
-    "$BVENV/bin/pip" install -q duckdb==2.0.0 polars==2.1.0 >&2
+    PY=$(peers_python)
     cat > "$OUT/duckdb_csv.py" <<PY
 import duckdb
 duckdb.sql("COPY (FROM read_csv('$CSV')) TO '$OUT/duckdb.parquet' (FORMAT parquet, COMPRESSION snappy)")
@@ -83,6 +81,6 @@ PY
 import polars as pl
 pl.scan_csv("$CSV", try_parse_dates=True).sink_parquet("$OUT/polars.parquet", compression="snappy")
 PY
-    time_run "duckdb csv -> parquet" "$BVENV/bin/python" "$OUT/duckdb_csv.py"
-    time_run "polars csv -> parquet" "$BVENV/bin/python" "$OUT/polars_csv.py"
+    time_run "duckdb csv -> parquet" "$PY" "$OUT/duckdb_csv.py"
+    time_run "polars csv -> parquet" "$PY" "$OUT/polars_csv.py"
 fi

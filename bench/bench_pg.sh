@@ -36,3 +36,31 @@ spec pg_to_parquet_p2 "    partition: {column: l_orderkey, count: 2}"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)"
 time_run "postgresql -> parquet" "$ETL" --quiet run "$OUT/pg_to_parquet.yaml"
 time_run "postgresql -> parquet (2 parts)" "$ETL" --quiet run "$OUT/pg_to_parquet_p2.yaml"
+
+# PG -> CSV (the format Sling can write here: its Parquet target downloads DuckDB at run time).
+cat > "$OUT/pg_to_csv.yaml" <<YAML
+version: 1
+name: pg_to_csv
+source:
+  connector_type: postgresql
+  config: {host: $PGHOST, database: test, user: postgres, schema: etl_bench}
+destination:
+  connector_type: local_file
+  config: {base_path: $OUT/pg_to_csv, format: csv, overwrite: true}
+streams:
+  - name: lineitem
+YAML
+time_run "postgresql -> csv" "$ETL" --quiet run "$OUT/pg_to_csv.yaml"
+
+# Peers in the same run (BENCH_PEERS=1): ConnectorX (+ pyarrow write), Sling, psql \copy.
+if [ "${BENCH_PEERS:-0}" = 1 ]; then
+    PY=$(peers_python)
+    SLING=$(sling_bin "$PY")
+    time_run "connectorx postgresql -> parquet" "$PY" bench/peers/cx_to_parquet.py \
+        "postgresql://postgres@$PGHOST:5432/test" "SELECT * FROM etl_bench.lineitem" "$OUT/cx_pg.parquet"
+    time_run "sling postgresql -> csv" env SLING_DISABLE_TELEMETRY=true \
+        PG="postgresql://postgres@$PGHOST:5432/test?sslmode=disable" \
+        "$SLING" run --src-conn PG --src-stream etl_bench.lineitem --tgt-object "file://$PWD/$OUT/sling_pg.csv"
+    time_run "psql copy (binary) -> /dev/null" psql -X -q -h "$PGHOST" -U postgres -d test \
+        -c "\\copy (SELECT * FROM etl_bench.lineitem) TO '/dev/null' (FORMAT binary)"
+fi

@@ -32,3 +32,18 @@ time_run() {
             'BEGIN { printf "%-34s %10d rows %8.2f s %12.0f rows/s %8.1f MB peak RSS\n", n, rows, w, rows / w, r / 1024 }'
     }
 }
+
+# peers_python: the python of bench/.venv, created with the pinned peers (PyPI only; nothing is
+# downloaded at run time). Sling's own binary ships in the sling-linux-amd64 wheel.
+peers_python() {
+    local venv=bench/.venv
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q duckdb==2.0.0 polars==2.1.0 connectorx==0.4.6 pyarrow==26.0.1 \
+        sling-linux-amd64==1.4.11 >&2
+    echo "$venv/bin/python"
+}
+
+# sling_bin PYTHON: the Sling executable inside the wheel.
+sling_bin() {
+    "$1" -c 'import sling_linux_amd64 as s; print(s.SLING_BIN)'
+}

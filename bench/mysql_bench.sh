@@ -81,3 +81,28 @@ if [ "${BENCH_METHODS:-1}" = 1 ]; then
     "${M[@]}" -e "DROP TABLE $DST.m"
     rm -f "$DUMP" "$TSV"
 fi
+
+cat > "$OUT/mysql_to_csv.yaml" <<YAML
+version: 1
+name: bench_mysql_to_csv
+source:
+  connector_type: mysql
+  config: {host: 127.0.0.1, database: $SRC, user: root}
+destination:
+  connector_type: local_file
+  config: {base_path: $OUT/mysql_to_csv, format: csv, overwrite: true}
+streams:
+  - name: lineitem
+YAML
+time_run "mysql -> csv" "$ETL" --quiet run "$OUT/mysql_to_csv.yaml"
+
+# Peers in the same run (BENCH_PEERS=1): ConnectorX (+ pyarrow write) to Parquet, Sling to CSV.
+if [ "${BENCH_PEERS:-0}" = 1 ]; then
+    PY=$(peers_python)
+    SLING=$(sling_bin "$PY")
+    time_run "connectorx mysql -> parquet" "$PY" bench/peers/cx_to_parquet.py \
+        "mysql://root@127.0.0.1:3306/$SRC" "SELECT * FROM lineitem" "$OUT/cx_mysql.parquet"
+    time_run "sling mysql -> csv" env SLING_DISABLE_TELEMETRY=true \
+        MY="mysql://root@127.0.0.1:3306/$SRC" \
+        "$SLING" run --src-conn MY --src-stream "$SRC.lineitem" --tgt-object "file://$PWD/$OUT/sling_mysql.csv"
+fi

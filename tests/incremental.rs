@@ -4,9 +4,8 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// A source table with a canonical-text TIMESTAMP cursor.
 fn events_db(dir: &Path, rows: i64) -> std::path::PathBuf {
@@ -290,42 +289,6 @@ fn corrupt_state_is_an_error_not_a_reset() {
     etl(dir.path(), &["validate", &s2]).fails(2, "needs a `cursor_field`");
 }
 
-/// Runs etl until it pauses at `point`, then SIGKILLs it.
-fn run_and_kill(dir: &Path, spec: &str, point: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etl"))
-        .args(["run", spec])
-        .current_dir(dir)
-        .env("ETL_FAULT_PAUSE", point)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut log = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let paused = line.starts_with("ETL-FAULT-PAUSED");
-            log.push_str(&line);
-            log.push('\n');
-            if paused {
-                let _ = tx.send(Ok(()));
-                return;
-            }
-        }
-        let _ = tx.send(Err(log));
-    });
-    match rx.recv_timeout(std::time::Duration::from_secs(120)) {
-        Ok(Ok(())) => {}
-        Ok(Err(log)) => panic!(
-            "etl never paused at `{point}` (is the binary built with --features fault-injection? `make test` does):\n{log}"
-        ),
-        Err(_) => panic!("timed out waiting for `{point}`"),
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-}
-
 /// One crash scenario: optional first run, change, killed run, rerun, verify.
 fn crash_at(dest: &str, point: &str, in_first_run: bool) {
     let dir = tempdir();
@@ -350,7 +313,7 @@ fn crash_at(dest: &str, point: &str, in_first_run: bool) {
         etl(dir.path(), &["run", &s]).ok();
         change_source(&src, 101);
     }
-    run_and_kill(dir.path(), &s, point);
+    run_and_kill(dir.path(), &s, point, &[]);
     if in_first_run {
         change_source(&src, 101);
     }

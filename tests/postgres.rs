@@ -970,3 +970,55 @@ fn incremental_reads_by_cursor_and_merges_on_the_primary_key() {
         "{shown}"
     );
 }
+
+/// PostgreSQL -> PostgreSQL incremental, SIGKILLed at `point` of the second run, then rerun:
+/// the destination equals the source (no loss, no duplicates).
+fn crash_at(point: &str) {
+    let mut db = Db::new();
+    let src = db.schema("csrc");
+    let dst = db.schema("cdst");
+    let dir = tempdir();
+    psql(&format!(
+        "CREATE TABLE \"{src}\".events (id int PRIMARY KEY, v text, updated_at timestamp);
+         INSERT INTO \"{src}\".events SELECT i, 'v' || i, '2024-01-01'::timestamp + i * interval '1 minute'
+         FROM generate_series(1, 100) i"
+    ));
+    let text = spec(
+        &pg(&src, ""),
+        &pg(&dst, ""),
+        &format!(
+            "state:\n  path: {}\ndefaults:\n  batch_size: 10\nstreams:\n  - name: events\n    mode: incremental\n    cursor_field: updated_at\n    primary_key: [id]\n",
+            dir.path().join("state.json").display()
+        ),
+    );
+    run(dir.path(), &text).ok();
+    psql(&format!(
+        "UPDATE \"{src}\".events SET v = v || ' upd', updated_at = '2024-02-01' WHERE id % 7 = 0;
+         INSERT INTO \"{src}\".events SELECT i, 'new', '2024-03-01'::timestamp + i * interval '1 second' FROM generate_series(101, 140) i"
+    ));
+    let spec_path = write_spec(dir.path(), "spec.yaml", &text);
+    run_and_kill(dir.path(), &spec_path, point, &[("ETL_T_PW", PASSWORD)]);
+    run(dir.path(), &text).ok();
+    let (a, b) = (format!("\"{src}\".events"), format!("\"{dst}\".events"));
+    assert_eq!(diff(&a, &b, "*", "*"), 0, "crash at {point}");
+}
+
+#[test]
+fn crash_during_read_then_rerun() {
+    crash_at("batch-3");
+}
+
+#[test]
+fn crash_before_commit_then_rerun() {
+    crash_at("before-commit");
+}
+
+#[test]
+fn crash_after_commit_before_state_then_rerun() {
+    crash_at("after-commit");
+}
+
+#[test]
+fn crash_between_state_write_and_rename_then_rerun() {
+    crash_at("state-written-before-rename");
+}

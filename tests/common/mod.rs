@@ -2,8 +2,9 @@
 //! and check outputs with the independent Python reader (tests/py/compare.py).
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -223,4 +224,41 @@ pub fn s3_bucket(tag: &str) -> String {
     let name = format!("etl-{tag}-{}-{n}", std::process::id());
     s3py(&["mkbucket", &name]);
     name
+}
+
+/// Runs etl until it pauses at `point`, then SIGKILLs it.
+pub fn run_and_kill(dir: &Path, spec: &str, point: &str, env: &[(&str, &str)]) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etl"))
+        .args(["run", spec])
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .env("ETL_FAULT_PAUSE", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let paused = line.starts_with("ETL-FAULT-PAUSED");
+            log.push_str(&line);
+            log.push('\n');
+            if paused {
+                let _ = tx.send(Ok(()));
+                return;
+            }
+        }
+        let _ = tx.send(Err(log));
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(Ok(())) => {}
+        Ok(Err(log)) => panic!(
+            "etl never paused at `{point}` (is the binary built with --features fault-injection? `make test` does):\n{log}"
+        ),
+        Err(_) => panic!("timed out waiting for `{point}`"),
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
 }
