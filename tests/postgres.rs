@@ -1022,3 +1022,38 @@ fn crash_after_commit_before_state_then_rerun() {
 fn crash_between_state_write_and_rename_then_rerun() {
     crash_at("state-written-before-rename");
 }
+
+#[test]
+fn incremental_to_parquet_adds_only_new_rows() {
+    let mut db = Db::new();
+    let src = db.schema("ifiles");
+    let dir = tempdir();
+    psql(&format!(
+        "CREATE TABLE \"{src}\".t (id bigint PRIMARY KEY, v text);
+         INSERT INTO \"{src}\".t SELECT i, 'v' || i FROM generate_series(1, 30) i"
+    ));
+    let out = dir.path().join("out");
+    let text = spec(
+        &pg(&src, ""),
+        &format!("  connector_type: local_file\n  config:\n    base_path: {}\n    format: parquet\n", out.display()),
+        &format!(
+            "state:\n  path: {}\nstreams:\n  - name: t\n    mode: incremental\n    cursor_field: id\n",
+            dir.path().join("st.json").display()
+        ),
+    );
+    run(dir.path(), &text).ok();
+    psql(&format!(
+        "INSERT INTO \"{src}\".t SELECT i, 'n' || i FROM generate_series(31, 40) i"
+    ));
+    let r = run(dir.path(), &text).ok();
+    assert!(
+        r.stderr.contains("rows=11"),
+        "10 new + the boundary row:\n{}",
+        r.stderr
+    );
+    assert_eq!(
+        files_under(&out.join("t")).len(),
+        2,
+        "a new part beside the first"
+    );
+}

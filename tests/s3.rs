@@ -216,3 +216,38 @@ fn s3_bad_inputs() {
         t.elapsed()
     );
 }
+
+#[test]
+fn incremental_state_in_s3() {
+    let dir = tempdir();
+    let db = shop_db(dir.path());
+    let bucket = s3_bucket("state");
+    let out = dir.path().join("out");
+    let text = format!(
+        "version: 1\nname: st\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n  connector_type: local_file\n  config:\n    base_path: {}\nstreams:\n  - name: orders\n    mode: incremental\n    cursor_field: id\n",
+        db.display(),
+        out.display()
+    );
+    let spec = write_spec(dir.path(), "s.yaml", &text);
+    let state = format!("s3://{bucket}/state/st.json");
+    let env = [
+        ("AWS_ENDPOINT_URL", s3_endpoint()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET.to_string()),
+        ("AWS_ALLOW_HTTP", "true".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    etl_in(dir.path(), &["run", &spec, "--state", &state], &env).ok();
+    assert_eq!(s3py(&["keys", &bucket, "state/"]), ["state/st.json"]);
+    let shown = etl_in(
+        dir.path(),
+        &["state", "show", &spec, "--state", &state],
+        &env,
+    )
+    .ok()
+    .stdout;
+    assert!(shown.contains("\"value\": 3000"), "{shown}");
+    // A second run reads only the boundary row (id >= 3000).
+    let r = etl_in(dir.path(), &["run", &spec, "--state", &state], &env).ok();
+    assert!(r.stderr.contains("rows=1"), "{}", r.stderr);
+}
