@@ -52,6 +52,22 @@ streams:
 YAML
 time_run "postgresql -> csv" "$ETL" --quiet run "$OUT/pg_to_csv.yaml"
 
+# Parquet -> PostgreSQL, from the Parquet file written above.
+psql -X -q -h "$PGHOST" -U postgres -d test -c "DROP SCHEMA IF EXISTS etl_bench_load CASCADE; CREATE SCHEMA etl_bench_load; CREATE TABLE etl_bench_load.csvcopy (LIKE etl_bench.lineitem)"
+cat > "$OUT/parquet_to_pg.yaml" <<YAML
+version: 1
+name: parquet_to_pg
+source:
+  connector_type: local_file
+  config: {file_path: $PWD/$OUT/pg_to_parquet/lineitem}
+destination:
+  connector_type: postgresql
+  config: {host: $PGHOST, database: test, user: postgres, schema: etl_bench_load}
+streams:
+  - name: lineitem
+YAML
+time_run "parquet -> postgresql" "$ETL" --quiet run "$OUT/parquet_to_pg.yaml"
+
 # Peers in the same run (BENCH_PEERS=1): ConnectorX (+ pyarrow write), Sling, psql \copy.
 if [ "${BENCH_PEERS:-0}" = 1 ]; then
     PY=$(peers_python)
@@ -61,6 +77,9 @@ if [ "${BENCH_PEERS:-0}" = 1 ]; then
     time_run "sling postgresql -> csv" env SLING_DISABLE_TELEMETRY=true \
         PG="postgresql://postgres@$PGHOST:5432/test?sslmode=disable" \
         "$SLING" run --src-conn PG --src-stream etl_bench.lineitem --tgt-object "file://$PWD/$OUT/sling_pg.csv"
+    CSV=$(ls "$PWD"/$OUT/pg_to_csv/lineitem/part-*.csv | head -n 1)
+    time_run "psql copy from csv -> postgresql" psql -X -q -h "$PGHOST" -U postgres -d test \
+        -c "TRUNCATE etl_bench_load.csvcopy" -c "\\copy etl_bench_load.csvcopy FROM '$CSV' (FORMAT csv, HEADER true)"
     time_run "psql copy (binary) -> /dev/null" psql -X -q -h "$PGHOST" -U postgres -d test \
         -c "\\copy (SELECT * FROM etl_bench.lineitem) TO '/dev/null' (FORMAT binary)"
 fi

@@ -642,3 +642,37 @@ fn crash_after_commit_before_state_then_rerun() {
 fn crash_between_state_write_and_rename_then_rerun() {
     crash_at("state-written-before-rename");
 }
+
+#[test]
+fn incremental_to_parquet_adds_only_new_rows() {
+    let src = Db::new();
+    src.sql(
+        "CREATE TABLE t (id BIGINT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_30",
+    );
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    let spec = write_spec(
+        dir.path(),
+        "inc.yaml",
+        &format!(
+            "version: 1\nname: inc\nsource:\n{}destination:\n  connector_type: local_file\n  config:\n    base_path: {}\n    format: parquet\nstate:\n  path: {}\nstreams:\n  - name: t\n    mode: incremental\n    cursor_field: id\n",
+            mysql_config(&src.0),
+            out.display(),
+            dir.path().join("st.json").display()
+        ),
+    );
+    etl(dir.path(), &["run", &spec]).ok();
+    src.sql("INSERT INTO t SELECT seq, CONCAT('n', seq) FROM seq_31_to_40");
+    let r = etl(dir.path(), &["run", &spec]).ok();
+    assert!(
+        r.stderr.contains("rows=11"),
+        "10 new + the boundary row:\n{}",
+        r.stderr
+    );
+    assert_eq!(
+        files_under(&out.join("t")).len(),
+        2,
+        "a new part beside the first"
+    );
+}
