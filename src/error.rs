@@ -59,6 +59,33 @@ impl Error {
         }
     }
 
+    /// Whether retrying the same work may succeed: a dropped connection, a deadlock or
+    /// serialization failure, a lock wait timeout, a server-side (5xx) storage error. Connect
+    /// failures, authentication, missing tables and bad values are permanent.
+    pub fn is_transient(&self) -> bool {
+        if matches!(self, Error::Spec(_) | Error::Value(_)) {
+            return false;
+        }
+        if let Error::Context { source, .. } = self {
+            return source.is_transient();
+        }
+        let text = full_message(self).to_ascii_lowercase();
+        const TRANSIENT: [&str; 11] = [
+            "connection reset",
+            "broken pipe",
+            "server closed the connection",
+            "deadlock",
+            "could not serialize",
+            "serialization failure",
+            "lock wait timeout",
+            "too many connections",
+            "503 service unavailable",
+            "500 internal server error",
+            "slowdown",
+        ];
+        TRANSIENT.iter().any(|t| text.contains(t))
+    }
+
     /// Wraps this error with a description of what was being done.
     pub fn context(self, context: impl fmt::Display) -> Self {
         Error::Context {
@@ -117,5 +144,16 @@ mod tests {
             Error::run("boom").context("stream `x`").to_string(),
             "stream `x`: boom"
         );
+    }
+
+    #[test]
+    fn only_transient_errors_are_retried() {
+        assert!(Error::run("ERROR: deadlock detected")
+            .context("s")
+            .is_transient());
+        assert!(Error::Connection("connection reset by peer".into()).is_transient());
+        assert!(!Error::Connection("password authentication failed".into()).is_transient());
+        assert!(!Error::run("table `x` not found").is_transient());
+        assert!(!Error::Value("connection reset".into()).is_transient());
     }
 }

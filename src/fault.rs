@@ -3,6 +3,7 @@
 //!
 //! With `ETL_FAULT_PAUSE=name[:n]` the n-th (default first) arrival at point `name` prints
 //! `ETL-FAULT-PAUSED name` on stderr and sleeps, so a test can SIGKILL the process exactly there.
+//! [`fail`] injects a transient error instead.
 
 #[cfg(feature = "fault-injection")]
 pub fn point(name: &str) {
@@ -29,3 +30,28 @@ pub fn point(name: &str) {
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub fn point(_name: &str) {}
+
+/// With `ETL_FAULT_FAIL=name[:n]` the n-th arrival at `name` returns a transient error (a reset
+/// connection), for the retry tests.
+#[cfg(feature = "fault-injection")]
+pub fn fail(name: &str) -> Option<crate::Error> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let spec = std::env::var("ETL_FAULT_FAIL").ok()?;
+    let (want, nth) = match spec.split_once(':') {
+        Some((w, n)) => (w.to_string(), n.parse::<u64>().unwrap_or(1)),
+        None => (spec.clone(), 1),
+    };
+    if want != name || HITS.fetch_add(1, Ordering::SeqCst) + 1 != nth {
+        return None;
+    }
+    Some(crate::Error::Connection(
+        "connection reset by peer (injected)".into(),
+    ))
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn fail(_name: &str) -> Option<crate::Error> {
+    None
+}

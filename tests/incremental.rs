@@ -364,3 +364,42 @@ crash_tests! {
     crash_files_first_run_published_3: "parquet", "published-file:3", true;
     crash_files_first_run_after_commit: "parquet", "after-commit", true;
 }
+
+#[test]
+fn a_transient_failure_is_retried_and_a_permanent_one_is_not() {
+    let dir = tempdir();
+    let src = events_db(dir.path(), 100);
+    let copy = dir.path().join("copy.db");
+    let state = dir.path().join("st.json");
+    let text = spec(&src, &sqlite_dest(&copy), &state, 10).replace(
+        "  batch_size: 10\n",
+        "  batch_size: 10\n  retry_backoff_ms: 10\n",
+    );
+    let s = write_spec(dir.path(), "s.yaml", &text);
+    // The third batch fails with a reset connection; the rerun of the stream succeeds.
+    let r = etl_in(dir.path(), &["run", &s], &[("ETL_FAULT_FAIL", "batch:3")]).ok();
+    assert!(
+        r.stderr.contains("transient failure, retrying")
+            && r.stderr.contains("connection reset by peer"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(table_diff(&copy, &src), (0, 0));
+    // Without retries the same failure fails the run.
+    let s0 = write_spec(
+        dir.path(),
+        "s0.yaml",
+        &text.replace("  retry_backoff_ms: 10\n", "  retries: 0\n"),
+    );
+    let r = etl_in(dir.path(), &["run", &s0], &[("ETL_FAULT_FAIL", "batch:1")])
+        .fails(1, "connection reset by peer (injected)");
+    assert!(!r.stderr.contains("retrying"), "{}", r.stderr);
+    // A permanent error (a missing table) is not retried.
+    let bad = write_spec(
+        dir.path(),
+        "bad.yaml",
+        &text.replace("  - name: events\n", "  - name: events\n    table: nope\n"),
+    );
+    let r = etl(dir.path(), &["run", &bad]).fails(1, "table `nope` not found");
+    assert!(!r.stderr.contains("retrying"), "{}", r.stderr);
+}

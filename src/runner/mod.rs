@@ -41,6 +41,15 @@ pub struct PlannedStream {
     pub destination: String,
 }
 
+/// Exponential backoff with jitter: base * 2^(attempt-1), capped at 60 s, plus up to 50 %.
+fn backoff(base_ms: u64, attempt: u32) -> std::time::Duration {
+    let exp = base_ms
+        .saturating_mul(1u64 << (attempt - 1).min(16))
+        .min(60_000);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u64 * exp / 2000;
+    std::time::Duration::from_millis(exp + jitter)
+}
+
 /// A new run id: sortable by time, unique by a random suffix.
 pub fn new_run_id() -> String {
     let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -148,7 +157,28 @@ pub async fn run(
             }
             tracing::info!(stream = %name, mode = %p.target.mode, destination = %p.destination, "stream started");
             let bar = progress.stream(&name);
-            let result = run_stream(spec, source, destination, p, state, state_location, bar.tick()).await;
+            // Transient failures (connection reset, deadlock, serialization failure, lock wait
+            // timeout, S3 5xx) rerun the stream: writes are staged and the state is saved only
+            // after a commit, so a rerun never duplicates or loses anything.
+            let mut attempt = 0;
+            let result = loop {
+                let r = run_stream(spec, source, destination, p, state, state_location, bar.tick()).await;
+                match r {
+                    Err(e) if attempt < spec.defaults.retries && e.is_transient() => {
+                        attempt += 1;
+                        let wait = backoff(spec.defaults.retry_backoff_ms, attempt);
+                        tracing::warn!(
+                            stream = %name,
+                            attempt,
+                            wait_ms = wait.as_millis() as u64,
+                            "transient failure, retrying: {}",
+                            crate::error::full_message(&e)
+                        );
+                        tokio::time::sleep(wait).await;
+                    }
+                    r => break r,
+                }
+            };
             let secs = t.elapsed().as_secs_f64();
             summary.seconds = secs;
             match result {
@@ -275,6 +305,9 @@ async fn run_stream(
             }
             n += 1;
             crate::fault::point(&format!("batch-{n}"));
+            if let Some(e) = crate::fault::fail("batch") {
+                item = Err(e);
+            }
             let failed = item.is_err();
             if tx.send(item).await.is_err() || failed {
                 break;

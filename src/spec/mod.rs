@@ -55,6 +55,20 @@ pub struct Defaults {
     /// Stop starting new streams after the first failure.
     #[serde(default, deserialize_with = "env::value")]
     pub fail_fast: bool,
+    /// Reruns of a stream after a transient failure (connection reset, deadlock, ...).
+    #[serde(default = "default_retries", deserialize_with = "env::value")]
+    pub retries: u32,
+    /// First wait before a retry, doubled each time (with jitter), in milliseconds.
+    #[serde(default = "default_retry_backoff_ms", deserialize_with = "env::value")]
+    pub retry_backoff_ms: u64,
+}
+
+fn default_retries() -> u32 {
+    2
+}
+
+fn default_retry_backoff_ms() -> u64 {
+    1000
 }
 
 /// Two streams at a time: this suits the 2-core machines etl is measured on.
@@ -74,6 +88,8 @@ impl Default for Defaults {
             batch_size: DEFAULT_BATCH_SIZE,
             max_concurrency: DEFAULT_CONCURRENCY,
             fail_fast: false,
+            retries: default_retries(),
+            retry_backoff_ms: default_retry_backoff_ms(),
         }
     }
 }
