@@ -318,3 +318,83 @@ fn sqlite_to_sqlite_full_refresh_swaps_and_failure_keeps_old_rows() {
         rusqlite::types::Value::Integer(3000)
     );
 }
+
+#[test]
+fn csv_dialect_options_both_ways() {
+    let dir = tempdir();
+    let csv = dir.path().join("in.csv");
+    std::fs::write(
+        &csv,
+        "id;name;note\n1;'a;b';NULL\n2;'it''s';''\n3;plain;x\n",
+    )
+    .unwrap();
+    let db = dir.path().join("t.db");
+    let src = format!(
+        "  connector_type: local_file\n  config:\n    file_path: {}\n    delimiter: \";\"\n    quote: \"'\"\n    null_value: \"NULL\"\n",
+        csv.display()
+    );
+    let spec = write_spec(dir.path(), "in.yaml", &spec_text(&src, &db, ""));
+    etl(dir.path(), &["run", &spec]).ok();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: Vec<(i64, String, Option<String>)> = conn
+        .prepare("SELECT id, name, note FROM \"in\" ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // With a null_value, only `NULL` is NULL: the empty field stays an empty string.
+    assert_eq!(
+        rows,
+        vec![
+            (1, "a;b".into(), None),
+            (2, "it's".into(), Some(String::new())),
+            (3, "plain".into(), Some("x".into()))
+        ]
+    );
+    // Writing with the same options: NULL as `NULL`, the delimiter and quote quoted.
+    let out = dir.path().join("out");
+    let export = format!(
+        "version: 1\nname: e\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n  connector_type: local_file\n  config:\n    base_path: {}\n    format: csv\n    delimiter: \";\"\n    quote: \"'\"\n    null_value: \"NULL\"\n",
+        db.display(),
+        out.display()
+    );
+    let spec = write_spec(dir.path(), "out.yaml", &export);
+    etl(dir.path(), &["run", &spec]).ok();
+    let text = std::fs::read_to_string(&files_under(&out.join("in"))[0]).unwrap();
+    assert_eq!(
+        text,
+        "id;name;note\n1;'a;b';NULL\n2;'it''s';''\n3;plain;x\n"
+    );
+    // A quote equal to the delimiter is refused at validate time.
+    let bad = write_spec(
+        dir.path(),
+        "bad.yaml",
+        &export.replace("quote: \"'\"", "quote: \";\""),
+    );
+    etl(dir.path(), &["validate", &bad]).fails(2, "quote: must differ from the delimiter");
+}
+
+#[test]
+fn files_whose_schemas_disagree_fail_naming_the_file() {
+    let dir = tempdir();
+    let landing = dir.path().join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    std::fs::write(landing.join("a.csv"), "id,v\n1,x\n").unwrap();
+    std::fs::write(landing.join("b.csv"), "id,w\n2,y\n").unwrap();
+    let db = dir.path().join("t.db");
+    let src = format!(
+        "  connector_type: local_file\n  config:\n    file_path: {}\n",
+        landing.display()
+    );
+    let spec = write_spec(dir.path(), "s.yaml", &spec_text(&src, &db, ""));
+    let r = etl(dir.path(), &["run", &spec]).fails(1, "b.csv");
+    assert!(r.stderr.contains("schema differs"), "{}", r.stderr);
+    assert!(
+        !db.exists()
+            || sqlite_scalar(
+                &db,
+                "SELECT count(*) FROM sqlite_master WHERE name = 'landing'"
+            ) == rusqlite::types::Value::Integer(0)
+    );
+}

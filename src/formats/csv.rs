@@ -12,7 +12,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 /// CSV writer following PostgreSQL's `COPY ... CSV` convention, which arrow-csv's writer
-/// cannot express: a NULL is an unquoted empty field, an empty string is `""`. Fields holding
+/// cannot express: a NULL is an unquoted empty field (or `null_value`), an empty string is `""`
+/// (as is a string equal to `null_value`). Fields holding
 /// the delimiter, a quote or a line break are quoted; values are formatted by Arrow's display
 /// (ISO-8601 dates and timestamps, exact decimals, binary as lowercase hex).
 struct CsvEncoder {
@@ -20,6 +21,8 @@ struct CsvEncoder {
     schema: SchemaRef,
     delimiter: u8,
     header: bool,
+    quote: u8,
+    null_value: String,
     line: Vec<u8>,
     field: String,
 }
@@ -27,18 +30,22 @@ struct CsvEncoder {
 impl CsvEncoder {
     fn push_field(&mut self, value: Option<&str>) {
         if let Some(v) = value {
+            let q = self.quote;
+            // Quoted: the empty string and a value equal to `null_value` (so they read back as
+            // text, not NULL), and anything holding the delimiter, the quote or a line break.
             let needs_quotes = v.is_empty()
+                || v == self.null_value
                 || v.bytes()
-                    .any(|b| b == self.delimiter || b == b'"' || b == b'\n' || b == b'\r');
+                    .any(|b| b == self.delimiter || b == q || b == b'\n' || b == b'\r');
             if needs_quotes {
-                self.line.push(b'"');
+                self.line.push(q);
                 for b in v.bytes() {
-                    if b == b'"' {
-                        self.line.push(b'"');
+                    if b == q {
+                        self.line.push(q);
                     }
                     self.line.push(b);
                 }
-                self.line.push(b'"');
+                self.line.push(q);
             } else {
                 self.line.extend_from_slice(v.as_bytes());
             }
@@ -101,6 +108,7 @@ impl Encoder for CsvEncoder {
                     self.line.push(self.delimiter);
                 }
                 if batch.column(c).is_null(row) {
+                    self.line.extend_from_slice(self.null_value.as_bytes());
                     continue;
                 }
                 field.clear();
@@ -138,6 +146,8 @@ pub(super) fn encoder(
         schema,
         delimiter: options.csv.delimiter,
         header: options.csv.header,
+        quote: options.csv.quote,
+        null_value: options.csv.null_value.clone(),
         line: Vec::with_capacity(1 << 17),
         field: String::new(),
     }))
@@ -148,6 +158,8 @@ pub fn infer_schema(sample: &[u8], options: &CsvOptions, max_records: usize) -> 
     let (schema, _) = CsvFormat::default()
         .with_header(options.header)
         .with_delimiter(options.delimiter)
+        .with_quote(options.quote)
+        .with_null_regex(null_regex(options)?)
         .infer_schema(sample, Some(max_records))?;
     Ok(schema)
 }
@@ -163,12 +175,24 @@ impl PushDecoder for CsvDecoder {
     }
 }
 
-pub fn decoder(schema: SchemaRef, options: &CsvOptions, batch_size: usize) -> Box<dyn PushDecoder> {
-    Box::new(CsvDecoder(
+pub fn decoder(
+    schema: SchemaRef,
+    options: &CsvOptions,
+    batch_size: usize,
+) -> Result<Box<dyn PushDecoder>> {
+    Ok(Box::new(CsvDecoder(
         ReaderBuilder::new(schema)
             .with_header(options.header)
             .with_delimiter(options.delimiter)
+            .with_quote(options.quote)
+            .with_null_regex(null_regex(options)?)
             .with_batch_size(batch_size)
             .build_decoder(),
-    ))
+    )))
+}
+
+/// NULL on read: exactly `null_value` (default: the empty field).
+fn null_regex(options: &CsvOptions) -> Result<regex::Regex> {
+    regex::Regex::new(&format!("^{}$", regex::escape(&options.null_value)))
+        .map_err(|e| Error::spec(format!("null_value `{}`: {e}", options.null_value)))
 }

@@ -166,6 +166,9 @@ impl fmt::Display for Compression {
 pub struct CsvOptions {
     pub delimiter: u8,
     pub header: bool,
+    pub quote: u8,
+    /// The text of a NULL (default: an empty unquoted field).
+    pub null_value: String,
 }
 
 impl Default for CsvOptions {
@@ -173,6 +176,8 @@ impl Default for CsvOptions {
         CsvOptions {
             delimiter: b',',
             header: true,
+            quote: b'"',
+            null_value: String::new(),
         }
     }
 }

@@ -28,6 +28,12 @@ macro_rules! source_config {
             /// CSV: whether the first line holds column names (default true).
             #[serde(default, deserialize_with = "env::opt")]
             pub header: Option<bool>,
+            /// CSV: quote character (default `"`).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub quote: Option<char>,
+            /// CSV: the text of a NULL (default: an empty unquoted field).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub null_value: Option<String>,
         }
 
         impl $name {
@@ -35,8 +41,12 @@ macro_rules! source_config {
                 ReadOptions {
                     format: self.format,
                     glob_pattern: self.glob_pattern.clone(),
-                    delimiter: self.delimiter,
-                    header: self.header,
+                    csv: CsvConfig {
+                        delimiter: self.delimiter,
+                        header: self.header,
+                        quote: self.quote,
+                        null_value: self.null_value.clone(),
+                    },
                 }
             }
 
@@ -76,6 +86,12 @@ macro_rules! destination_config {
             /// CSV: whether to write a header line (default true).
             #[serde(default, deserialize_with = "env::opt")]
             pub header: Option<bool>,
+            /// CSV: quote character (default `"`).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub quote: Option<char>,
+            /// CSV: the text written for NULL (default: an empty unquoted field).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub null_value: Option<String>,
         }
 
         impl $name {
@@ -86,8 +102,12 @@ macro_rules! destination_config {
                     overwrite: self.overwrite,
                     max_rows_per_file: self.max_rows_per_file,
                     row_group_size: self.row_group_size,
-                    delimiter: self.delimiter,
-                    header: self.header,
+                    csv: CsvConfig {
+                        delimiter: self.delimiter,
+                        header: self.header,
+                        quote: self.quote,
+                        null_value: self.null_value.clone(),
+                    },
                 }
             }
 
@@ -214,13 +234,12 @@ fn default_format() -> Format {
 pub struct ReadOptions {
     pub format: Option<Format>,
     pub glob_pattern: Option<String>,
-    pub delimiter: Option<char>,
-    pub header: Option<bool>,
+    pub csv: CsvConfig,
 }
 
 impl ReadOptions {
     pub fn csv(&self) -> Result<CsvOptions, String> {
-        csv_options(self.delimiter, self.header)
+        self.csv.options()
     }
 
     fn validate(&self, streams: &[StreamSpec]) -> Result<(), String> {
@@ -258,13 +277,14 @@ pub struct WriteConfig {
     pub overwrite: bool,
     pub max_rows_per_file: Option<u64>,
     pub row_group_size: Option<usize>,
-    pub delimiter: Option<char>,
-    pub header: Option<bool>,
+    pub csv: CsvConfig,
 }
 
 impl WriteConfig {
     fn validate(&self) -> Result<(), String> {
-        csv_options(self.delimiter, self.header).map_err(|e| format!("destination.config.{e}"))?;
+        self.csv
+            .options()
+            .map_err(|e| format!("destination.config.{e}"))?;
         if let Some(c) = self.compression {
             if !self.format.compressions().contains(&c) {
                 return Err(format!(
@@ -284,19 +304,43 @@ impl WriteConfig {
     }
 }
 
-pub(crate) fn csv_options(
-    delimiter: Option<char>,
-    header: Option<bool>,
-) -> Result<CsvOptions, String> {
-    let mut o = CsvOptions::default();
-    if let Some(d) = delimiter {
-        if !d.is_ascii() {
-            return Err(format!("delimiter `{d}` must be a single ASCII character"));
+/// The CSV keys of a file connector's config, as written in the spec.
+#[derive(Debug, Clone, Default)]
+pub struct CsvConfig {
+    pub delimiter: Option<char>,
+    pub header: Option<bool>,
+    pub quote: Option<char>,
+    pub null_value: Option<String>,
+}
+
+impl CsvConfig {
+    /// The options, or which key is wrong.
+    pub fn options(&self) -> Result<CsvOptions, String> {
+        let mut o = CsvOptions::default();
+        let ascii = |key: &str, c: char| {
+            if c.is_ascii() && c != '\n' && c != '\r' {
+                Ok(c as u8)
+            } else {
+                Err(format!(
+                    "{key} `{c}` must be a single ASCII character other than a line break"
+                ))
+            }
+        };
+        if let Some(d) = self.delimiter {
+            o.delimiter = ascii("delimiter", d)?;
         }
-        o.delimiter = d as u8;
+        if let Some(q) = self.quote {
+            o.quote = ascii("quote", q)?;
+        }
+        if o.quote == o.delimiter {
+            return Err("quote: must differ from the delimiter".into());
+        }
+        if let Some(h) = self.header {
+            o.header = h;
+        }
+        if let Some(n) = &self.null_value {
+            o.null_value = n.clone();
+        }
+        Ok(o)
     }
-    if let Some(h) = header {
-        o.header = h;
-    }
-    Ok(o)
 }

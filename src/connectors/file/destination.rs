@@ -1,4 +1,4 @@
-use super::config::{csv_options, WriteConfig};
+use super::config::WriteConfig;
 use super::is_hidden;
 use super::store::{FileStore, Location};
 use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
@@ -28,7 +28,7 @@ impl FileDestination {
             compression: config
                 .compression
                 .unwrap_or(config.format.compressions()[0]),
-            csv: csv_options(config.delimiter, config.header).map_err(Error::spec)?,
+            csv: config.csv.options().map_err(Error::spec)?,
             row_group_size: config.row_group_size.unwrap_or(DEFAULT_ROW_GROUP_SIZE),
         };
         Ok(FileDestination {

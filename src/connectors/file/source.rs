@@ -183,7 +183,7 @@ async fn open_file(
         decompressor: Decompressor::new(compression)?,
         pending: Bytes::new(),
         eof: false,
-        decoder: formats::csv::decoder(Arc::new(arrow::datatypes::Schema::empty()), csv, 1),
+        decoder: formats::csv::decoder(Arc::new(arrow::datatypes::Schema::empty()), csv, 1)?,
     };
     // Read a sample for schema inference (whole lines only).
     let mut sample = Vec::new();
@@ -222,7 +222,7 @@ async fn open_file(
     };
     reader.pending = Bytes::from(sample);
     reader.decoder = match format {
-        Format::Csv => formats::csv::decoder(schema.clone(), csv, batch_size),
+        Format::Csv => formats::csv::decoder(schema.clone(), csv, batch_size)?,
         _ => formats::json::decoder(schema.clone(), batch_size)?,
     };
     let stream = futures::stream::unfold(reader, |mut r| async move {
