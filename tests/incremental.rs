@@ -154,6 +154,14 @@ fn sqlite_to_sqlite_merges_on_the_primary_key() {
         sum["streams"][0]["rows"], 41,
         "only changed rows are read: 10 updated + 30 new + the boundary row"
     );
+    assert_eq!(
+        sum["streams"][0]["cursor_before"]["value"],
+        "2024-01-01 01:40:00.000000"
+    );
+    assert_eq!(
+        sum["streams"][0]["cursor_after"]["value"],
+        "2024-07-01 02:10:00.000000"
+    );
     // A row sharing the boundary value, added after the run, is not lost.
     let conn = rusqlite::Connection::open(&src).unwrap();
     let max: String = conn

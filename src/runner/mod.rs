@@ -148,6 +148,8 @@ pub async fn run(
                 bytes: 0,
                 outputs: Vec::new(),
                 seconds: 0.0,
+                cursor_before: None,
+                cursor_after: None,
                 error: None,
             };
             if fail_fast && failed.load(std::sync::atomic::Ordering::SeqCst) {
@@ -182,7 +184,8 @@ pub async fn run(
             let secs = t.elapsed().as_secs_f64();
             summary.seconds = secs;
             match result {
-                Ok((rows, bytes, outputs)) => {
+                Ok(done) => {
+                    let rows = done.rows;
                     let rate = rows as f64 / secs.max(1e-9);
                     bar.finish(format!("done: {rows} rows in {secs:.1}s ({rate:.0} rows/s)"));
                     tracing::info!(
@@ -193,8 +196,10 @@ pub async fn run(
                         "stream finished"
                     );
                     summary.rows = rows;
-                    summary.bytes = bytes;
-                    summary.outputs = outputs;
+                    summary.bytes = done.bytes;
+                    summary.outputs = done.outputs;
+                    summary.cursor_before = done.cursor_before;
+                    summary.cursor_after = done.cursor_after;
                 }
                 Err(e) => {
                     failed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -237,7 +242,7 @@ async fn run_stream(
     state: &tokio::sync::Mutex<PipelineState>,
     state_location: &StateLocation,
     tick: progress::Tick,
-) -> Result<(u64, u64, Vec<String>)> {
+) -> Result<StreamDone> {
     let stream = &planned.target.stream;
     // Streams declared incremental keep their state even when run as a full refresh, so the
     // next incremental run continues from here.
@@ -277,7 +282,11 @@ async fn run_stream(
     let first = match batches.next().await {
         None if incremental => {
             tracing::info!(stream = %stream.name, "no new rows");
-            return Ok((0, 0, Vec::new()));
+            return Ok(StreamDone {
+                cursor_after: previous.cursor.clone(),
+                cursor_before: previous.cursor,
+                ..Default::default()
+            });
         }
         first => first,
     };
@@ -327,6 +336,8 @@ async fn run_stream(
     crate::fault::point("before-commit");
     let report = staged.commit().await?;
     crate::fault::point("after-commit");
+    let cursor_before = previous.cursor.clone();
+    let mut cursor_after = None;
     if tracked {
         let cursor = match (previous.cursor, max) {
             (Some(old), Some(new)) => Some(old.max(new)),
@@ -340,6 +351,7 @@ async fn run_stream(
         files.extend(reader.files);
         // One state document for every stream: saves are serialised under its lock.
         let mut state = state.lock().await;
+        cursor_after = cursor.clone();
         state.streams.insert(
             stream.name.clone(),
             StreamState {
@@ -355,9 +367,21 @@ async fn run_stream(
             "the destination committed, but saving the state failed (the next run re-reads from the previous cursor)",
         )?;
     }
-    Ok((
-        report.rows,
-        counters.bytes.load(std::sync::atomic::Ordering::Relaxed),
-        report.outputs,
-    ))
+    Ok(StreamDone {
+        rows: report.rows,
+        bytes: counters.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        outputs: report.outputs,
+        cursor_before,
+        cursor_after,
+    })
+}
+
+/// What a finished stream reports to the summary.
+#[derive(Debug, Default)]
+struct StreamDone {
+    rows: u64,
+    bytes: u64,
+    outputs: Vec<String>,
+    cursor_before: Option<CursorValue>,
+    cursor_after: Option<CursorValue>,
 }

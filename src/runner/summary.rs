@@ -23,6 +23,11 @@ pub struct StreamSummary {
     /// Published files or the table written.
     pub outputs: Vec<String>,
     pub seconds: f64,
+    /// Incremental streams: the saved cursor before the run and after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor_before: Option<crate::runner::cursor::CursorValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor_after: Option<crate::runner::cursor::CursorValue>,
     pub error: Option<String>,
 }
 
