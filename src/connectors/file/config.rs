@@ -136,49 +136,47 @@ destination_config! {
     }
 }
 
-source_config! {
-    /// `config:` of an `s3` source.
-    S3SourceConfig {
-        #[serde(deserialize_with = "env::value")]
-        pub bucket: String,
-        /// Key prefix of the files to read (a "folder" or one object's key).
-        #[serde(default, deserialize_with = "env::value")]
-        pub prefix: String,
-        #[serde(default, deserialize_with = "env::opt")]
-        pub region: Option<String>,
-        #[serde(default, deserialize_with = "env::opt")]
-        pub aws_access_key_id: Option<String>,
-        #[serde(default)]
-        pub aws_secret_access_key: Option<Secret>,
-        #[serde(default)]
-        pub aws_session_token: Option<Secret>,
-        /// Any S3-compatible store, e.g. `http://127.0.0.1:9000`.
-        #[serde(default, deserialize_with = "env::opt")]
-        pub endpoint: Option<String>,
-    }
+/// Writes an S3 config struct: the bucket and connection keys, then (through `$role`, one of
+/// the two macros above) the options of that role. One list of S3 keys serves both roles.
+macro_rules! s3_config {
+    ($role:ident, $(#[$m:meta])* $name:ident, $prefix_doc:literal) => {
+        $role! {
+            $(#[$m])*
+            $name {
+                #[serde(deserialize_with = "env::value")]
+                pub bucket: String,
+                #[doc = $prefix_doc]
+                #[serde(default, deserialize_with = "env::value")]
+                pub prefix: String,
+                #[serde(default, deserialize_with = "env::opt")]
+                pub region: Option<String>,
+                #[serde(default, deserialize_with = "env::opt")]
+                pub aws_access_key_id: Option<String>,
+                #[serde(default)]
+                pub aws_secret_access_key: Option<Secret>,
+                #[serde(default)]
+                pub aws_session_token: Option<Secret>,
+                /// Any S3-compatible store, e.g. `http://127.0.0.1:9000`.
+                #[serde(default, deserialize_with = "env::opt")]
+                pub endpoint: Option<String>,
+            }
+        }
+    };
 }
 
-destination_config! {
+s3_config!(
+    source_config,
+    /// `config:` of an `s3` source.
+    S3SourceConfig,
+    "Key prefix of the files to read (a \"folder\" or one object's key)."
+);
+
+s3_config!(
+    destination_config,
     /// `config:` of an `s3` destination.
-    S3DestinationConfig {
-        #[serde(deserialize_with = "env::value")]
-        pub bucket: String,
-        /// Key prefix under which each stream gets its folder.
-        #[serde(default, deserialize_with = "env::value")]
-        pub prefix: String,
-        #[serde(default, deserialize_with = "env::opt")]
-        pub region: Option<String>,
-        #[serde(default, deserialize_with = "env::opt")]
-        pub aws_access_key_id: Option<String>,
-        #[serde(default)]
-        pub aws_secret_access_key: Option<Secret>,
-        #[serde(default)]
-        pub aws_session_token: Option<Secret>,
-        /// Any S3-compatible store, e.g. `http://127.0.0.1:9000`.
-        #[serde(default, deserialize_with = "env::opt")]
-        pub endpoint: Option<String>,
-    }
-}
+    S3DestinationConfig,
+    "Key prefix under which each stream gets its folder."
+);
 
 /// S3 connection settings; keys left out come from the standard AWS environment variables.
 #[derive(Debug, Clone)]
