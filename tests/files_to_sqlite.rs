@@ -398,3 +398,111 @@ fn files_whose_schemas_disagree_fail_naming_the_file() {
             ) == rusqlite::types::Value::Integer(0)
     );
 }
+
+/// A stream's `schema:` replaces inferred CSV/JSON Lines types: a zip code with leading zeros
+/// stays text, an amount is an exact decimal rather than a float, a timestamp keeps its zone.
+#[test]
+fn declared_schema_replaces_inferred_types() {
+    let dir = tempdir();
+    let data = dir.path().join("in");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("people.csv"),
+        "id,zip,amount,seen\n1,01234,10.10,2024-03-01T10:00:00Z\n2,99999,0.30,2024-03-02T23:59:59.123456+02:00\n3,,,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("people.jsonl"),
+        "{\"id\": 1, \"zip\": \"01234\", \"amount\": 10.10}\n{\"id\": 2, \"zip\": null, \"amount\": 0.3}\n",
+    )
+    .unwrap();
+    let db = dir.path().join("load.db");
+    let src = |glob: &str| {
+        format!(
+            "  connector_type: local_file\n  config:\n    file_path: {}\n    glob_pattern: \"{glob}\"\n",
+            data.display()
+        )
+    };
+    let streams = "streams:\n  - name: people\n    schema:\n      zip: string\n      amount: decimal(12,2)\n      seen: timestamp[us, UTC]\n";
+    let p = write_spec(
+        dir.path(),
+        "csv.yaml",
+        &spec_text(&src("*.csv"), &db, streams),
+    );
+    etl(dir.path(), &["run", &p]).ok();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let types: Vec<(String, String)> = conn
+        .prepare("SELECT name, type FROM pragma_table_info('people') ORDER BY cid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let types: Vec<String> = types.iter().map(|(n, t)| format!("{n} {t}")).collect();
+    assert_eq!(
+        types,
+        [
+            "id INTEGER",
+            "zip TEXT",
+            "amount DECIMAL(12,2)",
+            "seen TIMESTAMPTZ"
+        ]
+    );
+    let rows: Vec<String> = conn
+        .prepare("SELECT id, quote(zip), quote(amount), quote(seen) FROM people ORDER BY id")
+        .unwrap()
+        .query_map([], |r| {
+            Ok(format!(
+                "{}|{}|{}|{}",
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?
+            ))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            // DECIMAL columns have SQLite's NUMERIC affinity: 10.10 is stored as the number 10.1.
+            "1|'01234'|10.1|'2024-03-01 10:00:00.000000+00:00'",
+            "2|'99999'|0.3|'2024-03-02 21:59:59.123456+00:00'",
+            "3|NULL|NULL|NULL",
+        ]
+    );
+
+    // JSON Lines too; a declared column the file lacks is named.
+    let p = write_spec(
+        dir.path(),
+        "jsonl.yaml",
+        &spec_text(&src("*.jsonl"), &dir.path().join("j.db"), streams),
+    );
+    etl(dir.path(), &["run", &p]).fails(
+        1,
+        "schema: column `seen` is not in the file (columns: id, zip, amount)",
+    );
+    // Bad types and formats that carry their own types fail validation, located.
+    let p = write_spec(
+        dir.path(),
+        "bad.yaml",
+        &spec_text(
+            &src("*.csv"),
+            &db,
+            "streams:\n  - name: people\n    schema:\n      zip: varchar2\n",
+        ),
+    );
+    etl(dir.path(), &["validate", &p]).fails(2, "unknown type `varchar2`");
+    let p = write_spec(
+        dir.path(),
+        "bad2.yaml",
+        &spec_text(
+            &src("*.parquet"),
+            &db,
+            "streams:\n  - name: people\n    format: parquet\n    schema:\n      zip: string\n",
+        ),
+    );
+    etl(dir.path(), &["validate", &p])
+        .fails(2, "`schema` applies to CSV, JSON and JSON Lines files");
+}

@@ -274,3 +274,133 @@ fn every_table_is_exported_when_streams_are_omitted_and_select_filters() {
     );
     etl(dir.path(), &["run", &spec, "--select", "nope"]).fails(2, "--select nope: no such stream");
 }
+
+/// `partition_by` writes Hive-style folders that pyarrow reads back: every row in the folder
+/// its values name (NULL and '' in `__HIVE_DEFAULT_PARTITION__`, `/` and `=` escaped), the
+/// other columns unchanged, and a second full refresh replaces the folders it no longer needs.
+#[test]
+fn partition_by_writes_hive_folders() {
+    let dir = tempdir();
+    let db = shop_db(dir.path());
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        // Values a folder name cannot hold as they are.
+        conn.execute_batch(
+            "UPDATE orders SET status = 'on/hold=1:x%' WHERE id % 97 = 0;
+             UPDATE orders SET status = '' WHERE id % 89 = 0;
+             UPDATE orders SET status = NULL WHERE id % 83 = 0;
+             CREATE VIEW orders_data AS
+               SELECT id, customer_id, total, discount, ordered_at, note FROM orders;",
+        )
+        .unwrap();
+    }
+    let out = dir.path().join("out");
+    let spec = |extra: &str| {
+        export_spec(
+            &db,
+            &out,
+            "parquet",
+            &format!("    overwrite: true\n    max_rows_per_file: 500\nstreams:\n  - name: orders\n    table: orders\n    partition_by: [status, shipped_on]\n{extra}"),
+        )
+    };
+    let p = write_spec(dir.path(), "p.yaml", &spec(""));
+    let r = etl(dir.path(), &["run", &p, "--dry-run"]).ok();
+    assert!(
+        r.stdout.contains("orders/status=…/shipped_on=…/part-"),
+        "{}",
+        r.stdout
+    );
+    etl(dir.path(), &["run", &p]).ok();
+    let check = || {
+        let o = std::process::Command::new(python())
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/hive_check.py"))
+            .args(["--sqlite", &db.to_string_lossy(), "--root"])
+            .arg(out.join("orders"))
+            .args([
+                "--query",
+                "SELECT id, status, shipped_on FROM orders",
+                "--key",
+                "id",
+                "--partition",
+                "status",
+                "--partition",
+                "shipped_on",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "hive check failed:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    check();
+    let files = files_under(&out.join("orders"));
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("status=on%2Fhold%3D1%3Ax%25/")),
+        "escaped folder missing: {files:?}"
+    );
+    assert!(files.iter().any(|f| f
+        .to_string_lossy()
+        .contains("status=__HIVE_DEFAULT_PARTITION__/")));
+    // The files hold the other columns, value for value.
+    compare(&db, "orders_data", &files, "parquet");
+
+    // A rerun after the data moved: folders of values that are gone disappear.
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("UPDATE orders SET status = 'shipped' WHERE status = 'on/hold=1:x%'")
+            .unwrap();
+    }
+    etl(dir.path(), &["run", &p]).ok();
+    check();
+    assert!(
+        !entries_under(&out)
+            .iter()
+            .any(|e| e.to_string_lossy().contains("hold")),
+        "an emptied partition folder was left: {:?}",
+        entries_under(&out)
+    );
+    assert!(!entries_under(&out)
+        .iter()
+        .any(|e| e.to_string_lossy().contains(".etl-tmp")));
+
+    // Bad columns fail before anything is written.
+    let bad = dir.path().join("bad");
+    let b = write_spec(
+        dir.path(),
+        "b.yaml",
+        &export_spec(
+            &db,
+            &bad,
+            "parquet",
+            "streams:\n  - name: orders\n    partition_by: [nope]\n",
+        ),
+    );
+    // The columns are known once the source is open: exit 1, as for a stream that fails.
+    etl(dir.path(), &["run", &b]).fails(
+        1,
+        "stream `orders`: partition_by column `nope` is not a column",
+    );
+    assert!(files_under(&bad).is_empty());
+    let b = write_spec(
+        dir.path(),
+        "b2.yaml",
+        &export_spec(&db, &bad, "parquet", "streams:\n  - name: orders\n    partition_by: [rating]\n    query: SELECT id, CAST(1.5 AS REAL) AS rating FROM orders\n"),
+    );
+    etl(dir.path(), &["run", &b]).fails(1, "partition_by column `rating` has type Float64");
+    let b = write_spec(
+        dir.path(),
+        "b3.yaml",
+        &export_spec(
+            &db,
+            &bad,
+            "parquet",
+            "streams:\n  - name: orders\n    partition_by: [_x]\n",
+        ),
+    );
+    etl(dir.path(), &["validate", &b]).fails(2, "skipped by readers");
+}

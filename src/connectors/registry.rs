@@ -5,6 +5,7 @@
 //! The enums are adjacently tagged (`connector_type` + `config`), so serde reports unknown
 //! types and unknown config keys with their line, column and the valid choices.
 
+use super::file::partition;
 use super::file::{
     FileDestination, FileDestinationConfig, FileSource, FileSourceConfig, S3DestinationConfig,
     S3SourceConfig,
@@ -110,13 +111,24 @@ impl DestinationConfig {
         }
     }
 
-    pub fn validate(&self, _streams: &[StreamSpec]) -> std::result::Result<(), String> {
+    pub fn validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
         match self {
             DestinationConfig::Postgres(_)
             | DestinationConfig::Sqlite(_)
-            | DestinationConfig::Mysql(_) => Ok(()),
-            DestinationConfig::LocalFile(c) => c.validate(),
-            DestinationConfig::S3(c) => c.validate(),
+            | DestinationConfig::Mysql(_) => {
+                if let Some(s) = streams.iter().find(|s| !s.partition_by.is_empty()) {
+                    return Err(format!(
+                        "stream `{}`: partition_by writes Hive-style folders and applies to file destinations (local_file, s3), not to {}",
+                        s.name,
+                        self.connector_type()
+                    ));
+                }
+                Ok(())
+            }
+            DestinationConfig::LocalFile(c) => {
+                c.validate().and_then(|_| partition::validate(streams))
+            }
+            DestinationConfig::S3(c) => c.validate().and_then(|_| partition::validate(streams)),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The spec file: model, loading with `file:line:column` errors, env expansion and validation.
 
+pub mod datatype;
 pub mod env;
 pub mod introspect;
 
@@ -61,6 +62,49 @@ pub struct Defaults {
     /// First wait before a retry, doubled each time (with jitter), in milliseconds.
     #[serde(default = "default_retry_backoff_ms", deserialize_with = "env::value")]
     pub retry_backoff_ms: u64,
+    /// Longest time one stream may take, retries included (`30m`, `2h`, `45s`, `1d`).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub timeout: Option<Timeout>,
+}
+
+/// A stream's time budget, written `45s`, `30m`, `2h` or `1d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout {
+    pub duration: std::time::Duration,
+    /// Seconds as written, for messages.
+    pub text_secs: u64,
+}
+
+impl FromStr for Timeout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match crate::runner::cursor::parse_duration_micros(s) {
+            Some(Ok(micros)) if micros > 0 => Ok(Timeout {
+                duration: std::time::Duration::from_micros(micros as u64),
+                text_secs: micros as u64 / 1_000_000,
+            }),
+            Some(Err(e)) => Err(format!("timeout {e}")),
+            _ => Err(format!(
+                "timeout `{s}`: expected a positive duration such as 45s, 30m, 2h or 1d"
+            )),
+        }
+    }
+}
+
+impl env::Kind for Timeout {
+    const KIND: &'static str = "a duration such as 45s, 30m, 2h or 1d";
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let s = self.text_secs;
+        match s {
+            _ if s.is_multiple_of(86_400) => write!(f, "{}d", s / 86_400),
+            _ if s.is_multiple_of(3_600) => write!(f, "{}h", s / 3_600),
+            _ if s.is_multiple_of(60) => write!(f, "{}m", s / 60),
+            _ => write!(f, "{s}s"),
+        }
+    }
 }
 
 fn default_retries() -> u32 {
@@ -90,6 +134,7 @@ impl Default for Defaults {
             fail_fast: false,
             retries: default_retries(),
             retry_backoff_ms: default_retry_backoff_ms(),
+            timeout: None,
         }
     }
 }
@@ -170,6 +215,34 @@ pub struct StreamSpec {
     /// SQL sources: read one table over several connections at once.
     #[serde(default)]
     pub partition: Option<PartitionSpec>,
+    /// CSV/JSON/JSONL sources: column types that replace the inferred ones, `{column: type}`.
+    #[serde(default)]
+    pub schema: std::collections::BTreeMap<String, SpecType>,
+    /// File destinations: write Hive-style `column=value/` folders for these columns.
+    #[serde(default, deserialize_with = "env::list")]
+    pub partition_by: Vec<String>,
+}
+
+/// An Arrow type written in a spec (see [`datatype::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecType(pub arrow::datatypes::DataType);
+
+impl FromStr for SpecType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        datatype::parse(s).map(SpecType)
+    }
+}
+
+impl env::Kind for SpecType {
+    const KIND: &'static str =
+        "a type such as int64, string, decimal(12,2), date or timestamp[us, UTC]";
+}
+
+impl<'de> Deserialize<'de> for SpecType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        env::value(d)
+    }
 }
 
 /// `partition:` of a stream: split a table read into `count` parallel parts.

@@ -249,6 +249,16 @@ impl ReadOptions {
                     s.name
                 ));
             }
+            if !s.schema.is_empty() {
+                let format = s.format.or(self.format);
+                if matches!(format, Some(Format::Parquet | Format::Avro)) {
+                    return Err(format!(
+                        "stream `{}`: `schema` applies to CSV, JSON and JSON Lines files; {} files carry their own types",
+                        s.name,
+                        format.map_or("", |f| f.extension())
+                    ));
+                }
+            }
             if s.table.is_some() || s.query.is_some() {
                 return Err(format!(
                     "stream `{}`: `table` and `query` apply to SQL sources; a file source reads files",

@@ -1,5 +1,6 @@
 use super::config::WriteConfig;
 use super::is_hidden;
+use super::partition::Partitioner;
 use super::store::{FileStore, Location};
 use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
 use crate::error::{Error, Result, ResultExt};
@@ -12,6 +13,7 @@ use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
@@ -49,6 +51,18 @@ impl FileDestination {
             self.options.compression.file_suffix(self.options.format)
         )
     }
+}
+
+/// Part files open at once per stream (partitioned writes keep one per partition folder).
+const MAX_OPEN_PARTS: usize = 32;
+
+/// `dir/folder/name`, where `folder` is a partition path (`a=1/b=x`, already escaped) or "".
+fn child(dir: &Path, folder: &str, name: &str) -> Result<Path> {
+    if folder.is_empty() {
+        return Ok(dir.clone().join(name));
+    }
+    Path::parse(format!("{dir}/{folder}/{name}"))
+        .map_err(|e| Error::run(format!("partition folder `{folder}`: {e}")))
 }
 
 /// The visible (published) files of a stream folder.
@@ -144,7 +158,7 @@ impl StagedFiles {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.files_store.remove_empty_folder(&self.staging);
+        self.files_store.remove_empty_folders(&self.staging);
         Ok(())
     }
 }
@@ -171,7 +185,11 @@ impl Staged for StagedFiles {
                 .await
                 .with_context(|| format!("removing old file {p}"))?;
         }
-        self.files_store.remove_empty_folder(&self.staging);
+        self.files_store.remove_empty_folders(&self.staging);
+        if !old.is_empty() {
+            // Partition folders the old files leave empty.
+            self.files_store.remove_empty_folders_below(&self.dir);
+        }
         Ok(WriteReport {
             rows: self.rows,
             outputs: self
@@ -194,8 +212,14 @@ impl Destination for FileDestination {
     }
 
     fn describe(&self, target: &WriteTarget) -> String {
+        let folders: String = target
+            .stream
+            .partition_by
+            .iter()
+            .map(|c| format!("{c}=…/"))
+            .collect();
         format!(
-            "{}/{}/{}",
+            "{}/{}/{folders}{}",
             self.location.display(),
             target.stream.name,
             self.file_name(&target.run_id, 0).replace("00000", "NNNNN")
@@ -245,37 +269,73 @@ impl Destination for FileDestination {
             base: self.location.display(),
         };
         let result: Result<()> = async {
-            let mut part: Option<PartWriter> = None;
+            let partitioner = match target.stream.partition_by.as_slice() {
+                [] => None,
+                columns => Some(Partitioner::new(&target.stream.name, &schema, columns)?),
+            };
+            let file_schema = partitioner
+                .as_ref()
+                .map_or(schema.clone(), |p| p.file_schema.clone());
+            // Open part files by partition folder ("" without partition_by).
+            let mut open: HashMap<String, (PartWriter, u64)> = HashMap::new();
+            let mut used = 0u64;
             while let Some(batch) = batches.next().await {
                 let batch = batch?;
-                if part.is_none() {
-                    let name = self.file_name(&target.run_id, staged.files.len());
-                    staged.files.push((
-                        staging.clone().join(name.as_str()),
-                        dir.clone().join(name.as_str()),
-                    ));
-                    let path = &staged.files.last().expect("just pushed").0;
-                    part = Some(PartWriter::open(
-                        &store,
-                        path,
-                        schema.clone(),
-                        &self.options,
-                    )?);
-                }
-                let w = part.as_mut().expect("opened above");
-                w.write(&batch).await?;
-                staged.rows += batch.num_rows() as u64;
-                if self
-                    .config
-                    .max_rows_per_file
-                    .is_some_and(|max| w.rows >= max)
-                {
-                    part.take().expect("checked").finish().await?;
+                let pieces = match &partitioner {
+                    Some(p) => p.split(&batch, &schema)?,
+                    None => vec![(String::new(), batch)],
+                };
+                for (folder, piece) in pieces {
+                    used += 1;
+                    if !open.contains_key(&folder) {
+                        // Memory stays bounded however many partitions a stream has: past
+                        // MAX_OPEN_PARTS the least recently used file is finished, and its
+                        // partition gets a new part file if more of its rows come.
+                        if open.len() >= MAX_OPEN_PARTS {
+                            let lru = open
+                                .iter()
+                                .min_by_key(|(_, (_, last))| *last)
+                                .map(|(k, _)| k.clone());
+                            if let Some((w, _)) = lru.and_then(|k| open.remove(&k)) {
+                                w.finish().await?;
+                            }
+                        }
+                        let name = self.file_name(&target.run_id, staged.files.len());
+                        let paths = (
+                            child(&staging, &folder, &name)?,
+                            child(&dir, &folder, &name)?,
+                        );
+                        let w =
+                            PartWriter::open(&store, &paths.0, file_schema.clone(), &self.options)?;
+                        staged.files.push(paths);
+                        open.insert(folder.clone(), (w, used));
+                    }
+                    let Some((w, last)) = open.get_mut(&folder) else {
+                        continue;
+                    };
+                    *last = used;
+                    w.write(&piece).await?;
+                    staged.rows += piece.num_rows() as u64;
+                    if self
+                        .config
+                        .max_rows_per_file
+                        .is_some_and(|max| w.rows >= max)
+                    {
+                        if let Some((w, _)) = open.remove(&folder) {
+                            w.finish().await?;
+                        }
+                    }
                 }
             }
-            match part {
-                Some(w) => w.finish().await?,
-                None if staged.files.is_empty() => {
+            let mut rest: Vec<(String, (PartWriter, u64))> = open.into_iter().collect();
+            rest.sort_by(|a, b| a.0.cmp(&b.0));
+            let any_open = !rest.is_empty();
+            for (_, (w, _)) in rest {
+                w.finish().await?;
+            }
+            match any_open {
+                true => {}
+                false if staged.files.is_empty() => {
                     // An empty stream still publishes one file holding the schema.
                     let name = self.file_name(&target.run_id, 0);
                     staged.files.push((
@@ -290,7 +350,7 @@ impl Destination for FileDestination {
                     )?;
                     w.finish().await?;
                 }
-                None => {}
+                false => {}
             }
             Ok(())
         }

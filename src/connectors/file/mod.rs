@@ -4,6 +4,7 @@
 
 mod config;
 mod destination;
+pub mod partition;
 mod source;
 pub mod store;
 

@@ -4,8 +4,8 @@ use super::store::Location;
 use crate::connectors::{BatchStream, ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result, ResultExt};
 use crate::formats::{self, Compression, CsvOptions, Decompressor, Format, PushDecoder};
-use crate::spec::StreamSpec;
-use arrow::datatypes::SchemaRef;
+use crate::spec::{SpecType, StreamSpec};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use bytes::{Buf, Bytes};
@@ -157,13 +157,53 @@ impl TextReader {
     }
 }
 
+/// How text files (CSV, JSON, JSON Lines) are parsed.
+#[derive(Debug, Clone)]
+struct TextOptions {
+    csv: CsvOptions,
+    /// The stream's `schema:`: types that replace the inferred ones.
+    types: std::collections::BTreeMap<String, SpecType>,
+}
+
+/// The inferred schema with the stream's `schema:` types put in; every named column must exist.
+fn with_declared_types(
+    inferred: Schema,
+    types: &std::collections::BTreeMap<String, SpecType>,
+) -> Result<Schema> {
+    for name in types.keys() {
+        if inferred.index_of(name).is_err() {
+            let names: Vec<&str> = inferred
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            return Err(Error::spec(format!(
+                "schema: column `{name}` is not in the file (columns: {})",
+                names.join(", ")
+            )));
+        }
+    }
+    let fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| match types.get(f.name()) {
+            Some(t) => f.as_ref().clone().with_data_type(t.0.clone()),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    Ok(Schema::new_with_metadata(
+        fields,
+        inferred.metadata().clone(),
+    ))
+}
+
 /// Opens one file; `expected` is the schema every file of the stream must have.
 async fn open_file(
     store: Arc<dyn ObjectStore>,
     meta: &ObjectMeta,
     format: Format,
     compression: Compression,
-    csv: &CsvOptions,
+    text: &TextOptions,
     batch_size: usize,
     expected: Option<&SchemaRef>,
 ) -> Result<(SchemaRef, BatchStream)> {
@@ -183,7 +223,7 @@ async fn open_file(
         decompressor: Decompressor::new(compression)?,
         pending: Bytes::new(),
         eof: false,
-        decoder: formats::csv::decoder(Arc::new(arrow::datatypes::Schema::empty()), csv, 1)?,
+        decoder: formats::csv::decoder(Arc::new(arrow::datatypes::Schema::empty()), &text.csv, 1)?,
     };
     // Read a sample for schema inference (whole lines only).
     let mut sample = Vec::new();
@@ -199,11 +239,15 @@ async fn open_file(
             .rposition(|b| *b == b'\n')
             .map_or(0, |i| i + 1)]
     };
-    let inferred: SchemaRef = Arc::new(match format {
-        Format::Csv => formats::csv::infer_schema(whole, csv, INFER_MAX_RECORDS)?,
-        Format::Json => formats::json::infer_array_schema(&sample, INFER_MAX_RECORDS)?,
-        _ => formats::json::infer_schema(whole, INFER_MAX_RECORDS)?,
-    });
+    let csv = &text.csv;
+    let inferred: SchemaRef = Arc::new(with_declared_types(
+        match format {
+            Format::Csv => formats::csv::infer_schema(whole, csv, INFER_MAX_RECORDS)?,
+            Format::Json => formats::json::infer_array_schema(&sample, INFER_MAX_RECORDS)?,
+            _ => formats::json::infer_schema(whole, INFER_MAX_RECORDS)?,
+        },
+        &text.types,
+    )?);
     let schema = match expected {
         // CSV inference may see other types in a later file's sample; the header must agree.
         Some(e) => {
@@ -272,6 +316,7 @@ impl Source for FileSource {
             out.push(StreamInfo {
                 name: s.name,
                 schema: reader.schema,
+                rows_estimate: None,
             });
         }
         Ok(out)
@@ -303,7 +348,10 @@ impl Source for FileSource {
             ));
         }
         let batch_size = request.batch_size;
-        let csv = self.csv.clone();
+        let csv = TextOptions {
+            csv: self.csv.clone(),
+            types: request.stream.schema.clone(),
+        };
         let (first, f, c) = &files[0];
         let (schema, first_stream) =
             open_file(store.clone(), first, *f, *c, &csv, batch_size, None)

@@ -27,12 +27,38 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Removes a folder left empty (local disk only; object stores have no folders).
-    pub fn remove_empty_folder(&self, folder: &Path) {
+    /// Removes a folder and the folders inside it that are (or become) empty; folders holding
+    /// files stay. Local disk only: object stores have no folders.
+    pub fn remove_empty_folders(&self, folder: &Path) {
         if let Some(root) = &self.local_root {
-            let _ = std::fs::remove_dir(root.join(folder.as_ref()));
+            prune(&root.join(folder.as_ref()));
         }
     }
+
+    /// Like [`Self::remove_empty_folders`], but keeps `folder` itself.
+    pub fn remove_empty_folders_below(&self, folder: &Path) {
+        if let Some(root) = &self.local_root {
+            if let Ok(entries) = std::fs::read_dir(root.join(folder.as_ref())) {
+                for e in entries.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        prune(&e.path());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Depth-first removal of empty folders; `remove_dir` refuses any folder that holds a file.
+fn prune(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                prune(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 impl Location {
@@ -169,17 +195,25 @@ impl Location {
 /// Turns an object_store error into one that names the bucket and says what to check.
 pub fn s3_error(connection: &S3Connection, e: object_store::Error) -> Error {
     let text = crate::error::full_message(&e);
-    let hint = if text.contains("NoSuchBucket") {
+    Error::Connection(format!(
+        "s3 bucket `{}`{}: {text}",
+        connection.bucket,
+        s3_hint(&text)
+    ))
+}
+
+/// What an S3 error most likely means, for the people reading it at 3 a.m.
+pub fn s3_hint(text: &str) -> &'static str {
+    if text.contains("NoSuchBucket") {
         " (the bucket does not exist)"
     } else if text.contains("InvalidAccessKeyId")
         || text.contains("SignatureDoesNotMatch")
-        || text.contains("403")
+        || text.contains("403 Forbidden")
     {
-        " (check aws_access_key_id / aws_secret_access_key)"
+        " (the server refused the credentials: check aws_access_key_id / aws_secret_access_key)"
     } else {
         ""
-    };
-    Error::Connection(format!("s3 bucket `{}`{hint}: {text}", connection.bucket))
+    }
 }
 
 #[cfg(feature = "s3")]

@@ -152,9 +152,13 @@ pub fn validate_streams(streams: &[StreamSpec]) -> Result<(), String> {
                 s.name
             ));
         }
-        if s.file_path.is_some() || s.glob_pattern.is_some() || s.format.is_some() {
+        if s.file_path.is_some()
+            || s.glob_pattern.is_some()
+            || s.format.is_some()
+            || !s.schema.is_empty()
+        {
             return Err(format!(
-                "stream `{}`: `file_path`, `glob_pattern` and `format` apply to file sources only; a SQL source reads `table` or `query`",
+                "stream `{}`: `file_path`, `glob_pattern`, `format` and `schema` apply to file sources only; a SQL source reads `table` or `query` (use `cast:` to change a column's type)",
                 s.name
             ));
         }

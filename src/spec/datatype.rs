@@ -1,0 +1,118 @@
+//! Arrow data types written in a spec (`schema:` of a file stream): `int64`, `string`,
+//! `decimal(12,2)`, `timestamp[us, UTC]`, `date`, ... One parser for every place a spec names
+//! a type.
+
+use arrow::datatypes::{DataType, TimeUnit};
+
+/// The type names accepted, for error messages.
+pub const KNOWN: &str = "boolean, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, decimal(p,s), string, large_string, binary, date, time, timestamp, timestamp[unit], timestamp[unit, TZ] (unit: s, ms, us, ns)";
+
+/// Parses a type name (case-insensitive, spaces ignored; common SQL spellings accepted).
+pub fn parse(text: &str) -> Result<DataType, String> {
+    let t: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let bad = || format!("unknown type `{text}` (known: {KNOWN})");
+    Ok(match t.as_str() {
+        "bool" | "boolean" => DataType::Boolean,
+        "int8" | "tinyint" => DataType::Int8,
+        "int16" | "smallint" => DataType::Int16,
+        "int32" | "int" | "integer" => DataType::Int32,
+        "int64" | "bigint" | "long" => DataType::Int64,
+        "uint8" => DataType::UInt8,
+        "uint16" => DataType::UInt16,
+        "uint32" => DataType::UInt32,
+        "uint64" => DataType::UInt64,
+        "float32" | "float" | "real" => DataType::Float32,
+        "float64" | "double" => DataType::Float64,
+        "string" | "utf8" | "text" | "varchar" => DataType::Utf8,
+        "large_string" | "large_utf8" => DataType::LargeUtf8,
+        "binary" | "bytes" | "blob" => DataType::Binary,
+        "date" | "date32" => DataType::Date32,
+        "time" | "time64[us]" => DataType::Time64(TimeUnit::Microsecond),
+        "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
+        _ => {
+            if let Some(args) = t
+                .strip_prefix("decimal(")
+                .or_else(|| t.strip_prefix("numeric("))
+                .and_then(|r| r.strip_suffix(')'))
+            {
+                let (p, s) = args.split_once(',').unwrap_or((args, "0"));
+                let p: u8 = p.parse().map_err(|_| bad())?;
+                let s: i8 = s.parse().map_err(|_| bad())?;
+                if p == 0 || p > 76 || s < 0 || s as u8 > p {
+                    return Err(format!(
+                        "type `{text}`: precision must be 1 to 76 and scale 0 to the precision"
+                    ));
+                }
+                return Ok(if p <= 38 {
+                    DataType::Decimal128(p, s)
+                } else {
+                    DataType::Decimal256(p, s)
+                });
+            }
+            if let Some(args) = t
+                .strip_prefix("timestamp[")
+                .and_then(|r| r.strip_suffix(']'))
+            {
+                // Keep the zone as written (case matters: `Europe/Berlin`).
+                let raw: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                let raw_args = &raw["timestamp[".len()..raw.len() - 1];
+                let (unit, tz) = match args.split_once(',') {
+                    Some((u, _)) => (u, raw_args.split_once(',').map(|(_, z)| z)),
+                    None => (args, None),
+                };
+                let unit = match unit {
+                    "s" => TimeUnit::Second,
+                    "ms" => TimeUnit::Millisecond,
+                    "us" | "µs" => TimeUnit::Microsecond,
+                    "ns" => TimeUnit::Nanosecond,
+                    _ => return Err(bad()),
+                };
+                if let Some(z) = tz {
+                    if z.is_empty() || z.parse::<arrow::array::timezone::Tz>().is_err() {
+                        return Err(format!("type `{text}`: unknown time zone `{z}`"));
+                    }
+                }
+                return Ok(DataType::Timestamp(unit, tz.map(Into::into)));
+            }
+            return Err(bad());
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_parameters() {
+        assert_eq!(parse("Int64").unwrap(), DataType::Int64);
+        assert_eq!(
+            parse("decimal(12, 2)").unwrap(),
+            DataType::Decimal128(12, 2)
+        );
+        assert_eq!(parse("decimal(50,5)").unwrap(), DataType::Decimal256(50, 5));
+        assert_eq!(parse("numeric(7)").unwrap(), DataType::Decimal128(7, 0));
+        assert_eq!(
+            parse("timestamp[us, UTC]").unwrap(),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
+        assert_eq!(
+            parse("timestamp[ms, Europe/Berlin]").unwrap(),
+            DataType::Timestamp(TimeUnit::Millisecond, Some("Europe/Berlin".into()))
+        );
+        assert_eq!(
+            parse("timestamp").unwrap(),
+            DataType::Timestamp(TimeUnit::Microsecond, None)
+        );
+        assert!(parse("decimal(40)").is_ok());
+        assert!(parse("decimal(2,3)").unwrap_err().contains("scale"));
+        assert!(parse("timestamp[us, Mars/Base]")
+            .unwrap_err()
+            .contains("time zone"));
+        assert!(parse("varchar2").unwrap_err().contains("known: boolean"));
+    }
+}
