@@ -21,6 +21,9 @@ pub enum Error {
     /// Any other failure while running, already worded for the user.
     #[error("{0}")]
     Run(String),
+    /// A stream ran longer than `defaults.timeout`. Never retried.
+    #[error("{0}")]
+    Timeout(String),
     #[error("{context}: {source}")]
     Context {
         context: String,
@@ -35,7 +38,7 @@ pub enum Error {
     Avro(#[from] arrow_avro::errors::AvroError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("{0}")]
+    #[error("{0}{hint}", hint = crate::connectors::file::store::s3_hint(&.0.to_string()))]
     ObjectStore(#[from] object_store::Error),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -63,7 +66,7 @@ impl Error {
     /// serialization failure, a lock wait timeout, a server-side (5xx) storage error. Connect
     /// failures, authentication, missing tables and bad values are permanent.
     pub fn is_transient(&self) -> bool {
-        if matches!(self, Error::Spec(_) | Error::Value(_)) {
+        if matches!(self, Error::Spec(_) | Error::Value(_) | Error::Timeout(_)) {
             return false;
         }
         if let Error::Context { source, .. } = self {

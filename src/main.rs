@@ -220,6 +220,7 @@ async fn dispatch(command: Command, bars: bool) -> Result<u8> {
                     .map(|st| {
                         serde_json::json!({
                             "name": st.name,
+                            "rows_estimate": st.rows_estimate,
                             "columns": st.schema.fields().iter().map(|f| serde_json::json!({
                                 "name": f.name(),
                                 "type": f.data_type().to_string(),
@@ -234,7 +235,10 @@ async fn dispatch(command: Command, bars: bool) -> Result<u8> {
                 );
             } else {
                 for st in streams {
-                    println!("{}", st.name);
+                    match st.rows_estimate {
+                        Some(n) => println!("{}  (~{n} rows)", st.name),
+                        None => println!("{}", st.name),
+                    }
                     for f in st.schema.fields() {
                         println!(
                             "  {:<32} {}{}",

@@ -807,6 +807,9 @@ fn discover_and_check() {
     let mut db = Db::new();
     let src = db.schema("src");
     all_types(&src);
+    psql(&format!("CREATE TABLE \"{src}\".never_analysed (x int)"));
+    psql(&format!("ANALYZE \"{src}\".\"AllTypes\""));
+    let rows = psql(&format!("SELECT count(*) FROM \"{src}\".\"AllTypes\""));
     let dir = tempdir();
     let p = write_spec(
         dir.path(),
@@ -824,6 +827,14 @@ fn discover_and_check() {
     ] {
         assert!(r.stdout.contains(want), "{want} missing:\n{}", r.stdout);
     }
+    // Row estimates come from the planner's statistics: exact after ANALYZE of a small table,
+    // absent for a table never analysed.
+    assert!(
+        r.stdout.contains(&format!("AllTypes  (~{rows} rows)\n")),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("never_analysed\n"), "{}", r.stdout);
     etl_in(dir.path(), &["check", &p], &[("ETL_T_PW", PASSWORD)]).ok();
 }
 
@@ -1056,4 +1067,53 @@ fn incremental_to_parquet_adds_only_new_rows() {
         2,
         "a new part beside the first"
     );
+}
+
+/// `defaults.timeout` stops a stream whose source hangs: exit 1, the timeout named, no retry
+/// (a timeout is not transient), no file published and no staging left behind.
+#[test]
+fn a_stream_past_its_timeout_fails_without_publishing() {
+    let mut db = Db::new();
+    let src = db.schema("slow");
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    let t = Instant::now();
+    let r = run(
+        dir.path(),
+        &spec(
+            &pg(&src, ""),
+            &files(&out, "parquet"),
+            "defaults:\n  timeout: 2s\n  retries: 3\nstreams:\n  - name: slow\n    query: \"SELECT 1 AS x FROM pg_sleep(30)\"\n",
+        ),
+    )
+    .fails(1, "timed out after 2s (defaults.timeout)");
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(20),
+        "the timeout did not stop the stream ({took:?})"
+    );
+    assert!(
+        !r.stderr.contains("retrying"),
+        "a timeout was retried:\n{}",
+        r.stderr
+    );
+    let left = entries_under(&out);
+    assert!(
+        left.iter()
+            .all(|p| p.is_dir() && !p.to_string_lossy().contains(".etl-tmp")),
+        "files or staging left: {left:?}"
+    );
+    no_password(&r);
+    // The rule is checked when the spec is read.
+    let p = write_spec(
+        dir.path(),
+        "bad.yaml",
+        &spec(
+            &pg(&src, ""),
+            &files(&out, "parquet"),
+            "defaults:\n  timeout: soon\n",
+        ),
+    );
+    etl_in(dir.path(), &["validate", &p], &[("ETL_T_PW", PASSWORD)])
+        .fails(2, "expected a duration such as 45s, 30m, 2h or 1d");
 }

@@ -24,6 +24,9 @@ pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
 pub struct StreamInfo {
     pub name: String,
     pub schema: SchemaRef,
+    /// Rows the stream holds, as the database estimates them (statistics, not a count), when
+    /// the source has such a figure.
+    pub rows_estimate: Option<u64>,
 }
 
 /// What the runner asks a source to read.

@@ -133,25 +133,34 @@ pub enum Lookback {
     Number(String),
 }
 
+/// A duration written as a whole number with a unit: `45s`, `30m`, `2h`, `1d`, in microseconds.
+/// `None` when the text is not such a duration; `Some(Err)` when it overflows.
+pub fn parse_duration_micros(s: &str) -> Option<std::result::Result<i64, String>> {
+    let t = s.trim();
+    let unit = t.trim_start_matches(|c: char| c.is_ascii_digit());
+    let digits = &t[..t.len() - unit.len()];
+    let per = match unit {
+        "s" => 1_000_000i64,
+        "m" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => MICROS_PER_DAY,
+        _ => return None,
+    };
+    let n = digits.parse::<i64>().ok()?;
+    Some(
+        n.checked_mul(per)
+            .ok_or_else(|| format!("`{t}` is too large")),
+    )
+}
+
 impl std::str::FromStr for Lookback {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         let t = s.trim();
-        let unit = t.trim_start_matches(|c: char| c.is_ascii_digit());
-        let digits = &t[..t.len() - unit.len()];
-        let micros_per = match unit {
-            "s" => Some(1_000_000i64),
-            "m" => Some(60_000_000),
-            "h" => Some(3_600_000_000),
-            "d" => Some(MICROS_PER_DAY),
-            _ => None,
-        };
-        match (micros_per, digits.parse::<i64>()) {
-            (Some(per), Ok(n)) => Ok(Lookback::Micros(
-                n.checked_mul(per).ok_or("lookback is too large")?,
-            )),
-            _ if parse_decimal(t, 38, 18).is_ok() => Ok(Lookback::Number(t.to_string())),
-            _ => Err(format!(
+        match parse_duration_micros(t) {
+            Some(micros) => Ok(Lookback::Micros(micros?)),
+            None if parse_decimal(t, 38, 18).is_ok() => Ok(Lookback::Number(t.to_string())),
+            None => Err(format!(
                 "lookback `{s}`: expected a duration such as 2h, 30m, 1d, 45s, or a number"
             )),
         }

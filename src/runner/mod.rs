@@ -50,6 +50,41 @@ fn backoff(base_ms: u64, attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(exp + jitter)
 }
 
+/// How long a write may go on after its stream's deadline, winding down (removing staged files,
+/// rolling back) once the reader has stopped, before it is cut off where it stands.
+const TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A stream's deadline (`defaults.timeout`), checked wherever the stream waits.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: tokio::time::Instant,
+    timeout: crate::spec::Timeout,
+}
+
+impl Deadline {
+    fn error(&self) -> Error {
+        Error::Timeout(format!(
+            "timed out after {} (defaults.timeout); nothing of this run was committed",
+            self.timeout
+        ))
+    }
+
+    /// `fut`, or the timeout error once `at + grace` has passed (the future is dropped).
+    async fn bound<T>(
+        deadline: Option<Deadline>,
+        grace: std::time::Duration,
+        fut: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match deadline {
+            None => fut.await,
+            Some(d) => match tokio::time::timeout_at(d.at + grace, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(d.error()),
+            },
+        }
+    }
+}
+
 /// A new run id: sortable by time, unique by a random suffix.
 pub fn new_run_id() -> String {
     let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -135,8 +170,15 @@ pub async fn run(
     let progress = Progress::new(options.progress_bars);
     let failed = std::sync::atomic::AtomicBool::new(false);
     let fail_fast = spec.defaults.fail_fast;
+    let context = RunContext {
+        spec,
+        source,
+        destination,
+        state: &state,
+        state_location,
+    };
     let jobs = planned.iter().map(|p| {
-        let (progress, state, failed) = (&progress, &state, &failed);
+        let (progress, failed, context) = (&progress, &failed, &context);
         async move {
             let name = p.target.stream.name.clone();
             let t = Instant::now();
@@ -159,16 +201,24 @@ pub async fn run(
             }
             tracing::info!(stream = %name, mode = %p.target.mode, destination = %p.destination, "stream started");
             let bar = progress.stream(&name);
+            let deadline = spec.defaults.timeout.map(|timeout| Deadline {
+                at: tokio::time::Instant::now() + timeout.duration,
+                timeout,
+            });
             // Transient failures (connection reset, deadlock, serialization failure, lock wait
             // timeout, S3 5xx) rerun the stream: writes are staged and the state is saved only
             // after a commit, so a rerun never duplicates or loses anything.
             let mut attempt = 0;
             let result = loop {
-                let r = run_stream(spec, source, destination, p, state, state_location, bar.tick()).await;
+                let r = run_stream(context, p, bar.tick(), deadline).await;
                 match r {
                     Err(e) if attempt < spec.defaults.retries && e.is_transient() => {
                         attempt += 1;
                         let wait = backoff(spec.defaults.retry_backoff_ms, attempt);
+                        if deadline.is_some_and(|d| tokio::time::Instant::now() + wait >= d.at) {
+                            tracing::warn!(stream = %name, "transient failure, not retried: the stream's timeout would pass first");
+                            break Err(e);
+                        }
                         tracing::warn!(
                             stream = %name,
                             attempt,
@@ -235,14 +285,18 @@ pub async fn run(
 /// The order is the crash-safety argument: the state (cursor, files read) is saved only after
 /// the destination committed, so a crash anywhere re-reads from the previous cursor.
 async fn run_stream(
-    spec: &Spec,
-    source: &dyn Source,
-    destination: &dyn Destination,
+    run: &RunContext<'_>,
     planned: &PlannedStream,
-    state: &tokio::sync::Mutex<PipelineState>,
-    state_location: &StateLocation,
     tick: progress::Tick,
+    deadline: Option<Deadline>,
 ) -> Result<StreamDone> {
+    let RunContext {
+        spec,
+        source,
+        destination,
+        state,
+        state_location,
+    } = *run;
     let stream = &planned.target.stream;
     // Streams declared incremental keep their state even when run as a full refresh, so the
     // next incremental run continues from here.
@@ -267,7 +321,7 @@ async fn run_stream(
         }
         request.seen_files = Some(previous.files.clone());
     }
-    let reader = source.read(request).await?;
+    let reader = Deadline::bound(deadline, std::time::Duration::ZERO, source.read(request)).await?;
     let cursor_index = match (&stream.cursor_field, tracked) {
         (Some(field), true) => Some(reader.schema.index_of(field).map_err(|_| {
             Error::spec(format!(
@@ -279,7 +333,7 @@ async fn run_stream(
     };
     let mut batches = reader.batches;
     // Incremental with nothing new: commit nothing, keep the state as it is.
-    let first = match batches.next().await {
+    let first = match next_batch(&mut batches, deadline).await {
         None if incremental => {
             tracing::info!(stream = %stream.name, "no new rows");
             return Ok(StreamDone {
@@ -321,14 +375,19 @@ async fn run_stream(
             if tx.send(item).await.is_err() || failed {
                 break;
             }
-            next = batches.next().await;
+            next = next_batch(&mut batches, deadline).await;
         }
         max
     });
     let piped: BatchStream = Box::pin(ReceiverStream::new(rx));
-    let staged = destination
-        .write(&planned.target, reader.schema, piped)
-        .await;
+    // Past the deadline the reader sends the timeout error, so the write fails and cleans up;
+    // a write that does not wind down within the grace period is cut off.
+    let staged = Deadline::bound(
+        deadline,
+        TIMEOUT_GRACE,
+        destination.write(&planned.target, reader.schema, piped),
+    )
+    .await;
     let max = pump
         .await
         .map_err(|e| Error::run(format!("reader task failed: {e}")))?;
@@ -374,6 +433,30 @@ async fn run_stream(
         cursor_before,
         cursor_after,
     })
+}
+
+/// The source's next batch, or the timeout error once the stream's deadline has passed.
+async fn next_batch(
+    batches: &mut BatchStream,
+    deadline: Option<Deadline>,
+) -> Option<Result<arrow::record_batch::RecordBatch>> {
+    match deadline {
+        None => batches.next().await,
+        Some(d) => tokio::time::timeout_at(d.at, batches.next())
+            .await
+            .unwrap_or_else(|_| Some(Err(d.error()))),
+    }
+}
+
+/// What every stream of a run shares.
+#[derive(Clone, Copy)]
+struct RunContext<'a> {
+    spec: &'a Spec,
+    source: &'a dyn Source,
+    destination: &'a dyn Destination,
+    /// The pipeline's state document; saves are serialised under its lock.
+    state: &'a tokio::sync::Mutex<PipelineState>,
+    state_location: &'a StateLocation,
 }
 
 /// What a finished stream reports to the summary.

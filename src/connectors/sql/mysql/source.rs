@@ -266,6 +266,16 @@ impl Source for MysqlSource {
 
     async fn discover(&self) -> Result<Vec<StreamInfo>> {
         let mut conn = connect(&self.config, &[]).await?;
+        // information_schema.TABLES.TABLE_ROWS: InnoDB's sampled estimate (exact for MyISAM).
+        let estimates: std::collections::HashMap<String, Option<u64>> = conn
+            .query(
+                "SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = DATABASE()",
+            )
+            .await
+            .map_err(|e| run_err("reading row estimates", e))?
+            .into_iter()
+            .collect();
         let mut out = Vec::new();
         for t in list_tables(&mut conn).await? {
             let what = format!("table `{t}`");
@@ -276,7 +286,11 @@ impl Source for MysqlSource {
             let types = column_types(&mut conn, None, &t).await?;
             let schema = schema_of(&stmt.columns(), &what, ZeroDates::Fail, &types)?;
             conn.close(stmt).await.map_err(|e| run_err(&what, e))?;
-            out.push(StreamInfo { name: t, schema });
+            out.push(StreamInfo {
+                rows_estimate: estimates.get(&t).copied().flatten(),
+                name: t,
+                schema,
+            });
         }
         let _ = conn.disconnect().await;
         Ok(out)

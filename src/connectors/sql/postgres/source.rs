@@ -414,6 +414,19 @@ impl Source for PostgresSource {
 
     async fn discover(&self) -> Result<Vec<StreamInfo>> {
         let client = connect(&self.config).await?;
+        // The planner's statistics (pg_class.reltuples): free to read, refreshed by ANALYZE and
+        // autovacuum; -1 for a table never analysed.
+        let estimates: std::collections::HashMap<String, i64> = client
+            .query(
+                "SELECT c.relname, c.reltuples::bigint FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1",
+                &[&self.config.schema],
+            )
+            .await
+            .map_err(|e| Error::run(format!("reading row estimates: {}", pg_error(&e))))?
+            .iter()
+            .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
+            .collect();
         let mut out = Vec::new();
         for t in tables(&client, &self.config.schema).await? {
             let stream = StreamSpec {
@@ -422,6 +435,7 @@ impl Source for PostgresSource {
             };
             let p = plan(&client, &self.config, &stream).await?;
             out.push(StreamInfo {
+                rows_estimate: estimates.get(&t).and_then(|&n| u64::try_from(n).ok()),
                 name: t,
                 schema: p.schema,
             });

@@ -283,9 +283,17 @@ impl Source for SqliteSource {
                     .into_iter()
                     .map(|(n, t)| (n, t.unwrap_or(DataType::Utf8)))
                     .collect();
+                // SQLite keeps no row statistics unless ANALYZE ran; counting is a scan of the
+                // table's smallest index, fast for a local file.
+                let rows: i64 = conn.query_row(
+                    &format!("SELECT count(*) FROM {}", quote_table(&t, true)),
+                    [],
+                    |r| r.get(0),
+                )?;
                 out.push(StreamInfo {
                     name: t,
                     schema: schema_of(&fields),
+                    rows_estimate: u64::try_from(rows).ok(),
                 });
             }
             Ok(out)
