@@ -3,6 +3,8 @@
 //!
 //! With `ETL_FAULT_PAUSE=name[:n]` the n-th (default first) arrival at point `name` prints
 //! `ETL-FAULT-PAUSED name` on stderr and sleeps, so a test can SIGKILL the process exactly there.
+//! With `ETL_FAULT_RESUME=FILE` too, it goes on once FILE exists (a test breaks something, such
+//! as the S3 server, while the run waits).
 //! [`fail`] injects a transient error instead.
 
 #[cfg(feature = "fault-injection")]
@@ -21,8 +23,13 @@ pub fn point(name: &str) {
     }
     if HITS.fetch_add(1, Ordering::SeqCst) + 1 == nth {
         eprintln!("ETL-FAULT-PAUSED {name}");
+        let resume = std::env::var_os("ETL_FAULT_RESUME");
         loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
+            match &resume {
+                Some(f) if std::path::Path::new(f).exists() => return,
+                Some(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+                None => std::thread::sleep(std::time::Duration::from_secs(3600)),
+            }
         }
     }
 }

@@ -251,3 +251,198 @@ fn incremental_state_in_s3() {
     let r = etl_in(dir.path(), &["run", &spec, "--state", &state], &env).ok();
     assert!(r.stderr.contains("rows=1"), "{}", r.stderr);
 }
+
+/// A child process killed when the test ends.
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn endpoint_port() -> String {
+    s3_endpoint()
+        .rsplit(':')
+        .next()
+        .expect("endpoint with a port")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// The S3 server goes away while a run is uploading (a proxy in front of moto cuts every
+/// connection): the run fails with exit 1, no object appears under a final name, and the
+/// previous run's objects are intact; the next run succeeds.
+#[test]
+fn server_gone_mid_upload_leaves_the_previous_run_intact() {
+    use std::io::BufRead;
+    let dir = tempdir();
+    let db = shop_db(dir.path());
+    let bucket = s3_bucket("cut");
+    let flag = dir.path().join("cut");
+    let mut proxy = Child(
+        std::process::Command::new(python())
+            .arg(Path::new(ROOT).join("tests/py/cut_proxy.py"))
+            .arg(endpoint_port())
+            .arg(&flag)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the proxy"),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(proxy.0.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("proxy port");
+    let via_proxy = format!("http://127.0.0.1:{}", line.trim());
+    let extra = "    overwrite: true\n    max_rows_per_file: 500\ndefaults:\n  batch_size: 500\n  retries: 0\nstreams:\n  - name: orders\n";
+    let spec = write_spec(
+        dir.path(),
+        "s.yaml",
+        &to_s3(&db, &bucket, "parquet", extra).replace(&s3_endpoint(), &via_proxy),
+    );
+    run(dir.path(), &["run", &spec]).ok();
+    let first = s3py(&["keys", &bucket]);
+    assert_eq!(first.len(), 6, "{first:?}");
+
+    // Second run: pause after two of six files are staged, cut the server, resume.
+    let resume = dir.path().join("resume");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_etl"))
+        .args(["run", &spec])
+        .current_dir(dir.path())
+        .env("ETL_TEST_SECRET", SECRET)
+        .env("ETL_FAULT_PAUSE", "batch-3")
+        .env("ETL_FAULT_RESUME", &resume)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start etl");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut log = String::new();
+    loop {
+        let mut l = String::new();
+        if stderr.read_line(&mut l).expect("read") == 0 {
+            panic!("etl never paused:\n{log}");
+        }
+        log.push_str(&l);
+        if l.starts_with("ETL-FAULT-PAUSED") {
+            break;
+        }
+    }
+    // Give the writer time to upload what it already has (staged objects exist), then cut.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::write(&flag, "").unwrap();
+    std::fs::write(&resume, "").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read");
+    let status = child.wait().expect("wait");
+    log.push_str(&rest);
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(!log.contains("panicked") && !log.contains(SECRET), "{log}");
+    assert!(log.contains("stream `orders`"), "{log}");
+
+    // Back up: the final names hold exactly the first run's objects.
+    std::fs::remove_file(&flag).unwrap();
+    let after: Vec<String> = s3py(&["keys", &bucket])
+        .into_iter()
+        .filter(|k| !k.contains("/.etl-tmp-"))
+        .collect();
+    assert_eq!(
+        after, first,
+        "a final-named object changed after the failed run"
+    );
+    let local = dir.path().join("dl");
+    let files: Vec<std::path::PathBuf> = s3py(&[
+        "download",
+        &bucket,
+        "snapshots/orders/part-",
+        &local.to_string_lossy(),
+    ])
+    .into_iter()
+    .map(Into::into)
+    .collect();
+    compare(&db, "orders", &files, "parquet");
+    run(dir.path(), &["run", &spec]).ok();
+    let third: Vec<String> = s3py(&["keys", &bucket])
+        .into_iter()
+        .filter(|k| !k.contains("/.etl-tmp-"))
+        .collect();
+    assert_eq!(third.len(), 6);
+    assert!(third.iter().all(|k| !first.contains(k)), "{third:?}");
+}
+
+/// Wrong credentials against a server that checks them (a second moto with IAM
+/// authentication on): exit 1, a message that says the credentials were refused, the secret
+/// never printed; the right ones work.
+#[test]
+fn wrong_credentials_are_refused_clearly() {
+    let dir = tempdir();
+    let db = shop_db(dir.path());
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let moto = Path::new(&python()).with_file_name("moto_server");
+    let _server = Child(
+        std::process::Command::new(moto)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // The setup below makes exactly 3 requests (user, key, policy); every later
+            // request must be signed with a key moto knows.
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto"),
+    );
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let t = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "moto did not start on port {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = std::process::Command::new(python())
+        .arg(Path::new(ROOT).join("tests/py/s3.py"))
+        .args(["iam-user", "etl-auth"])
+        .env("ETL_TEST_S3_ENDPOINT", &endpoint)
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines = text.lines();
+    let (key, secret) = (
+        lines.next().unwrap().to_string(),
+        lines.next().unwrap().to_string(),
+    );
+    let spec_with = |key: &str| {
+        format!(
+            "version: 1\nname: auth\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n  connector_type: s3\n  config:\n    bucket: etl-auth\n    prefix: p/\n    region: us-east-1\n    endpoint: {endpoint}\n    aws_access_key_id: {key}\n    aws_secret_access_key: ${{ETL_TEST_SECRET}}\nstreams:\n  - name: orders\n",
+            db.display()
+        )
+    };
+    let good = write_spec(dir.path(), "good.yaml", &spec_with(&key));
+    etl_in(dir.path(), &["run", &good], &[("ETL_TEST_SECRET", &secret)]).ok();
+    // The right key id with a wrong secret, then a key id moto does not know.
+    for (name, key_id, needle) in [
+        ("wrong-secret", key.as_str(), "SignatureDoesNotMatch"),
+        ("unknown-key", "AKIAUNKNOWNKEY000000", "InvalidAccessKeyId"),
+    ] {
+        let p = write_spec(dir.path(), &format!("{name}.yaml"), &spec_with(key_id));
+        for cmd in ["run", "check"] {
+            let r = etl_in(dir.path(), &[cmd, &p], &[("ETL_TEST_SECRET", SECRET)]);
+            assert_eq!(r.code, 1, "{name} {cmd}:\n{}\n{}", r.stdout, r.stderr);
+            let all = format!("{}{}", r.stdout, r.stderr);
+            assert!(
+                all.contains(needle) && all.contains("credentials"),
+                "{name} {cmd}: {all}"
+            );
+            assert!(!all.contains(SECRET) && !all.contains(&secret), "{all}");
+            assert!(!all.contains("panicked"), "{all}");
+        }
+    }
+}

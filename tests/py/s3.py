@@ -5,6 +5,9 @@
     s3.py keys BUCKET [PREFIX]              -> one key per line
     s3.py download BUCKET PREFIX DEST_DIR   -> every object under PREFIX into DEST_DIR/<key>
     s3.py upload BUCKET KEY FILE
+    s3.py iam-user BUCKET                   -> creates an IAM user allowed s3:*, prints its key
+                                               id and secret, then creates BUCKET with them
+                                               (for a moto started with IAM authentication)
 
 The endpoint comes from ETL_TEST_S3_ENDPOINT; credentials from the AWS_* variables.
 """
@@ -34,6 +37,32 @@ def keys(c, bucket, prefix=""):
 def main(argv):
     c = client()
     cmd = argv[1]
+    if cmd == "iam-user":
+        iam = boto3.client(
+            "iam",
+            endpoint_url=os.environ["ETL_TEST_S3_ENDPOINT"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        iam.create_user(UserName="etl")
+        k = iam.create_access_key(UserName="etl")["AccessKey"]
+        iam.put_user_policy(
+            UserName="etl",
+            PolicyName="s3",
+            PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}',
+        )
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=os.environ["ETL_TEST_S3_ENDPOINT"],
+            region_name="us-east-1",
+            aws_access_key_id=k["AccessKeyId"],
+            aws_secret_access_key=k["SecretAccessKey"],
+        )
+        s3.create_bucket(Bucket=argv[2])
+        print(k["AccessKeyId"])
+        print(k["SecretAccessKey"])
+        return
     if cmd == "mkbucket":
         c.create_bucket(Bucket=argv[2])
     elif cmd == "keys":
