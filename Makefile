@@ -40,8 +40,8 @@ lint:
 clean:
 	rm -rf out $(SHOP_DB)
 
-# Benchmarks (not part of `make test`): BENCH_ROWS=2000000 by default; BENCH_PEERS=1 adds
-# DuckDB and polars for CSV -> Parquet.
+# Benchmarks (not part of `make test`): BENCH_ROWS=2000000 by default; BENCH_PEERS=1 adds the
+# peers (DuckDB, polars, ConnectorX, Sling, psql) and etl/peer ratios. Results: bench/RESULTS.md.
 bench:
 	bench/bench.sh
 	bench/bench_pg.sh

@@ -83,4 +83,7 @@ pl.scan_csv("$CSV", try_parse_dates=True).sink_parquet("$OUT/polars.parquet", co
 PY
     time_run "duckdb csv -> parquet" "$PY" "$OUT/duckdb_csv.py"
     time_run "polars csv -> parquet" "$PY" "$OUT/polars_csv.py"
+    echo
+    ratio "etl csv -> parquet" "duckdb csv -> parquet"
+    ratio "etl csv -> parquet" "polars csv -> parquet"
 fi

@@ -11,10 +11,19 @@ cargo build --release --quiet --bin etl --example sqlite_exec
 TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 ETL="$TARGET/release/etl"
 
-# time_run NAME CMD...: runs CMD $RUNS times and prints the median wall time, rows/s and peak
-# RSS (from /usr/bin/time -v).
+# The data's size as CSV (what bench.sh writes for the CSV scenario), the yardstick for MB/s
+# in every scenario; 0 until bench.sh has written it.
+CSV_BYTES=$(stat -c %s "bench/data/lineitem-$ROWS.csv" 2>/dev/null || echo 0)
+# Every timed result of a `make bench` run, for the ratio table: name<TAB>seconds<TAB>MB RSS.
+RESULTS=${BENCH_RESULTS:-$OUT/results.tsv}
+: > "$RESULTS"
+
+# time_run NAME CMD...: runs CMD $RUNS times and prints the median wall time, rows/s, MB/s
+# (CSV-equivalent bytes over wall time) and peak RSS (from /usr/bin/time -v). ROWS_OVERRIDE
+# sets the row count of one scenario (the 5N memory check).
 time_run() {
     local name=$1; shift
+    local rows=${ROWS_OVERRIDE:-$ROWS}
     local results=()
     for _ in $(seq "$RUNS"); do
         local log
@@ -28,9 +37,18 @@ time_run() {
     done
     printf '%s\n' "${results[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p" | {
         read -r wall rss
-        awk -v n="$name" -v w="$wall" -v r="$rss" -v rows="$ROWS" \
-            'BEGIN { printf "%-34s %10d rows %8.2f s %12.0f rows/s %8.1f MB peak RSS\n", n, rows, w, rows / w, r / 1024 }'
+        awk -v n="$name" -v w="$wall" -v r="$rss" -v rows="$rows" -v b="$CSV_BYTES" -v all="$ROWS" \
+            'BEGIN { mbs = b > 0 ? b * rows / all / w / 1e6 : 0
+                     printf "%-36s %10d rows %8.2f s %10.0f rows/s %7.1f MB/s %8.1f MB peak RSS\n", n, rows, w, rows / w, mbs, r / 1024 }'
+        printf '%s\t%s\t%.1f\n' "$name" "$wall" "$(awk -v r="$rss" 'BEGIN { print r / 1024 }')" >> "$RESULTS"
     }
+}
+
+# ratio ETL_NAME PEER_NAME: how etl's median time compares with a peer's from this run.
+ratio() {
+    awk -F'\t' -v a="$1" -v b="$2" '$1 == a { ta = $2; ra = $3 } $1 == b { tb = $2; rb = $3 }
+        END { if (ta > 0 && tb > 0) printf "%-36s vs %-36s time %.2fx (%s)  RSS %.0f vs %.0f MB\n", a, b, ta / tb,
+              ta <= tb ? "etl " sprintf("%.2f", tb / ta) "x faster" : "etl " sprintf("%.2f", ta / tb) "x slower", ra, rb }' "$RESULTS"
 }
 
 # peers_python: the python of bench/.venv, created with the pinned peers (PyPI only; nothing is

@@ -1,8 +1,8 @@
--- A deterministic lineitem-like table with :rows rows in schema etl_bench (see bench/bench_pg.sh);
+-- A deterministic lineitem-like table with :rows rows in schema :schema (see bench/bench_pg.sh);
 -- the same columns and values as bench/lineitem_sqlite.sql.
-DROP SCHEMA IF EXISTS etl_bench CASCADE;
-CREATE SCHEMA etl_bench;
-CREATE TABLE etl_bench.lineitem (
+DROP SCHEMA IF EXISTS :"schema" CASCADE;
+CREATE SCHEMA :"schema";
+CREATE TABLE :"schema".lineitem (
   l_orderkey      bigint NOT NULL,
   l_linenumber    int NOT NULL,
   l_extendedprice numeric(12,2),
@@ -14,7 +14,7 @@ CREATE TABLE etl_bench.lineitem (
   l_receipt_ts    timestamptz,
   l_returned      boolean
 );
-INSERT INTO etl_bench.lineitem
+INSERT INTO :"schema".lineitem
 SELECT
   i * 4 + 7,
   (i % 7) + 1,
@@ -27,4 +27,4 @@ SELECT
   timestamptz '1993-01-01 00:00:00+00' + make_interval(secs => ((i * 13) % 86400000)),
   i % 3 = 0
 FROM generate_series(1::bigint, :rows) i;
-ANALYZE etl_bench.lineitem;
+ANALYZE :"schema".lineitem;

@@ -105,4 +105,7 @@ if [ "${BENCH_PEERS:-0}" = 1 ]; then
     time_run "sling mysql -> csv" env SLING_DISABLE_TELEMETRY=true \
         MY="mysql://root@127.0.0.1:3306/$SRC" \
         "$SLING" run --src-conn MY --src-stream "$SRC.lineitem" --tgt-object "file://$PWD/$OUT/sling_mysql.csv"
+    echo
+    ratio "mysql -> parquet" "connectorx mysql -> parquet"
+    ratio "mysql -> csv" "sling mysql -> csv"
 fi
