@@ -34,6 +34,10 @@ macro_rules! source_config {
             /// CSV: the text of a NULL (default: an empty unquoted field).
             #[serde(default, deserialize_with = "env::opt")]
             pub null_value: Option<String>,
+            /// Files of a stream read at the same time (default 4; 1 reads them one by one in
+            /// path order).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub parallel_files: Option<usize>,
         }
 
         impl $name {
@@ -41,6 +45,7 @@ macro_rules! source_config {
                 ReadOptions {
                     format: self.format,
                     glob_pattern: self.glob_pattern.clone(),
+                    parallel_files: self.parallel_files.unwrap_or(DEFAULT_PARALLEL_FILES),
                     csv: CsvConfig {
                         delimiter: self.delimiter,
                         header: self.header,
@@ -227,11 +232,17 @@ fn default_format() -> Format {
     Format::Parquet
 }
 
+/// Files of a stream read at the same time unless `parallel_files` says otherwise: enough to
+/// overlap S3 round trips and use both cores of a small machine, few enough that memory (one
+/// batch or row group per open file) stays small.
+pub const DEFAULT_PARALLEL_FILES: usize = 4;
+
 /// Reading options shared by every file source.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
     pub format: Option<Format>,
     pub glob_pattern: Option<String>,
+    pub parallel_files: usize,
     pub csv: CsvConfig,
 }
 
@@ -242,6 +253,12 @@ impl ReadOptions {
 
     fn validate(&self, streams: &[StreamSpec]) -> Result<(), String> {
         self.csv().map_err(|e| format!("source.config.{e}"))?;
+        if !(1..=64).contains(&self.parallel_files) {
+            return Err(format!(
+                "source.config.parallel_files must be from 1 to 64, not {}",
+                self.parallel_files
+            ));
+        }
         for s in streams {
             if s.cursor_field.is_some() {
                 return Err(format!(

@@ -359,44 +359,67 @@ impl Source for FileSource {
                 .with_context(|| format!("file {}", first.location))?;
         let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
         let expected = schema.clone();
+        let parallel = self.options.parallel_files.max(1);
+        // Up to `parallel` files are read at once, each by its own task: decoding uses every
+        // core and S3 downloads overlap. Rows of different files interleave; with
+        // `parallel_files: 1` they come file by file in path order.
         tokio::spawn(async move {
-            let mut current = Some(first_stream);
-            let mut idx = 0;
-            loop {
-                let mut stream = match current.take() {
-                    Some(s) => s,
-                    None => {
-                        idx += 1;
-                        let Some((meta, f, c)) = files.get(idx) else {
-                            break;
-                        };
-                        match open_file(
-                            store.clone(),
-                            meta,
-                            *f,
-                            *c,
-                            &csv,
-                            batch_size,
-                            Some(&expected),
-                        )
-                        .await
-                        {
-                            Ok((_, s)) => s,
-                            Err(e) => {
-                                let _ = tx
-                                    .send(Err(e.context(format!("file {}", meta.location))))
-                                    .await;
-                                return;
+            let slots = Arc::new(tokio::sync::Semaphore::new(parallel));
+            let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let mut tasks = tokio::task::JoinSet::new();
+            let mut first_stream = Some(first_stream);
+            for (meta, f, c) in files {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                if failed.load(std::sync::atomic::Ordering::SeqCst) || tx.is_closed() {
+                    break;
+                }
+                let (tx, failed, store, csv, expected) = (
+                    tx.clone(),
+                    failed.clone(),
+                    store.clone(),
+                    csv.clone(),
+                    expected.clone(),
+                );
+                let opened = first_stream.take();
+                tasks.spawn(async move {
+                    let _slot = slot;
+                    let name = format!("file {}", meta.location);
+                    let mut stream = match opened {
+                        Some(s) => s,
+                        None => {
+                            match open_file(store, &meta, f, c, &csv, batch_size, Some(&expected))
+                                .await
+                            {
+                                Ok((_, s)) => s,
+                                Err(e) => {
+                                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                                    let _ = tx.send(Err(e.context(name))).await;
+                                    return;
+                                }
                             }
                         }
+                    };
+                    while let Some(item) = stream.next().await {
+                        let item = item.with_context(|| name.clone());
+                        let bad = item.is_err();
+                        if bad {
+                            failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        if tx.send(item).await.is_err() || bad {
+                            return;
+                        }
                     }
-                };
-                while let Some(item) = stream.next().await {
-                    let item = item.with_context(|| format!("file {}", files[idx].0.location));
-                    let failed = item.is_err();
-                    if tx.send(item).await.is_err() || failed {
-                        return;
-                    }
+                });
+            }
+            // The channel ends when this task drops `tx`: only after every reader is done, and
+            // a reader that panicked is reported rather than ending the stream early.
+            while let Some(done) = tasks.join_next().await {
+                if let Err(e) = done {
+                    let _ = tx
+                        .send(Err(Error::run(format!("a file reader task failed: {e}"))))
+                        .await;
                 }
             }
         });
