@@ -69,7 +69,7 @@ if [ "${BENCH_MEMCHECK:-1}" = 1 ]; then
     spec pg_to_parquet_5n "" etl_bench_5n
     ROWS_OVERRIDE=$((ROWS * 5)) time_run "postgresql -> parquet (5N rows)" "$ETL" --quiet run "$OUT/pg_to_parquet_5n.yaml"
     awk -F'\t' '$1 == "postgresql -> parquet" { n = $3 } $1 == "postgresql -> parquet (5N rows)" { f = $3 }
-        END { verdict = (f <= n * 1.5 + 10) ? "flat" : "NOT FLAT"
+        END { verdict = (f <= n * 1.25 + 5) ? "flat" : "NOT FLAT"
               printf "memory check: peak RSS %.1f MB at N rows, %.1f MB at 5N rows (%.2fx): %s\n", n, f, f / n, verdict
               exit verdict != "flat" }' "$RESULTS"
 fi

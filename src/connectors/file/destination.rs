@@ -99,7 +99,9 @@ impl PartWriter {
         Ok(PartWriter {
             encoder: formats::encoder(schema, options, buf.clone())?,
             buf,
-            upload: BufWriter::new(store.clone(), staged.clone()),
+            // Two parts in flight: enough to overlap encoding with an upload, and memory stays
+            // at about two part buffers however large the file grows.
+            upload: BufWriter::new(store.clone(), staged.clone()).with_max_concurrency(2),
             rows: 0,
         })
     }
