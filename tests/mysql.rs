@@ -11,30 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const HOST: &str = "127.0.0.1";
 
-/// Runs SQL with the `mariadb` client (UTC session, tab-separated, no headers).
 #[track_caller]
 fn sql(db: &str, q: &str) -> String {
-    let out = Command::new("mariadb")
-        .args([
-            "-h",
-            HOST,
-            "-uroot",
-            "--default-character-set=utf8mb4",
-            "-N",
-            "-B",
-            "-D",
-            db,
-            "-e",
-            &format!("SET time_zone = '+00:00'; {q}"),
-        ])
-        .output()
-        .expect("spawn the mariadb client");
-    assert!(
-        out.status.success(),
-        "mariadb failed (is MariaDB running on {HOST}:3306?) on:\n{q}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    mariadb(db, q)
 }
 
 /// A database that exists for one test.

@@ -68,13 +68,63 @@ impl Run {
 }
 
 /// Runs `etl ARGS` in `dir` with extra environment variables.
+///
+/// Every `etl run` also writes a summary (to the `--summary` the test gave, or to a file of its
+/// own), and the summary, stdout and stderr are searched for [`TEST_SECRETS`] and for the value
+/// of every variable in `env` whose name says it is a secret (`PW`, `PASSWORD`, `SECRET`,
+/// `TOKEN`): no output of the suite may hold one.
 pub fn etl_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_etl"));
     cmd.args(args).current_dir(dir).env_remove("ETL_LOG");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    Run::from(cmd.output().expect("spawn etl"))
+    let given = args
+        .iter()
+        .position(|a| *a == "--summary")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let own = tempfile::NamedTempFile::new().expect("summary temp file");
+    let summary = match (&given, args.first()) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(&"run")) => {
+            cmd.arg("--summary").arg(own.path());
+            Some(own.path().to_path_buf())
+        }
+        _ => None,
+    };
+    let run = Run::from(cmd.output().expect("spawn etl"));
+    let secret_names = ["PW", "PASSWORD", "SECRET", "TOKEN"];
+    let secrets: Vec<&str> = TEST_SECRETS
+        .iter()
+        .copied()
+        .chain(
+            env.iter()
+                .filter(|(k, v)| {
+                    v.len() >= 6
+                        && secret_names
+                            .iter()
+                            .any(|s| k.to_ascii_uppercase().contains(s))
+                })
+                .map(|(_, v)| *v),
+        )
+        .collect();
+    let written = summary
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    for secret in secrets {
+        for (what, text) in [
+            ("stdout", &run.stdout),
+            ("stderr", &run.stderr),
+            ("summary", &written),
+        ] {
+            assert!(
+                !text.contains(secret),
+                "a secret was written to the {what}:\n{text}"
+            );
+        }
+    }
+    run
 }
 
 pub fn etl(dir: &Path, args: &[&str]) -> Run {
@@ -261,4 +311,55 @@ pub fn run_and_kill(dir: &Path, spec: &str, point: &str, env: &[(&str, &str)]) {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+}
+
+/// The local PostgreSQL (`ETL_TEST_PG_HOST`, default 127.0.0.1; trust auth, user `postgres`).
+pub fn pg_host() -> String {
+    std::env::var("ETL_TEST_PG_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+/// Runs SQL with psql as `postgres` on database `test`; returns the unaligned, tuples-only
+/// output (fields separated by `|`, NULL printed as nothing).
+#[track_caller]
+pub fn psql(sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+        .arg(pg_host())
+        .args(["-U", "postgres", "-d", "test", "-c", sql])
+        .output()
+        .expect("run psql (is the PostgreSQL client installed?)");
+    assert!(
+        out.status.success(),
+        "psql failed (is PostgreSQL running at {}?): {sql}\n{}",
+        pg_host(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs SQL with the `mariadb` client against 127.0.0.1:3306 as root (UTC session,
+/// tab-separated, no headers, NULL printed as `NULL`).
+#[track_caller]
+pub fn mariadb(db: &str, q: &str) -> String {
+    let out = Command::new("mariadb")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-uroot",
+            "--default-character-set=utf8mb4",
+            "-N",
+            "-B",
+            "-D",
+            db,
+            "-e",
+            &format!("SET time_zone = '+00:00'; {q}"),
+        ])
+        .output()
+        .expect("spawn the mariadb client");
+    assert!(
+        out.status.success(),
+        "mariadb failed (is MariaDB running on 127.0.0.1:3306?) on:\n{q}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
