@@ -6,7 +6,7 @@ SHELL := /bin/bash
 ETL := $(CARGO) run --release --quiet --bin etl --
 SHOP_DB := fixtures/shop.db
 
-.PHONY: build demo test fmt lint fixtures clean toolchain bench
+.PHONY: build demo test fmt lint fixtures clean toolchain bench bench-avro
 
 toolchain:
 	@scripts/toolchain.sh
@@ -46,3 +46,8 @@ bench:
 	bench/bench.sh
 	bench/bench_pg.sh
 	bench/mysql_bench.sh
+
+# The Avro library choice (arrow-avro vs apache-avro), measured: a separate crate, not built by
+# `make build` or `make test`.
+bench-avro:
+	cd bench/avro_compare && $(CARGO) run --release --quiet -- $${BENCH_ROWS:-1000000}

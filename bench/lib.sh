@@ -11,9 +11,9 @@ cargo build --release --quiet --bin etl --example sqlite_exec
 TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 ETL="$TARGET/release/etl"
 
-# The data's size as CSV (what bench.sh writes for the CSV scenario), the yardstick for MB/s
-# in every scenario; 0 until bench.sh has written it.
-CSV_BYTES=$(stat -c %s "bench/data/lineitem-$ROWS.csv" 2>/dev/null || echo 0)
+# MB/s in every scenario is the data's size as CSV (the file bench.sh writes for the CSV
+# scenario) over wall time; 0 while that file does not exist yet.
+csv_bytes() { stat -c %s "bench/data/lineitem-$ROWS.csv" 2>/dev/null || echo 0; }
 # Every timed result of a `make bench` run, for the ratio table: name<TAB>seconds<TAB>MB RSS.
 RESULTS=${BENCH_RESULTS:-$OUT/results.tsv}
 : > "$RESULTS"
@@ -37,7 +37,7 @@ time_run() {
     done
     printf '%s\n' "${results[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p" | {
         read -r wall rss
-        awk -v n="$name" -v w="$wall" -v r="$rss" -v rows="$rows" -v b="$CSV_BYTES" -v all="$ROWS" \
+        awk -v n="$name" -v w="$wall" -v r="$rss" -v rows="$rows" -v b="$(csv_bytes)" -v all="$ROWS" \
             'BEGIN { mbs = b > 0 ? b * rows / all / w / 1e6 : 0
                      printf "%-36s %10d rows %8.2f s %10.0f rows/s %7.1f MB/s %8.1f MB peak RSS\n", n, rows, w, rows / w, mbs, r / 1024 }'
         printf '%s\t%s\t%.1f\n' "$name" "$wall" "$(awk -v r="$rss" 'BEGIN { print r / 1024 }')" >> "$RESULTS"
