@@ -1,12 +1,20 @@
 //! SQL connectors and the dialect layer they share: identifier quoting, `CREATE TABLE` from an
 //! Arrow schema, and the staging-table names used for full refresh.
 
+#[cfg(feature = "mssql")]
+pub mod mssql;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
+use crate::connectors::Reader;
+use crate::error::{Error, Result as EtlResult};
 use crate::spec::StreamSpec;
-use arrow::datatypes::Schema;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 /// What differs between SQL databases when writing.
 pub trait Dialect {
@@ -143,6 +151,134 @@ pub fn staging_table_name(table: &str, run_id: &str) -> String {
     )
 }
 
+/// `prefix` + table + the run's suffix (as [`staging_table_name`]), shortened to `max_chars`
+/// by cutting the table part, for databases with short identifier limits.
+pub fn side_table_name(prefix: &str, table: &str, run_id: &str, max_chars: usize) -> String {
+    let name = staging_table_name(table, run_id).replacen("_etl_stage_", prefix, 1);
+    if name.chars().count() <= max_chars {
+        return name;
+    }
+    let suffix: String = name
+        .chars()
+        .rev()
+        .take(13)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let room = max_chars.saturating_sub(prefix.chars().count() + suffix.chars().count());
+    format!(
+        "{prefix}{}{suffix}",
+        table.chars().take(room).collect::<String>()
+    )
+}
+
+/// How a database spells the SQL:2003 `MERGE` statement.
+#[derive(Debug, Clone, Copy)]
+pub struct MergeSyntax {
+    /// Between the target table and its alias (MSSQL: `WITH (HOLDLOCK) AS`; Oracle takes no
+    /// `AS` before a table alias).
+    pub target_alias: &'static str,
+    /// Between the source table and its alias.
+    pub source_alias: &'static str,
+    /// After the statement (MSSQL requires `;` after a MERGE).
+    pub terminator: &'static str,
+}
+
+/// `MERGE` of `staging` into `target` (both quoted) on `primary_key`: matching rows take the
+/// staging values, others are inserted. Key columns are never updated (Oracle refuses to
+/// update columns of the ON clause); a table of key columns only just inserts what is new.
+pub fn merge_statement_sql(
+    d: &dyn Dialect,
+    syntax: MergeSyntax,
+    target: &str,
+    staging: &str,
+    columns: &[String],
+    primary_key: &[String],
+) -> String {
+    let on: Vec<String> = primary_key
+        .iter()
+        .map(|k| format!("t.{q} = s.{q}", q = d.quote_ident(k)))
+        .collect();
+    let updates: Vec<String> = columns
+        .iter()
+        .filter(|c| !primary_key.contains(c))
+        .map(|c| format!("t.{q} = s.{q}", q = d.quote_ident(c)))
+        .collect();
+    let cols: Vec<String> = columns.iter().map(|c| d.quote_ident(c)).collect();
+    let values: Vec<String> = cols.iter().map(|c| format!("s.{c}")).collect();
+    let mut sql = format!(
+        "MERGE INTO {target} {}t USING {staging} {}s ON ({})",
+        syntax.target_alias,
+        syntax.source_alias,
+        on.join(" AND ")
+    );
+    if !updates.is_empty() {
+        sql.push_str(&format!(
+            " WHEN MATCHED THEN UPDATE SET {}",
+            updates.join(", ")
+        ));
+    }
+    sql.push_str(&format!(
+        " WHEN NOT MATCHED THEN INSERT ({}) VALUES ({}){}",
+        cols.join(", "),
+        values.join(", "),
+        syntax.terminator
+    ));
+    sql
+}
+
+/// Where a read task hands over the stream's schema, once, before its first batch.
+#[derive(Clone)]
+pub struct SchemaSlot(Arc<Mutex<Option<oneshot::Sender<EtlResult<SchemaRef>>>>>);
+
+impl SchemaSlot {
+    fn take(&self) -> Option<oneshot::Sender<EtlResult<SchemaRef>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Hands the schema to the runner (later calls do nothing).
+    pub fn send(&self, schema: SchemaRef) {
+        if let Some(tx) = self.take() {
+            let _ = tx.send(Ok(schema));
+        }
+    }
+}
+
+/// Runs a source's read on its own task and returns the [`Reader`] once the task has sent the
+/// schema. The task sends batches into a bounded channel (so a slow destination slows the read
+/// instead of growing memory); an error before the schema fails the `read` call itself, an
+/// error after it ends the batch stream. `db` names the database in messages.
+pub async fn spawn_reader<F, Fut>(db: &str, task: F) -> EtlResult<Reader>
+where
+    F: FnOnce(SchemaSlot, mpsc::Sender<EtlResult<RecordBatch>>) -> Fut,
+    Fut: Future<Output = EtlResult<()>> + Send + 'static,
+{
+    let (schema_tx, schema_rx) = oneshot::channel();
+    let slot = SchemaSlot(Arc::new(Mutex::new(Some(schema_tx))));
+    let (tx, rx) = mpsc::channel(2);
+    let fut = task(slot.clone(), tx.clone());
+    tokio::spawn(async move {
+        if let Err(e) = fut.await {
+            match slot.take() {
+                Some(stx) => {
+                    let _ = stx.send(Err(e));
+                }
+                None => {
+                    let _ = tx.send(Err(e)).await;
+                }
+            }
+        }
+    });
+    let schema = schema_rx
+        .await
+        .map_err(|_| Error::run(format!("{db} reader stopped before it produced a schema")))??;
+    Ok(Reader::new(
+        schema,
+        Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    ))
+}
+
 /// Spec checks shared by every SQL source.
 pub fn validate_streams(streams: &[StreamSpec]) -> Result<(), String> {
     for s in streams {
@@ -186,6 +322,39 @@ mod tests {
             "INSERT INTO \"t\" (\"id\", \"v\") SELECT \"id\", \"v\" FROM \"s\" WHERE true ON CONFLICT (\"id\") DO UPDATE SET \"v\" = excluded.\"v\""
         );
         assert!(!default_merge_sql(&Ansi, "t", "s", &cols, &[]).contains("CONFLICT"));
+    }
+
+    #[test]
+    fn merge_statement_updates_non_keys_and_inserts_the_rest() {
+        let syntax = MergeSyntax {
+            target_alias: "AS ",
+            source_alias: "AS ",
+            terminator: ";",
+        };
+        let cols = vec!["id".to_string(), "v".to_string()];
+        let sql = merge_statement_sql(&Ansi, syntax, "\"t\"", "\"s\"", &cols, &["id".into()]);
+        assert_eq!(
+            sql,
+            "MERGE INTO \"t\" AS t USING \"s\" AS s ON (t.\"id\" = s.\"id\") WHEN MATCHED THEN UPDATE SET t.\"v\" = s.\"v\" WHEN NOT MATCHED THEN INSERT (\"id\", \"v\") VALUES (s.\"id\", s.\"v\");"
+        );
+        let only_keys = merge_statement_sql(&Ansi, syntax, "t", "s", &cols[..1], &["id".into()]);
+        assert!(!only_keys.contains("MATCHED THEN UPDATE"), "{only_keys}");
+    }
+
+    #[test]
+    fn side_tables_fit_short_identifier_limits() {
+        let run = "20260101T000000Z-abcdef12";
+        let s = side_table_name("_etl_stage_", "t", run, 64);
+        assert!(
+            s.starts_with("_etl_stage_t_") && s.ends_with("abcdef12"),
+            "{s}"
+        );
+        let s = side_table_name("_etl_old_", &"x".repeat(80), run, 30);
+        assert_eq!(s.chars().count(), 30, "{s}");
+        assert!(
+            s.starts_with("_etl_old_x") && s.ends_with("abcdef12"),
+            "{s}"
+        );
     }
 
     #[test]
