@@ -4,6 +4,8 @@
 #[cfg(feature = "mssql")]
 pub mod mssql;
 pub mod mysql;
+#[cfg(feature = "oracle")]
+pub mod oracle;
 pub mod postgres;
 pub mod sqlite;
 
@@ -137,6 +139,14 @@ pub fn cursor_predicate(
         other => d.cursor_literal(other),
     };
     format!("{} >= {literal}", d.quote_ident(field))
+}
+
+/// Whether `s` is plain decimal text (`-12.50`), safe to put into SQL unquoted.
+pub fn is_decimal_text(s: &str) -> bool {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    body.bytes().any(|b| b.is_ascii_digit())
+        && body.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && body.bytes().filter(|b| *b == b'.').count() <= 1
 }
 
 /// The staging table a full refresh loads before swapping it in.

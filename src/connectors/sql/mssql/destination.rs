@@ -73,10 +73,7 @@ async fn load(
 #[async_trait]
 impl Destination for MssqlDestination {
     async fn check(&self) -> Result<()> {
-        let mut client = connect(&self.config).await?;
-        exec(&mut client, "SELECT 1", &self.config.describe()).await?;
-        let _ = client.close().await;
-        Ok(())
+        super::check(&self.config).await
     }
 
     fn describe(&self, target: &WriteTarget) -> String {

@@ -48,7 +48,7 @@ impl Dialect for MssqlDialect {
         use crate::runner::cursor::CursorValue;
         let text = nstring(&value.text());
         match value {
-            CursorValue::Decimal(d) if is_number(d) => d.clone(),
+            CursorValue::Decimal(d) if super::is_decimal_text(d) => d.clone(),
             CursorValue::Date(_) => format!("CAST({text} AS DATE)"),
             CursorValue::Timestamp(_) => format!("CAST({text} AS DATETIME2(7))"),
             CursorValue::TimestampTz(_) => format!("CAST({text} AS DATETIMEOFFSET(7))"),
@@ -66,15 +66,6 @@ impl Dialect for MssqlDialect {
         };
         Ok(format!("{}{null}", t.ddl))
     }
-}
-
-/// Whether `s` is plain decimal text (digits, one optional point, optional sign).
-fn is_number(s: &str) -> bool {
-    let body = s.strip_prefix('-').unwrap_or(s);
-    !body.is_empty()
-        && body.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && body.bytes().filter(|b| *b == b'.').count() <= 1
-        && body.bytes().any(|b| b.is_ascii_digit())
 }
 
 /// A Unicode string literal: `N'...'` with `'` doubled.
@@ -222,6 +213,14 @@ async fn open(config: &Config) -> std::result::Result<MssqlClient, OpenError> {
     Client::connect(config.clone(), tcp.compat_write())
         .await
         .map_err(OpenError::Driver)
+}
+
+/// Connects and runs `SELECT 1` (`etl check`, and a destination's preflight).
+pub(crate) async fn check(c: &MssqlConfig) -> Result<()> {
+    let mut client = connect(c).await?;
+    exec(&mut client, "SELECT 1", &c.describe()).await?;
+    let _ = client.close().await;
+    Ok(())
 }
 
 /// Runs statements that return no rows.

@@ -244,10 +244,7 @@ async fn read_task(
 #[async_trait]
 impl Source for MssqlSource {
     async fn check(&self) -> Result<()> {
-        let mut client = connect(&self.config).await?;
-        super::exec(&mut client, "SELECT 1", &self.config.describe()).await?;
-        let _ = client.close().await;
-        Ok(())
+        super::check(&self.config).await
     }
 
     async fn discover(&self) -> Result<Vec<StreamInfo>> {
