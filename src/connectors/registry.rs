@@ -284,6 +284,42 @@ pub fn connectors() -> Vec<ConnectorInfo> {
 
 #[cfg(test)]
 mod tests {
+    /// Built without a connector's feature, a spec naming it is invalid (exit 2) and says
+    /// which feature to enable. (Runs in `cargo test --no-default-features`.)
+    #[cfg(any(not(feature = "mssql"), not(feature = "oracle")))]
+    #[test]
+    fn a_connector_left_out_of_the_build_names_its_feature() {
+        let spec = |t: &str| {
+            format!(
+                "version: 1\nname: x\nsource:\n  connector_type: {t}\n  config:\n    host: h\n    dsn: d\ndestination:\n  connector_type: local_file\n  config:\n    base_path: out\n    format: csv\n"
+            )
+        };
+        let mut off = Vec::new();
+        if cfg!(not(feature = "mssql")) {
+            off.push("mssql");
+        }
+        if cfg!(not(feature = "oracle")) {
+            off.push("oracle");
+        }
+        for t in off {
+            let e = crate::spec::parse(&spec(t), "t.yaml").unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("cargo feature `{t}`")) && msg.contains("not built into"),
+                "{msg}"
+            );
+            let as_dest = format!(
+                "version: 1\nname: x\nsource:\n  connector_type: sqlite\n  config:\n    database_path: x.db\ndestination:\n  connector_type: {t}\n  config:\n    host: h\n"
+            );
+            let e = crate::spec::parse(&as_dest, "t.yaml").unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("cargo feature `{t}`")),
+                "{e}"
+            );
+        }
+    }
+
     #[test]
     fn every_connector_lists_its_keys() {
         for c in super::connectors() {
