@@ -3,7 +3,7 @@ use super::{
     connect, list_tables, qualified, quote, run_err, table_exists, MssqlClient, MssqlConfig,
     MssqlDialect,
 };
-use crate::connectors::sql::{cursor_predicate, spawn_reader, SchemaSlot};
+use crate::connectors::sql::{cursor_predicate, spawn_reader, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
 use crate::runner::cursor::CursorValue;
@@ -159,55 +159,37 @@ async fn stream_rows(
     batch_size: usize,
     tx: &mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
-    let mut builders = schema
-        .fields()
-        .iter()
-        .map(|f| ColumnBuilder::new(f.data_type(), batch_size))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::run(format!("{what}: {e}")))?;
-    let flush = |builders: &mut Vec<ColumnBuilder>| -> Result<RecordBatch> {
-        let cols = builders.iter_mut().map(|b| b.finish()).collect::<Vec<_>>();
-        Ok(RecordBatch::try_new(schema.clone(), cols)?)
-    };
+    let mut batcher = Batcher::new(schema, batch_size, what, ColumnBuilder::new)?;
     let mut rows = client
         .simple_query(sql)
         .await
         .map_err(|e| run_err(what, e))?
         .into_row_stream();
-    let mut row_no = 0u64;
-    let mut in_batch = 0usize;
     while let Some(row) = rows.try_next().await.map_err(|e| run_err(what, e))? {
         if row.result_index() != 0 {
             continue;
         }
-        row_no += 1;
-        if row.len() != builders.len() {
+        batcher.start_row();
+        if row.len() != batcher.builders.len() {
             return Err(Error::run(format!(
                 "{what}: the server returned {} columns, {} were described",
                 row.len(),
-                builders.len()
+                batcher.builders.len()
             )));
         }
         for (i, (_, v)) in row.cells().enumerate() {
-            if let Some(b) = builders.get_mut(i) {
-                b.append(v).map_err(|e| {
-                    Error::Value(format!(
-                        "{what}, column `{}`, row {row_no}: {e}",
-                        schema.field(i).name()
-                    ))
-                })?;
+            if let Err(e) = batcher.builders[i].append(v) {
+                return Err(batcher.value_error(what, i, e));
             }
         }
-        in_batch += 1;
-        if in_batch == batch_size {
-            in_batch = 0;
-            if tx.send(Ok(flush(&mut builders)?)).await.is_err() {
+        if let Some(batch) = batcher.row_done()? {
+            if tx.send(Ok(batch)).await.is_err() {
                 return Ok(()); // the reader went away: stop quietly
             }
         }
     }
-    if in_batch > 0 {
-        let _ = tx.send(Ok(flush(&mut builders)?)).await;
+    if let Some(batch) = batcher.finish()? {
+        let _ = tx.send(Ok(batch)).await;
     }
     Ok(())
 }

@@ -487,6 +487,12 @@ impl ColumnBuilder {
     }
 
     pub fn finish(&mut self) -> ArrayRef {
+        crate::connectors::sql::ColumnFinish::finish(self)
+    }
+}
+
+impl crate::connectors::sql::ColumnFinish for ColumnBuilder {
+    fn finish(&mut self) -> ArrayRef {
         use ColumnBuilder as B;
         match self {
             B::Bool(b) => Arc::new(b.finish()),
@@ -507,7 +513,9 @@ impl ColumnBuilder {
             B::TimestampNs(b) => Arc::new(b.finish()),
         }
     }
+}
 
+impl ColumnBuilder {
     fn append_null(&mut self) {
         use ColumnBuilder as B;
         match self {

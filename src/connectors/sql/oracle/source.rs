@@ -3,7 +3,7 @@ use super::{
     blocking, check_ident, connect, list_tables, ora_err, qualified, table_exists, OracleConfig,
     OracleDialect,
 };
-use crate::connectors::sql::{cursor_predicate, spawn_reader, SchemaSlot};
+use crate::connectors::sql::{cursor_predicate, spawn_reader, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
 use crate::runner::cursor::CursorValue;
@@ -139,47 +139,27 @@ fn read_blocking(
     let rows = stmt.query(&[]).map_err(|e| ora_err(&what, &e))?;
     let schema = schema_of(rows.column_info(), &what)?;
     slot.send(schema.clone());
-    let mut builders = schema
-        .fields()
-        .iter()
-        .map(|f| ColumnBuilder::new(f.data_type(), batch_size))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::run(format!("{what}: {e}")))?;
-    let flush = |builders: &mut Vec<ColumnBuilder>| -> Result<RecordBatch> {
-        let cols = builders.iter_mut().map(|b| b.finish()).collect::<Vec<_>>();
-        Ok(RecordBatch::try_new(schema.clone(), cols)?)
-    };
-    let mut in_batch = 0usize;
-    for (row_no, row) in (1u64..).zip(rows) {
+    let mut batcher = Batcher::new(schema.clone(), batch_size, &what, ColumnBuilder::new)?;
+    for row in rows {
         let row = row.map_err(|e| ora_err(&what, &e))?;
+        batcher.start_row();
         for (i, v) in row.sql_values().iter().enumerate() {
-            let field = schema.field(i);
-            let value = fetch(v, field.data_type()).map_err(|e| {
-                Error::Value(format!(
-                    "{what}, column `{}`, row {row_no}: {}",
-                    field.name(),
-                    crate::error::full_message(&e)
-                ))
-            })?;
-            if let Some(b) = builders.get_mut(i) {
-                b.append(value).map_err(|e| {
-                    Error::Value(format!(
-                        "{what}, column `{}`, row {row_no}: {e}",
-                        field.name()
-                    ))
-                })?;
+            let appended = match fetch(v, schema.field(i).data_type()) {
+                Ok(value) => batcher.builders[i].append(value),
+                Err(e) => Err(crate::error::full_message(&e)),
+            };
+            if let Err(e) = appended {
+                return Err(batcher.value_error(&what, i, e));
             }
         }
-        in_batch += 1;
-        if in_batch == batch_size {
-            in_batch = 0;
-            if tx.blocking_send(Ok(flush(&mut builders)?)).is_err() {
+        if let Some(batch) = batcher.row_done()? {
+            if tx.blocking_send(Ok(batch)).is_err() {
                 return Ok(()); // the reader went away: stop quietly
             }
         }
     }
-    if in_batch > 0 {
-        let _ = tx.blocking_send(Ok(flush(&mut builders)?));
+    if let Some(batch) = batcher.finish()? {
+        let _ = tx.blocking_send(Ok(batch));
     }
     let _ = conn.close();
     Ok(())

@@ -525,6 +525,12 @@ impl ColumnBuilder {
     }
 
     pub fn finish(&mut self) -> ArrayRef {
+        crate::connectors::sql::ColumnFinish::finish(self)
+    }
+}
+
+impl crate::connectors::sql::ColumnFinish for ColumnBuilder {
+    fn finish(&mut self) -> ArrayRef {
         use ColumnBuilder as B;
         match self {
             B::Bool(b) => Arc::new(b.finish()),
@@ -541,7 +547,9 @@ impl ColumnBuilder {
             B::YearMonth(b) => Arc::new(b.finish()),
         }
     }
+}
 
+impl ColumnBuilder {
     /// Appends one fetched value, or says why it does not fit the column exactly.
     pub fn append(&mut self, v: Fetched) -> Result<(), String> {
         use ColumnBuilder as B;
