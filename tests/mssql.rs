@@ -483,3 +483,15 @@ fn live_full_refresh_replaces_and_merge_upserts() {
         src.replace(']', "]]")
     ));
 }
+
+#[test]
+fn example_pipeline_validates() {
+    let dir = tempdir();
+    let spec = Path::new(ROOT).join("pipelines/mssql_to_parquet.yaml");
+    etl_in(
+        dir.path(),
+        &["validate", &spec.to_string_lossy()],
+        &[("MSSQL_HOST", "db.internal"), ("MSSQL_PASSWORD", PASSWORD)],
+    )
+    .ok();
+}

@@ -385,3 +385,18 @@ fn live_full_refresh_replaces_and_merge_upserts() {
         &format!("DROP TABLE \"{dst}\" PURGE"),
     ]);
 }
+
+#[test]
+fn example_pipeline_validates() {
+    let dir = tempdir();
+    let spec = Path::new(ROOT).join("pipelines/parquet_to_oracle.yaml");
+    etl_in(
+        dir.path(),
+        &["validate", &spec.to_string_lossy()],
+        &[
+            ("ORACLE_DSN", "db.internal:1521/ORCLPDB1"),
+            ("ORACLE_PASSWORD", PASSWORD),
+        ],
+    )
+    .ok();
+}
