@@ -349,7 +349,10 @@ pub fn field_for(name: &str, type_name: &str, nullable: bool) -> Result<Field, S
 fn is_uuid_field(f: &Field) -> bool {
     matches!(f.data_type(), DataType::FixedSizeBinary(16))
         && (f.metadata().get(EXT_KEY).map(String::as_str) == Some(UUID_EXT)
-            || f.metadata().get("postgres.type").map(String::as_str) == Some("uuid")
+            || f.metadata()
+                .get(crate::connectors::sql::postgres::types::PG_TYPE_KEY)
+                .map(String::as_str)
+                == Some("uuid")
             || f.metadata().get(TYPE_KEY).map(String::as_str) == Some("uniqueidentifier"))
 }
 
