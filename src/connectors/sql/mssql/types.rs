@@ -657,25 +657,23 @@ fn to_micros(ns: i128) -> Result<i64, String> {
 
 /// `value` at `from` decimal places, as DECIMAL(p,s): exact or an error.
 fn rescale(value: i128, from: i8, p: u8, s: i8) -> Result<i128, String> {
+    let shown = || crate::values::format_decimal(value, from.clamp(0, 38));
+    let pow = |n: i32| 10i128.checked_pow(n as u32);
     let v = if s >= from {
-        value
-            .checked_mul(10i128.pow((s - from) as u32))
-            .ok_or("decimal out of range")?
+        pow(s as i32 - from as i32)
+            .and_then(|f| value.checked_mul(f))
+            .ok_or_else(|| format!("{} does not fit DECIMAL({p},{s})", shown()))?
     } else {
-        let f = 10i128.pow((from - s) as u32);
-        if value % f != 0 {
-            return Err(format!(
-                "{} has more than {s} decimal places",
-                crate::values::format_decimal(value, from)
-            ));
+        match pow(from as i32 - s as i32) {
+            Some(f) if value % f == 0 => value / f,
+            Some(_) => return Err(format!("{} has more than {s} decimal places", shown())),
+            // More than 38 digits to drop: only zero divides exactly.
+            None if value == 0 => 0,
+            None => return Err(format!("a value has more than {s} decimal places")),
         }
-        value / f
     };
-    if v.unsigned_abs() >= 10u128.pow(p as u32) {
-        return Err(format!(
-            "{} does not fit DECIMAL({p},{s})",
-            crate::values::format_decimal(value, from)
-        ));
+    if v.unsigned_abs() >= 10u128.pow(p.min(38) as u32) {
+        return Err(format!("{} does not fit DECIMAL({p},{s})", shown()));
     }
     Ok(v)
 }
@@ -867,14 +865,7 @@ fn numeric(array: &dyn Array, i: usize, p: u8, s: u8) -> Result<Numeric, String>
         }
         _ => (int_fits::<i128>(array, i, "DECIMAL")?, 0),
     };
-    let v = if from < 0 {
-        value
-            .checked_mul(10i128.pow((-from) as u32))
-            .ok_or("decimal out of range")?
-    } else {
-        value
-    };
-    let v = rescale(v, from.max(0), p, s as i8)?;
+    let v = rescale(value, from, p, s as i8)?;
     Ok(Numeric::new_with_scale(v, s))
 }
 
@@ -1204,6 +1195,18 @@ mod tests {
                     (DATETIME_EPOCH_DAYS, 1)
                 )
             }
+            other => panic!("{other:?}"),
+        }
+        let wide =
+            Decimal256Array::from(vec![i256::from_i128(5) * i256::from_i128(10i128.pow(30))])
+                .with_precision_and_scale(76, 70)
+                .unwrap();
+        assert!(to_column_data(&wide, 0, Kind::Decimal(38, 2)).is_err());
+        let neg = Decimal128Array::from(vec![12])
+            .with_precision_and_scale(10, -3)
+            .unwrap();
+        match to_column_data(&neg, 0, Kind::Decimal(20, 0)).unwrap() {
+            ColumnData::Numeric(Some(n)) => assert_eq!(n.value(), 12_000),
             other => panic!("{other:?}"),
         }
         let nan = Float64Array::from(vec![f64::NAN]);
