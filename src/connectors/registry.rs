@@ -10,7 +10,11 @@ use super::file::{
     FileDestination, FileDestinationConfig, FileSource, FileSourceConfig, S3DestinationConfig,
     S3SourceConfig,
 };
+#[cfg(feature = "mssql")]
+use super::sql::mssql::{MssqlConfig, MssqlDestination, MssqlSource};
 use super::sql::mysql::{MysqlConfig, MysqlDestination, MysqlSource};
+#[cfg(feature = "oracle")]
+use super::sql::oracle::{OracleConfig, OracleDestination, OracleSource};
 use super::sql::postgres::{PostgresConfig, PostgresDestination, PostgresSource};
 use super::sql::sqlite::{SqliteConfig, SqliteDestination, SqliteSource};
 use super::{Destination, Source};
@@ -18,6 +22,31 @@ use crate::error::Result;
 use crate::spec::introspect::fields_of;
 use crate::spec::{Defaults, StreamSpec};
 use serde::Deserialize;
+
+/// The config of a connector this binary was built without (its cargo feature was off): any
+/// `config:` is accepted so that validation can say which feature is missing.
+#[derive(Debug, Clone)]
+pub struct NotBuilt;
+
+impl<'de> Deserialize<'de> for NotBuilt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(NotBuilt)
+    }
+}
+
+#[cfg(not(feature = "mssql"))]
+type MssqlConfig = NotBuilt;
+#[cfg(not(feature = "oracle"))]
+type OracleConfig = NotBuilt;
+
+/// Why a spec naming a connector left out of this build is invalid.
+#[allow(dead_code)]
+fn not_built(connector_type: &str) -> String {
+    format!(
+        "connector_type `{connector_type}` is not built into this etl binary: rebuild it with the cargo feature `{connector_type}` (e.g. `cargo build --release --features {connector_type}`; it is on by default)"
+    )
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "connector_type", content = "config", deny_unknown_fields)]
@@ -28,6 +57,10 @@ pub enum SourceConfig {
     Sqlite(SqliteConfig),
     #[serde(rename = "mysql")]
     Mysql(MysqlConfig),
+    #[serde(rename = "mssql")]
+    Mssql(MssqlConfig),
+    #[serde(rename = "oracle")]
+    Oracle(OracleConfig),
     #[serde(rename = "local_file")]
     LocalFile(FileSourceConfig),
     #[serde(rename = "s3")]
@@ -43,6 +76,10 @@ pub enum DestinationConfig {
     Sqlite(SqliteConfig),
     #[serde(rename = "mysql")]
     Mysql(MysqlConfig),
+    #[serde(rename = "mssql")]
+    Mssql(MssqlConfig),
+    #[serde(rename = "oracle")]
+    Oracle(OracleConfig),
     #[serde(rename = "local_file")]
     LocalFile(FileDestinationConfig),
     #[serde(rename = "s3")]
@@ -55,6 +92,8 @@ impl SourceConfig {
             SourceConfig::Postgres(_) => "postgresql",
             SourceConfig::Sqlite(_) => "sqlite",
             SourceConfig::Mysql(_) => "mysql",
+            SourceConfig::Mssql(_) => "mssql",
+            SourceConfig::Oracle(_) => "oracle",
             SourceConfig::LocalFile(_) => "local_file",
             SourceConfig::S3(_) => "s3",
         }
@@ -62,6 +101,14 @@ impl SourceConfig {
 
     /// Spec-time checks of the streams against this source (no connection is made).
     pub fn validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
+        #[cfg(not(feature = "mssql"))]
+        if let SourceConfig::Mssql(_) = self {
+            return Err(not_built("mssql"));
+        }
+        #[cfg(not(feature = "oracle"))]
+        if let SourceConfig::Oracle(_) = self {
+            return Err(not_built("oracle"));
+        }
         if !matches!(self, SourceConfig::Postgres(_)) {
             if let Some(s) = streams.iter().find(|s| !s.cast.is_empty()) {
                 return Err(format!(
@@ -82,6 +129,9 @@ impl SourceConfig {
             SourceConfig::Postgres(_) => super::sql::validate_streams(streams),
             SourceConfig::Sqlite(_) => super::sql::validate_streams(streams),
             SourceConfig::Mysql(_) => super::sql::mysql::validate_streams(streams),
+            SourceConfig::Mssql(_) | SourceConfig::Oracle(_) => {
+                super::sql::validate_streams(streams)
+            }
             SourceConfig::LocalFile(c) => c.validate(streams),
             SourceConfig::S3(c) => c.validate(streams),
         }
@@ -92,6 +142,14 @@ impl SourceConfig {
             SourceConfig::Postgres(c) => Box::new(PostgresSource::new(c.clone())),
             SourceConfig::Sqlite(c) => Box::new(SqliteSource::new(c.clone(), defaults)),
             SourceConfig::Mysql(c) => Box::new(MysqlSource::new(c.clone())),
+            #[cfg(feature = "mssql")]
+            SourceConfig::Mssql(c) => Box::new(MssqlSource::new(c.clone())),
+            #[cfg(not(feature = "mssql"))]
+            SourceConfig::Mssql(_) => return Err(crate::error::Error::spec(not_built("mssql"))),
+            #[cfg(feature = "oracle")]
+            SourceConfig::Oracle(c) => Box::new(OracleSource::new(c.clone())),
+            #[cfg(not(feature = "oracle"))]
+            SourceConfig::Oracle(_) => return Err(crate::error::Error::spec(not_built("oracle"))),
             SourceConfig::LocalFile(c) => {
                 Box::new(FileSource::new(c.location(), c.read_options())?)
             }
@@ -106,6 +164,8 @@ impl DestinationConfig {
             DestinationConfig::Postgres(_) => "postgresql",
             DestinationConfig::Sqlite(_) => "sqlite",
             DestinationConfig::Mysql(_) => "mysql",
+            DestinationConfig::Mssql(_) => "mssql",
+            DestinationConfig::Oracle(_) => "oracle",
             DestinationConfig::LocalFile(_) => "local_file",
             DestinationConfig::S3(_) => "s3",
         }
@@ -113,22 +173,33 @@ impl DestinationConfig {
 
     pub fn validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
         match self {
+            #[cfg(not(feature = "mssql"))]
+            DestinationConfig::Mssql(_) => Err(not_built("mssql")),
+            #[cfg(not(feature = "oracle"))]
+            DestinationConfig::Oracle(_) => Err(not_built("oracle")),
+            #[cfg(feature = "oracle")]
+            DestinationConfig::Oracle(_) => self.no_partition_by(streams),
+            #[cfg(feature = "mssql")]
+            DestinationConfig::Mssql(_) => self.no_partition_by(streams),
             DestinationConfig::Postgres(_)
             | DestinationConfig::Sqlite(_)
-            | DestinationConfig::Mysql(_) => {
-                if let Some(s) = streams.iter().find(|s| !s.partition_by.is_empty()) {
-                    return Err(format!(
-                        "stream `{}`: partition_by writes Hive-style folders and applies to file destinations (local_file, s3), not to {}",
-                        s.name,
-                        self.connector_type()
-                    ));
-                }
-                Ok(())
-            }
+            | DestinationConfig::Mysql(_) => self.no_partition_by(streams),
             DestinationConfig::LocalFile(c) => {
                 c.validate().and_then(|_| partition::validate(streams))
             }
             DestinationConfig::S3(c) => c.validate().and_then(|_| partition::validate(streams)),
+        }
+    }
+
+    /// SQL destinations write tables: `partition_by` (Hive folders) does not apply.
+    fn no_partition_by(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
+        match streams.iter().find(|s| !s.partition_by.is_empty()) {
+            Some(s) => Err(format!(
+                "stream `{}`: partition_by writes Hive-style folders and applies to file destinations (local_file, s3), not to {}",
+                s.name,
+                self.connector_type()
+            )),
+            None => Ok(()),
         }
     }
 
@@ -137,6 +208,18 @@ impl DestinationConfig {
             DestinationConfig::Postgres(c) => Box::new(PostgresDestination::new(c.clone())),
             DestinationConfig::Sqlite(c) => Box::new(SqliteDestination::new(c.clone())),
             DestinationConfig::Mysql(c) => Box::new(MysqlDestination::new(c.clone())),
+            #[cfg(feature = "mssql")]
+            DestinationConfig::Mssql(c) => Box::new(MssqlDestination::new(c.clone())),
+            #[cfg(not(feature = "mssql"))]
+            DestinationConfig::Mssql(_) => {
+                return Err(crate::error::Error::spec(not_built("mssql")))
+            }
+            #[cfg(feature = "oracle")]
+            DestinationConfig::Oracle(c) => Box::new(OracleDestination::new(c.clone())),
+            #[cfg(not(feature = "oracle"))]
+            DestinationConfig::Oracle(_) => {
+                return Err(crate::error::Error::spec(not_built("oracle")))
+            }
             DestinationConfig::LocalFile(c) => {
                 Box::new(FileDestination::new(c.location(), c.write_options())?)
             }
@@ -157,7 +240,8 @@ pub struct ConnectorInfo {
 
 /// Every connector this build knows, with the config keys each role accepts.
 pub fn connectors() -> Vec<ConnectorInfo> {
-    vec![
+    #[allow(unused_mut)]
+    let mut list = vec![
         ConnectorInfo {
             connector_type: "postgresql",
             roles: vec![
@@ -193,11 +277,64 @@ pub fn connectors() -> Vec<ConnectorInfo> {
                 ("destination", fields_of::<S3DestinationConfig>()),
             ],
         },
-    ]
+    ];
+    #[cfg(feature = "mssql")]
+    list.push(ConnectorInfo {
+        connector_type: "mssql",
+        roles: vec![
+            ("source", fields_of::<MssqlConfig>()),
+            ("destination", fields_of::<MssqlConfig>()),
+        ],
+    });
+    #[cfg(feature = "oracle")]
+    list.push(ConnectorInfo {
+        connector_type: "oracle",
+        roles: vec![
+            ("source", fields_of::<OracleConfig>()),
+            ("destination", fields_of::<OracleConfig>()),
+        ],
+    });
+    list
 }
 
 #[cfg(test)]
 mod tests {
+    /// Built without a connector's feature, a spec naming it is invalid (exit 2) and says
+    /// which feature to enable. (Runs in `cargo test --no-default-features`.)
+    #[cfg(any(not(feature = "mssql"), not(feature = "oracle")))]
+    #[test]
+    fn a_connector_left_out_of_the_build_names_its_feature() {
+        let spec = |t: &str| {
+            format!(
+                "version: 1\nname: x\nsource:\n  connector_type: {t}\n  config:\n    host: h\n    dsn: d\ndestination:\n  connector_type: local_file\n  config:\n    base_path: out\n    format: csv\n"
+            )
+        };
+        let mut off = Vec::new();
+        if cfg!(not(feature = "mssql")) {
+            off.push("mssql");
+        }
+        if cfg!(not(feature = "oracle")) {
+            off.push("oracle");
+        }
+        for t in off {
+            let e = crate::spec::parse(&spec(t), "t.yaml").unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("cargo feature `{t}`")) && msg.contains("not built into"),
+                "{msg}"
+            );
+            let as_dest = format!(
+                "version: 1\nname: x\nsource:\n  connector_type: sqlite\n  config:\n    database_path: x.db\ndestination:\n  connector_type: {t}\n  config:\n    host: h\n"
+            );
+            let e = crate::spec::parse(&as_dest, "t.yaml").unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("cargo feature `{t}`")),
+                "{e}"
+            );
+        }
+    }
+
     #[test]
     fn every_connector_lists_its_keys() {
         for c in super::connectors() {

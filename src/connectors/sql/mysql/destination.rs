@@ -4,7 +4,7 @@
 
 use super::types::{field_column_type, loads_as_hex, write_field};
 use super::{connect, exec_drop, quote, run_err, table_exists, MysqlConfig, MysqlDialect};
-use crate::connectors::sql::{staging_table_name, Dialect};
+use crate::connectors::sql::{side_table_name, Dialect};
 use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
 use crate::error::{Error, Result};
 use crate::spec::Mode;
@@ -39,23 +39,7 @@ impl MysqlDestination {
 
 /// `prefix` + table + run suffix, shortened to MySQL's 64-character limit.
 fn side_table(prefix: &str, table: &str, run_id: &str) -> String {
-    let name = staging_table_name(table, run_id).replacen("_etl_stage_", prefix, 1);
-    if name.chars().count() <= MAX_IDENT {
-        return name;
-    }
-    let suffix: String = name
-        .chars()
-        .rev()
-        .take(13)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let room = MAX_IDENT - prefix.chars().count() - suffix.chars().count();
-    format!(
-        "{prefix}{}{suffix}",
-        table.chars().take(room).collect::<String>()
-    )
+    side_table_name(prefix, table, run_id, MAX_IDENT)
 }
 
 async fn ensure_local_infile(conn: &mut Conn, config: &MysqlConfig) -> Result<()> {
