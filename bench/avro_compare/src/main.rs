@@ -98,7 +98,8 @@ fn opt(v: Option<Value>) -> Value {
 
 fn apache_write(batches: &[RecordBatch]) -> Vec<u8> {
     let schema = apache_avro::Schema::parse_str(APACHE_SCHEMA).expect("schema");
-    let mut w = apache_avro::Writer::with_codec(&schema, Vec::new(), apache_avro::Codec::Snappy);
+    let mut w = apache_avro::Writer::with_codec(&schema, Vec::new(), apache_avro::Codec::Snappy)
+        .expect("writer");
     let names: Vec<String> = batches[0].schema().fields().iter().map(|f| f.name().clone()).collect();
     for b in batches {
         let c0 = b.column(0).as_primitive::<arrow::datatypes::Int64Type>();
@@ -205,7 +206,8 @@ fn apache_read(bytes: &[u8]) -> usize {
 }
 
 fn arrow_write(batches: &[RecordBatch]) -> Vec<u8> {
-    let mut w = arrow_avro::writer::WriterBuilder::new(schema().as_ref().clone())
+    let mut w: arrow_avro::writer::AvroWriter<Vec<u8>> =
+        arrow_avro::writer::WriterBuilder::new(schema().as_ref().clone())
         .with_compression(Some(arrow_avro::compression::CompressionCodec::Snappy))
         .build(Vec::new())
         .expect("writer");
