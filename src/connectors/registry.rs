@@ -133,7 +133,10 @@ impl SourceConfig {
                 super::sql::validate_streams(streams)
             }
             SourceConfig::LocalFile(c) => c.validate(streams),
+            #[cfg(feature = "s3")]
             SourceConfig::S3(c) => c.validate(streams),
+            #[cfg(not(feature = "s3"))]
+            SourceConfig::S3(_) => Err(not_built("s3")),
         }
     }
 
@@ -187,7 +190,10 @@ impl DestinationConfig {
             DestinationConfig::LocalFile(c) => {
                 c.validate().and_then(|_| partition::validate(streams))
             }
+            #[cfg(feature = "s3")]
             DestinationConfig::S3(c) => c.validate().and_then(|_| partition::validate(streams)),
+            #[cfg(not(feature = "s3"))]
+            DestinationConfig::S3(_) => Err(not_built("s3")),
         }
     }
 
@@ -270,14 +276,15 @@ pub fn connectors() -> Vec<ConnectorInfo> {
                 ("destination", fields_of::<FileDestinationConfig>()),
             ],
         },
-        ConnectorInfo {
-            connector_type: "s3",
-            roles: vec![
-                ("source", fields_of::<S3SourceConfig>()),
-                ("destination", fields_of::<S3DestinationConfig>()),
-            ],
-        },
     ];
+    #[cfg(feature = "s3")]
+    list.push(ConnectorInfo {
+        connector_type: "s3",
+        roles: vec![
+            ("source", fields_of::<S3SourceConfig>()),
+            ("destination", fields_of::<S3DestinationConfig>()),
+        ],
+    });
     #[cfg(feature = "mssql")]
     list.push(ConnectorInfo {
         connector_type: "mssql",
