@@ -326,9 +326,9 @@ async fn run_stream(
         max
     });
     let piped: BatchStream = Box::pin(ReceiverStream::new(rx));
-    let staged = destination
-        .write(&planned.target, reader.schema, piped)
-        .await;
+    // The stream's `transform:`, if any: checked against the schema before anything is written.
+    let (schema, piped) = crate::transform::apply(stream, reader.schema, piped)?;
+    let staged = destination.write(&planned.target, schema, piped).await;
     let max = pump
         .await
         .map_err(|e| Error::run(format!("reader task failed: {e}")))?;

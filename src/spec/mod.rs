@@ -170,6 +170,9 @@ pub struct StreamSpec {
     /// SQL sources: read one table over several connections at once.
     #[serde(default)]
     pub partition: Option<PartitionSpec>,
+    /// Row-wise SQL transforms between the source and the destination (feature `transform`).
+    #[serde(default)]
+    pub transform: Option<crate::transform::TransformSpec>,
 }
 
 /// `partition:` of a stream: split a table read into `count` parallel parts.
@@ -311,6 +314,9 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
                     "{at}: cast of `{col}`: `{ty}` is not a type name (letters, digits, spaces, `_(),.[]\"`)"
                 ));
             }
+        }
+        if let Some(t) = &s.transform {
+            crate::transform::validate(t).map_err(|m| format!("{at}: transform: {m}"))?;
         }
     }
     spec.source
