@@ -18,8 +18,7 @@ use polars_arrow::ffi::{ArrowArray, ArrowSchema};
 
 // The two pairs of structs are the same C structs: refuse to build if their sizes ever differ.
 const _: () = assert!(std::mem::size_of::<FFI_ArrowArray>() == std::mem::size_of::<ArrowArray>());
-const _: () =
-    assert!(std::mem::size_of::<FFI_ArrowSchema>() == std::mem::size_of::<ArrowSchema>());
+const _: () = assert!(std::mem::size_of::<FFI_ArrowSchema>() == std::mem::size_of::<ArrowSchema>());
 
 /// An arrow-rs array as a polars Series named `name`.
 pub fn to_polars(name: &str, array: &dyn Array) -> Result<Series, String> {
@@ -37,8 +36,9 @@ pub fn to_polars(name: &str, array: &dyn Array) -> Result<Series, String> {
     // SAFETY: the structs were just filled in by arrow-rs from a valid array.
     let field = unsafe { polars_arrow::ffi::import_field_from_c(&c_schema) }
         .map_err(|e| format!("column `{name}`: {e}"))?;
-    let imported = unsafe { polars_arrow::ffi::import_array_from_c(c_array, field.dtype().clone()) }
-        .map_err(|e| format!("column `{name}`: {e}"))?;
+    let imported =
+        unsafe { polars_arrow::ffi::import_array_from_c(c_array, field.dtype().clone()) }
+            .map_err(|e| format!("column `{name}`: {e}"))?;
     Series::from_arrow(PlSmallStr::from_str(name), imported).map_err(|e| {
         format!(
             "column `{name}` ({}) cannot be read by polars: {e}",
@@ -133,7 +133,10 @@ mod tests {
         assert_eq!(round_trip(b.clone()).as_ref(), b.as_ref());
         let nulls: ArrayRef = Arc::new(NullArray::new(3));
         let back = round_trip(nulls);
-        assert_eq!((back.data_type(), back.logical_null_count()), (&DataType::Null, 3));
+        assert_eq!(
+            (back.data_type(), back.logical_null_count()),
+            (&DataType::Null, 3)
+        );
         assert_eq!(
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             *ts.data_type()
@@ -142,7 +145,12 @@ mod tests {
 
     #[test]
     fn strings_come_back_as_views_and_slices_keep_their_offset() {
-        let s: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some("héllo"), Some("")]));
+        let s: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("a"),
+            None,
+            Some("héllo"),
+            Some(""),
+        ]));
         let back = round_trip(s.clone());
         assert_eq!(back.data_type(), &DataType::Utf8View);
         let back = arrow::compute::cast(&back, &DataType::Utf8).unwrap();
@@ -151,6 +159,9 @@ mod tests {
         let back = arrow::compute::cast(&round_trip(sliced.clone()), &DataType::Utf8).unwrap();
         assert_eq!(back.as_ref(), sliced.as_ref());
         let ints: ArrayRef = Arc::new(Int32Array::from(vec![1, 2, 3, 4]));
-        assert_eq!(round_trip(ints.slice(1, 2)).as_ref(), ints.slice(1, 2).as_ref());
+        assert_eq!(
+            round_trip(ints.slice(1, 2)).as_ref(),
+            ints.slice(1, 2).as_ref()
+        );
     }
 }

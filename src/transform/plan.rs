@@ -14,7 +14,7 @@ use arrow::compute::CastOptions;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 use polars::prelude::{
-    col, ChunkFull, Column, IntoSeries, DataFrame, DataType as PlType, Expr, IntoLazy, PlSmallStr,
+    col, ChunkFull, Column, DataFrame, DataType as PlType, Expr, IntoLazy, IntoSeries, PlSmallStr,
 };
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use std::sync::Arc;
 /// A SQL expression with what it is (for messages) and its polars translation.
 #[derive(Clone)]
 struct Sql {
-    /// `filter`, `derive \`total\``, `WHERE`, ...
+    /// `filter`, `derive \`total\` =`, `sql WHERE`, `cast of \`x\` to`, ...
     what: String,
     text: String,
     expr: Expr,
@@ -78,7 +78,10 @@ pub struct Plan {
     columns: Columns,
 }
 
-fn unique<'a>(key: &str, names: impl IntoIterator<Item = &'a str>) -> std::result::Result<(), String> {
+fn unique<'a>(
+    key: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> std::result::Result<(), String> {
     let mut seen = HashSet::new();
     for n in names {
         if !seen.insert(n) {
@@ -139,7 +142,7 @@ impl Plan {
             .derive
             .0
             .iter()
-            .map(|(name, e)| Ok((name.clone(), Sql::new(format!("derive `{name}`"), e)?)))
+            .map(|(name, e)| Ok((name.clone(), Sql::new(format!("derive `{name}` ="), e)?)))
             .collect::<std::result::Result<Vec<_>, String>>()?;
         let cast = t
             .cast
@@ -192,7 +195,7 @@ impl Plan {
                             output: output.clone(),
                             source: Source::Computed(
                                 Sql {
-                                    what: format!("sql `{output}`"),
+                                    what: format!("sql `{output}` ="),
                                     text: text.clone(),
                                     expr: expr.clone(),
                                 },
@@ -299,8 +302,8 @@ impl Plan {
                                 .map(|f| f.is_nullable())
                                 .unwrap_or(true);
                             let sql = Sql {
-                                what: format!("cast of `{n}` to {to}"),
-                                text: n.clone(),
+                                what: format!("cast of `{n}` to"),
+                                text: to.to_string(),
                                 expr: col(n.as_str()),
                             };
                             (sql, Some(to), nullable)
@@ -309,7 +312,8 @@ impl Plan {
                         Source::Input(_) => unreachable!("handled above"),
                     };
                     uses(&s)?;
-                    let alias = PlSmallStr::from_string(format!("__etl_transform_{}", computed.len()));
+                    let alias =
+                        PlSmallStr::from_string(format!("__etl_transform_{}", computed.len()));
                     let mut expr = s.expr.clone();
                     if let Some(to) = &to {
                         let pl = types::to_polars(to).map_err(|m| format!("{}: {m}", s.label()))?;
@@ -360,7 +364,8 @@ impl Plan {
                         .and_then(|f| f.column(c.alias.as_str()).ok())
                         .map(|c| c.as_materialized_series().clone())
                         .ok_or_else(|| format!("{}: no result", c.sql.label()))?;
-                    let t = convert::arrow_type(&s).map_err(|m| format!("{}: {m}", c.sql.label()))?;
+                    let t =
+                        convert::arrow_type(&s).map_err(|m| format!("{}: {m}", c.sql.label()))?;
                     field.with_data_type(types::natural(&t))
                 }
                 _ => field,
@@ -403,6 +408,17 @@ pub struct Stage {
 
 const MASK: &str = "__etl_transform_filter";
 
+/// A polars error on one line (a log line per failure): its paragraphs joined.
+fn one_line(e: &polars::prelude::PolarsError) -> String {
+    let text = e.to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    parts.join(" ")
+}
+
 impl Stage {
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
@@ -421,21 +437,22 @@ impl Stage {
         DataFrame::new(batch.num_rows(), columns).map_err(|e| e.to_string())
     }
 
-    fn mask_series(&self, frame: &DataFrame, f: &Sql) -> std::result::Result<polars::prelude::Series, String> {
+    fn mask_series(
+        &self,
+        frame: &DataFrame,
+        f: &Sql,
+    ) -> std::result::Result<polars::prelude::Series, String> {
         frame
             .clone()
             .lazy()
             .with_column(f.expr.clone().alias(MASK))
             .collect()
             .and_then(|df| df.column(MASK).map(|c| c.as_materialized_series().clone()))
-            .map_err(|e| format!("{}: {e}", f.label()))
+            .map_err(|e| format!("{}: {}", f.label(), one_line(&e)))
     }
 
     /// Filters and computes: the computed columns (None when there are none) and the mask.
-    fn evaluate(
-        &self,
-        batch: &RecordBatch,
-    ) -> Result<(Option<DataFrame>, Option<BooleanArray>)> {
+    fn evaluate(&self, batch: &RecordBatch) -> Result<(Option<DataFrame>, Option<BooleanArray>)> {
         let value = |m: String| Error::Value(m);
         let mut frame = self.frame(batch).map_err(value)?;
         let mut mask = None;
@@ -447,10 +464,15 @@ impl Stage {
                     false,
                     frame.height(),
                 ),
-                _ => m.bool().map_err(|e| value(format!("{}: {e}", f.label())))?.clone(),
+                _ => m
+                    .bool()
+                    .map_err(|e| value(format!("{}: {e}", f.label())))?
+                    .clone(),
             };
             if !(m.null_count() == 0 && m.all()) {
-                frame = frame.filter(&m).map_err(|e| value(format!("{}: {e}", f.label())))?;
+                frame = frame
+                    .filter(&m)
+                    .map_err(|e| value(format!("{}: {e}", f.label())))?;
                 // The same mask for the columns that stay in Arrow; NULL counts as false, as
                 // in SQL's WHERE.
                 let arrow = convert::to_arrow(&m.into_series()).map_err(value)?;
@@ -475,10 +497,10 @@ impl Stage {
             Err(all) => {
                 for c in &self.computed {
                     if let Err(e) = frame.clone().lazy().with_column(c.expr.clone()).collect() {
-                        return Err(value(format!("{}: {e}", c.sql.label())));
+                        return Err(value(format!("{}: {}", c.sql.label(), one_line(&e))));
                     }
                 }
-                Err(value(format!("transform: {all}")))
+                Err(value(format!("transform: {}", one_line(&all))))
             }
         }
     }
@@ -490,7 +512,9 @@ impl Stage {
             (Some(m), _) => m.true_count(),
             (None, _) => batch.num_rows(),
         };
-        let filter = mask.as_ref().map(|m| arrow::compute::FilterBuilder::new(m).optimize().build());
+        let filter = mask
+            .as_ref()
+            .map(|m| arrow::compute::FilterBuilder::new(m).optimize().build());
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.outputs.len());
         for (out, field) in self.outputs.iter().zip(self.schema.fields()) {
             let array = match *out {
@@ -595,7 +619,12 @@ mod tests {
             Arc::new(schema),
             vec![
                 Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
-                Arc::new(StringArray::from(vec![Some("a"), None, Some("c"), Some("12")])),
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    None,
+                    Some("c"),
+                    Some("12"),
+                ])),
                 Arc::new(
                     Decimal128Array::from(vec![Some(150), Some(-5), None, Some(99999)])
                         .with_precision_and_scale(12, 2)
@@ -614,7 +643,11 @@ mod tests {
         let b = input();
         let stage = Plan::compile(&spec(yaml))?.bind(&b.schema())?;
         let out = stage.apply(&b).map_err(|e| e.to_string())?;
-        assert_eq!(out.schema(), stage.schema(), "the batch has the bound schema");
+        assert_eq!(
+            out.schema(),
+            stage.schema(),
+            "the batch has the bound schema"
+        );
         Ok(out)
     }
 
@@ -640,10 +673,18 @@ rename: {id: key}
             s.field(4).data_type(),
             &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
         );
-        let price = out.column(1).as_any().downcast_ref::<Decimal128Array>().unwrap();
+        let price = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<Decimal128Array>()
+            .unwrap();
         assert_eq!(price.value(0), 1500);
         assert!(price.is_null(1));
-        let upper = out.column(3).as_any().downcast_ref::<StringArray>().unwrap();
+        let upper = out
+            .column(3)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(upper.value(0), "A");
         assert_eq!(upper.value(1), "C");
     }
@@ -668,7 +709,10 @@ rename: {id: key}
     #[test]
     fn binding_names_the_expression_and_the_column() {
         let e = run("filter: nope > 1").unwrap_err();
-        assert!(e.contains("filter `nope > 1`: unknown column `nope`"), "{e}");
+        assert!(
+            e.contains("filter `nope > 1`: unknown column `nope`"),
+            "{e}"
+        );
         assert!(e.contains("id, name, price, at"), "{e}");
         let e = run("select: [id, nope]").unwrap_err();
         assert!(e.contains("select: unknown column `nope`"), "{e}");

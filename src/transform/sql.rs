@@ -67,7 +67,8 @@ const NOT_ROW_WISE: &[&str] = &[
     "columns",
 ];
 
-const WHY: &str = "transforms run batch by batch, so it would be computed per batch, not over the stream";
+const WHY: &str =
+    "transforms run batch by batch, so it would be computed per batch, not over the stream";
 
 fn parser(text: &str) -> Result<Parser<'static>, String> {
     Parser::new(&GenericDialect)
@@ -87,8 +88,7 @@ pub fn parse_expr(text: &str) -> Result<Expr, String> {
 
 /// Refuses anything in `expr` that is not computed from one row alone.
 pub fn check_row_wise(expr: &Expr) -> Result<(), String> {
-    if let ControlFlow::Break(name) = visit_relations(expr, |r| ControlFlow::Break(r.to_string()))
-    {
+    if let ControlFlow::Break(name) = visit_relations(expr, |r| ControlFlow::Break(r.to_string())) {
         return Err(format!(
             "subqueries are not supported (found a reference to table `{name}`): a transform sees one row of the stream at a time"
         ));
@@ -173,7 +173,10 @@ pub fn select(text: &str) -> Result<Select, String> {
     };
     let refuse = |what: &str| Err(format!("{what} is not supported: {WHY}"));
     if query.with.is_some() {
-        return Err("WITH (common table expressions) is not supported: write one SELECT ... FROM input".into());
+        return Err(
+            "WITH (common table expressions) is not supported: write one SELECT ... FROM input"
+                .into(),
+        );
     }
     if query.order_by.is_some() {
         return refuse("ORDER BY");
@@ -214,7 +217,9 @@ pub fn select(text: &str) -> Result<Select, String> {
     if select.qualify.is_some() || !select.named_window.is_empty() {
         return refuse("QUALIFY/WINDOW");
     }
-    if !select.sort_by.is_empty() || !select.cluster_by.is_empty() || !select.distribute_by.is_empty()
+    if !select.sort_by.is_empty()
+        || !select.cluster_by.is_empty()
+        || !select.distribute_by.is_empty()
     {
         return refuse("SORT BY/CLUSTER BY/DISTRIBUTE BY");
     }

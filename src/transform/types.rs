@@ -129,11 +129,9 @@ pub fn natural(t: &DataType) -> DataType {
     match t {
         DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
         DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
-        DataType::LargeList(f) | DataType::List(f) | DataType::ListView(f) => {
-            DataType::List(std::sync::Arc::new(
-                f.as_ref().clone().with_data_type(natural(f.data_type())),
-            ))
-        }
+        DataType::LargeList(f) | DataType::List(f) | DataType::ListView(f) => DataType::List(
+            std::sync::Arc::new(f.as_ref().clone().with_data_type(natural(f.data_type()))),
+        ),
         other => other.clone(),
     }
 }
@@ -160,7 +158,14 @@ mod tests {
         );
         assert_eq!(parse("string").unwrap(), DataType::Utf8);
         assert_eq!(parse("Int64").unwrap(), DataType::Int64);
-        for bad in ["decimal(40,2)", "decimal(5,6)", "decimal(x)", "timestamp[h]", "money", ""] {
+        for bad in [
+            "decimal(40,2)",
+            "decimal(5,6)",
+            "decimal(x)",
+            "timestamp[h]",
+            "money",
+            "",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(parse("money").unwrap_err().contains("decimal(p,s)"));
