@@ -45,4 +45,5 @@ clean:
 bench:
 	bench/bench.sh
 	bench/bench_pg.sh
+	bench/bench_transform.sh
 	bench/mysql_bench.sh

@@ -4,11 +4,7 @@
 # Prints wall time, rows/s and peak RSS (/usr/bin/time -v), median of BENCH_RUNS (default 3).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PGHOST=${PGHOST:-127.0.0.1}
-have=$(psql -X -At -h "$PGHOST" -U postgres -d test -c "SELECT count(*) FROM etl_bench.lineitem" 2>/dev/null || echo 0)
-if [ "$have" != "$ROWS" ]; then
-    echo "bench: generating $ROWS rows into etl_bench.lineitem" >&2
-    psql -X -q -v ON_ERROR_STOP=1 -v rows="$ROWS" -h "$PGHOST" -U postgres -d test -f bench/lineitem_pg.sql
-fi
+pg_lineitem
 spec() { # spec NAME PARTITION_YAML
     cat > "$OUT/$1.yaml" <<YAML
 version: 1

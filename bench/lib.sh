@@ -33,6 +33,17 @@ time_run() {
     }
 }
 
+# pg_lineitem: etl_bench.lineitem in database `test` on $PGHOST, (re)generated unless it already
+# holds $ROWS rows.
+pg_lineitem() {
+    local have
+    have=$(psql -X -At -h "$PGHOST" -U postgres -d test -c "SELECT count(*) FROM etl_bench.lineitem" 2>/dev/null || echo 0)
+    if [ "$have" != "$ROWS" ]; then
+        echo "bench: generating $ROWS rows into etl_bench.lineitem" >&2
+        psql -X -q -v ON_ERROR_STOP=1 -v rows="$ROWS" -h "$PGHOST" -U postgres -d test -f bench/lineitem_pg.sql
+    fi
+}
+
 # peers_python: the python of bench/.venv, created with the pinned peers (PyPI only; nothing is
 # downloaded at run time). Sling's own binary ships in the sling-linux-amd64 wheel.
 peers_python() {

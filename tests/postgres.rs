@@ -14,25 +14,13 @@ use std::time::{Duration, Instant};
 const PASSWORD: &str = "Pw-n0t-sh0wn-4f7c";
 
 fn host() -> String {
-    std::env::var("ETL_TEST_PG_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+    pg_host()
 }
 
 /// Runs SQL with psql as `postgres` on database `test`; returns the unaligned output.
 #[track_caller]
 fn psql(sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-        .arg(host())
-        .args(["-U", "postgres", "-d", "test", "-c", sql])
-        .output()
-        .expect("run psql (is the PostgreSQL client installed?)");
-    assert!(
-        out.status.success(),
-        "psql failed (is PostgreSQL running at {}?): {sql}\n{}",
-        host(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    psql_with(&[], sql).trim().to_string()
 }
 
 /// Schemas (and roles) created by one test, dropped when it ends.

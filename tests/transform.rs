@@ -68,30 +68,32 @@ const DECLARATIVE: &str = r#"  - name: orders
       rename: {total: amount, note: remark}
 "#;
 
-#[test]
-fn sqlite_declarative_transform_matches_sqlite() {
+/// Runs `streams` from the shop database, evaluates `select` in SQLite into a table
+/// `expected` declared with `columns`, and compares it with the output of `stream` (values by
+/// compare.py, Arrow types by pyarrow's reading of the Parquet schema).
+fn sqlite_case(streams: &str, stream: &str, columns: &str, select: &str, schema: &[&str]) {
     let dir = tempdir();
     let db = shop_db(dir.path());
     let out = dir.path().join("out");
-    let spec = write_spec(
-        dir.path(),
-        "spec.yaml",
-        &sqlite_spec(&db, &out, DECLARATIVE),
-    );
+    let spec = write_spec(dir.path(), "spec.yaml", &sqlite_spec(&db, &out, streams));
     etl(dir.path(), &["validate", &spec]).ok();
     etl(dir.path(), &["run", &spec]).ok();
-    sqlite_expected(
-        &db,
+    sqlite_expected(&db, columns, select);
+    let files = files_under(&out.join(stream));
+    compare(&db, "expected", &files, "parquet");
+    assert_schema(&files, schema);
+}
+
+#[test]
+fn sqlite_declarative_transform_matches_sqlite() {
+    sqlite_case(
+        DECLARATIVE,
+        "orders",
         "id INTEGER PRIMARY KEY, customer_id INTEGER, amount DECIMAL(18,2), total_x2 DECIMAL(38,2), \
          status_upper TEXT, unshipped BOOLEAN, label TEXT, ordered_at TIMESTAMPTZ, remark TEXT",
         "SELECT id, customer_id, total, total * 2, UPPER(status), shipped_on IS NULL, \
          CASE WHEN discount IS NULL THEN 'none' ELSE 'some' END, ordered_at || '+00:00', note \
          FROM orders WHERE status <> 'refunded' AND total > 100 AND id % 3 <> 0",
-    );
-    let files = files_under(&out.join("orders"));
-    compare(&db, "expected", &files, "parquet");
-    assert_schema(
-        &files,
         &[
             "id: int64",
             "customer_id: int32",
@@ -108,27 +110,17 @@ fn sqlite_declarative_transform_matches_sqlite() {
 
 #[test]
 fn sqlite_sql_transform_matches_sqlite() {
-    let dir = tempdir();
-    let db = shop_db(dir.path());
-    let out = dir.path().join("out");
     let select = "SELECT order_id, line_no AS line, sku || '-' || line_no AS code, \
                   COALESCE(weight_kg, -1) AS w, unit_price \
                   FROM {} WHERE gift OR line_no > 2";
-    let streams = format!(
-        "  - name: items\n    table: order_items\n    transform:\n      sql: \"{}\"\n",
-        select.replace("{}", "input")
-    );
-    let spec = write_spec(dir.path(), "spec.yaml", &sqlite_spec(&db, &out, &streams));
-    etl(dir.path(), &["run", &spec]).ok();
-    sqlite_expected(
-        &db,
+    sqlite_case(
+        &format!(
+            "  - name: items\n    table: order_items\n    transform:\n      sql: \"{}\"\n",
+            select.replace("{}", "input")
+        ),
+        "items",
         "order_id INTEGER, line INTEGER, code TEXT, w REAL, unit_price DECIMAL(10,2), PRIMARY KEY (order_id, line)",
         &select.replace("{}", "order_items"),
-    );
-    let files = files_under(&out.join("items"));
-    compare(&db, "expected", &files, "parquet");
-    assert_schema(
-        &files,
         &[
             "order_id: int64",
             "line: int64",
@@ -141,20 +133,18 @@ fn sqlite_sql_transform_matches_sqlite() {
 
 #[test]
 fn a_filter_that_keeps_nothing_writes_an_empty_stream() {
-    let dir = tempdir();
-    let db = shop_db(dir.path());
-    let out = dir.path().join("out");
-    let streams = "  - name: none\n    table: customers\n    transform:\n      filter: \"id < 0\"\n      select: [id, name]\n";
-    let spec = write_spec(dir.path(), "spec.yaml", &sqlite_spec(&db, &out, streams));
-    etl(dir.path(), &["run", &spec]).ok();
-    sqlite_expected(
-        &db,
+    sqlite_case(
+        "  - name: none\n    table: customers\n    transform:\n      filter: \"id < 0\"\n      select: [id, name]\n",
+        "none",
         "id INTEGER PRIMARY KEY, name TEXT",
         "SELECT id, name FROM customers WHERE id < 0",
+        &["id: int64", "name: string"],
     );
-    let files = files_under(&out.join("none"));
-    compare(&db, "expected", &files, "parquet");
-    assert_schema(&files, &["id: int64", "name: string"]);
+}
+
+/// The `orders` stream with a transform `block` (YAML indented for the `transform:` key).
+fn orders_with(block: &str) -> String {
+    format!("  - name: orders\n    table: orders\n    transform:\n      {block}\n")
 }
 
 /// `etl validate` refuses each of these with exit 2, naming the stream and the expression.
@@ -189,12 +179,10 @@ fn validate_refuses_invalid_and_not_row_wise_expressions() {
         ("{}", "is empty"),
     ];
     for (block, needle) in cases {
-        let streams =
-            format!("  - name: orders\n    table: orders\n    transform:\n      {block}\n");
         let spec = write_spec(
             dir.path(),
             "bad.yaml",
-            &sqlite_spec(Path::new("shop.db"), Path::new("out"), &streams),
+            &sqlite_spec(Path::new("shop.db"), Path::new("out"), &orders_with(block)),
         );
         let r = etl(dir.path(), &["validate", &spec]).fails(2, needle);
         assert!(
@@ -205,13 +193,32 @@ fn validate_refuses_invalid_and_not_row_wise_expressions() {
     }
 }
 
-/// An unknown column is found when the run starts, before anything is written.
-#[test]
-fn unknown_columns_fail_before_anything_is_written() {
+/// Runs `orders` with each transform `block`: the run fails (exit 1) with a message naming
+/// the stream and containing `needle`, and publishes no output file.
+fn run_fails_publishing_nothing(cases: &[(&str, &str)]) {
     let dir = tempdir();
     let db = shop_db(dir.path());
     let out = dir.path().join("out");
-    for (block, needle) in [
+    for (block, needle) in cases {
+        let spec = write_spec(
+            dir.path(),
+            "spec.yaml",
+            &sqlite_spec(&db, &out, &orders_with(block)),
+        );
+        let r = etl(dir.path(), &["run", &spec]).fails(1, needle);
+        assert!(r.stderr.contains("stream `orders`"), "{}", r.stderr);
+        let published: Vec<PathBuf> = files_under(&out)
+            .into_iter()
+            .filter(|f| f.to_string_lossy().contains("part-"))
+            .collect();
+        assert!(published.is_empty(), "{block}: published {published:?}");
+    }
+}
+
+/// An unknown column is found when the run starts, before anything is written.
+#[test]
+fn unknown_columns_fail_before_anything_is_written() {
+    run_fails_publishing_nothing(&[
         (
             "filter: \"totl > 1\"",
             "filter `totl > 1`: unknown column `totl`",
@@ -226,65 +233,30 @@ fn unknown_columns_fail_before_anything_is_written() {
             "unknown column `nope`",
         ),
         ("filter: \"total + 1\"", "not a boolean condition"),
-    ] {
-        let streams =
-            format!("  - name: orders\n    table: orders\n    transform:\n      {block}\n");
-        let spec = write_spec(dir.path(), "spec.yaml", &sqlite_spec(&db, &out, &streams));
-        let r = etl(dir.path(), &["run", &spec]).fails(1, needle);
-        assert!(r.stderr.contains("stream `orders`"), "{}", r.stderr);
-        assert!(files_under(&out).is_empty(), "{block}: output was written");
-    }
+    ]);
 }
 
 /// A value an expression cannot convert fails the run, names the column, publishes nothing.
 #[test]
 fn a_failed_cast_names_the_column_and_publishes_nothing() {
-    let dir = tempdir();
-    let db = shop_db(dir.path());
-    let out = dir.path().join("out");
-    for (block, needle) in [
-        ("cast: {status: int64}", "cast of `status`"),
-        ("derive: {n: \"CAST(status AS INTEGER)\"}", "derive `n`"),
-    ] {
-        let streams =
-            format!("  - name: orders\n    table: orders\n    transform:\n      {block}\n");
-        let spec = write_spec(dir.path(), "spec.yaml", &sqlite_spec(&db, &out, &streams));
-        let r = etl(dir.path(), &["run", &spec]).fails(1, needle);
-        assert!(r.stderr.contains("status"), "{}", r.stderr);
-        assert!(
-            files_under(&out)
-                .iter()
-                .all(|f| !f.to_string_lossy().contains("part-")),
-            "output was published: {:?}",
-            files_under(&out)
-        );
-    }
+    run_fails_publishing_nothing(&[
+        (
+            "cast: {status: int64}",
+            "cast of `status` to `Int64`: conversion from `str` to `i64` failed in column 'status'",
+        ),
+        (
+            "derive: {n: \"CAST(status AS INTEGER)\"}",
+            "derive `n` = `CAST(status AS INTEGER)`: conversion from `str` to `i32` failed in column 'status'",
+        ),
+    ]);
 }
 
 // ------------------------------------------------------------------ PostgreSQL -> Parquet
 
-fn pg_host() -> String {
-    std::env::var("ETL_TEST_PG_HOST").unwrap_or_else(|_| "127.0.0.1".into())
-}
-
-/// Runs SQL with psql as `postgres` on database `test`; fields split by 0x1f, rows by 0x1e,
-/// NULL as `\N`.
+/// Runs SQL with psql; fields split by 0x1f, rows by 0x1e, NULL as `\N`.
 #[track_caller]
 fn psql(sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-        .args(["-F", "\x1f", "-R", "\x1e", "-P", "null=\\N", "-h"])
-        .arg(pg_host())
-        .args(["-U", "postgres", "-d", "test", "-c", sql])
-        .output()
-        .expect("run psql (is the PostgreSQL client installed?)");
-    assert!(
-        out.status.success(),
-        "psql failed (is PostgreSQL running at {}?): {sql}\n{}",
-        pg_host(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    psql_with(&["-F", "\x1f", "-R", "\x1e", "-P", "null=\\N"], sql)
 }
 
 /// A schema of its own, dropped when the test ends.
@@ -374,12 +346,24 @@ fn pg_spec(schema: &str, out: &Path, streams: &str) -> String {
     )
 }
 
-#[test]
-fn postgres_declarative_transform_matches_postgres() {
-    let s = PgSchema::new("decl");
+/// Runs `streams` over a new schema holding `sales`, evaluates `select` (where `{}` stands
+/// for the table) in PostgreSQL, and compares as `sqlite_case` does.
+fn pg_case(streams: &str, columns: &str, select: &str, schema: &[&str]) {
+    let s = PgSchema::new("t");
     pg_sales(&s.0);
     let dir = tempdir();
     let out = dir.path().join("out");
+    let spec = write_spec(dir.path(), "spec.yaml", &pg_spec(&s.0, &out, streams));
+    etl(dir.path(), &["run", &spec]).ok();
+    let table = format!("\"{}\".sales", s.0);
+    let db = pg_expected(dir.path(), columns, &select.replace("{}", &table));
+    let files = files_under(&out.join("sales"));
+    compare(&db, "expected", &files, "parquet");
+    assert_schema(&files, schema);
+}
+
+#[test]
+fn postgres_declarative_transform_matches_postgres() {
     let streams = r#"  - name: sales
     table: sales
     transform:
@@ -395,23 +379,13 @@ fn postgres_declarative_transform_matches_postgres() {
       select: [id, qty, price, amount, rate_pct, tag, sold_at, day]
       rename: {day: sale_day}
 "#;
-    let spec = write_spec(dir.path(), "spec.yaml", &pg_spec(&s.0, &out, streams));
-    etl(dir.path(), &["run", &spec]).ok();
-    let db = pg_expected(
-        dir.path(),
+    pg_case(
+        streams,
         "id INTEGER PRIMARY KEY, qty INTEGER, price DECIMAL(18,4), amount DECIMAL(38,2), \
          rate_pct REAL, tag TEXT, sold_at TIMESTAMPTZ, sale_day DATE",
-        &format!(
-            "SELECT id, qty::bigint, price, price * qty, rate * 100, \
-             upper(region) || '/' || coalesce(note, '-'), date_trunc('milliseconds', sold_at), day \
-             FROM \"{}\".sales WHERE region IN ('north', 'east') AND (price > 50 OR price IS NULL)",
-            s.0
-        ),
-    );
-    let files = files_under(&out.join("sales"));
-    compare(&db, "expected", &files, "parquet");
-    assert_schema(
-        &files,
+        "SELECT id, qty::bigint, price, price * qty, rate * 100, \
+         upper(region) || '/' || coalesce(note, '-'), date_trunc('milliseconds', sold_at), day \
+         FROM {} WHERE region IN ('north', 'east') AND (price > 50 OR price IS NULL)",
         &[
             "id: int32",
             "qty: int64",
@@ -427,31 +401,17 @@ fn postgres_declarative_transform_matches_postgres() {
 
 #[test]
 fn postgres_sql_transform_matches_postgres() {
-    let s = PgSchema::new("sql");
-    pg_sales(&s.0);
-    let dir = tempdir();
-    let out = dir.path().join("out");
     let select = "SELECT id, region AS area, CAST(price AS DECIMAL(10,1)) AS price1, \
                   price IS NULL AS no_price, sold_at, note \
                   FROM {} WHERE qty BETWEEN 10 AND 30 AND note IS NOT NULL";
-    let streams = format!(
-        "  - name: sales\n    table: sales\n    transform:\n      sql: \"{}\"\n",
-        select.replace("{}", "input")
-    );
-    let spec = write_spec(dir.path(), "spec.yaml", &pg_spec(&s.0, &out, &streams));
-    etl(dir.path(), &["run", &spec]).ok();
-    let db = pg_expected(
-        dir.path(),
+    pg_case(
+        &format!(
+            "  - name: sales\n    table: sales\n    transform:\n      sql: \"{}\"\n",
+            select.replace("{}", "input")
+        ),
         "id INTEGER PRIMARY KEY, area TEXT, price1 DECIMAL(10,1), no_price BOOLEAN, \
          sold_at TIMESTAMPTZ, note TEXT",
-        &select
-            .replace("{}", &format!("\"{}\".sales", s.0))
-            .replace("price IS NULL AS", "(price IS NULL)::int AS"),
-    );
-    let files = files_under(&out.join("sales"));
-    compare(&db, "expected", &files, "parquet");
-    assert_schema(
-        &files,
+        &select.replace("price IS NULL AS", "(price IS NULL)::int AS"),
         &[
             "id: int32",
             "area: string",

@@ -518,10 +518,18 @@ impl Stage {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.outputs.len());
         for (out, field) in self.outputs.iter().zip(self.schema.fields()) {
             let array = match *out {
-                Out::Pass(i) => match &filter {
-                    Some(p) => p.filter(batch.column(i).as_ref())?,
-                    None => batch.column(i).clone(),
-                },
+                Out::Pass(i) => {
+                    let array = match &filter {
+                        Some(p) => p.filter(batch.column(i).as_ref())?,
+                        None => batch.column(i).clone(),
+                    };
+                    // A source whose batches drift from its declared schema still conforms.
+                    if array.data_type() == field.data_type() {
+                        array
+                    } else {
+                        arrow::compute::cast(&array, field.data_type())?
+                    }
+                }
                 Out::Computed(k) => {
                     let c = &self.computed[k];
                     let series = frame
