@@ -31,8 +31,12 @@ pub fn to_polars(name: &str, array: &dyn Array) -> Result<Series, String> {
     // SAFETY: both types are the C Data Interface's `struct ArrowArray` / `struct ArrowSchema`
     // (`#[repr(C)]`, same fields, sizes checked above); ownership moves with the value and the
     // producer's release callback frees the buffers exactly once.
-    let (c_array, c_schema): (ArrowArray, ArrowSchema) =
-        unsafe { (std::mem::transmute(c_array), std::mem::transmute(c_schema)) };
+    let (c_array, c_schema) = unsafe {
+        (
+            std::mem::transmute::<FFI_ArrowArray, ArrowArray>(c_array),
+            std::mem::transmute::<FFI_ArrowSchema, ArrowSchema>(c_schema),
+        )
+    };
     // SAFETY: the structs were just filled in by arrow-rs from a valid array.
     let field = unsafe { polars_arrow::ffi::import_field_from_c(&c_schema) }
         .map_err(|e| format!("column `{name}`: {e}"))?;
@@ -67,8 +71,12 @@ pub fn to_arrow(series: &Series) -> Result<ArrayRef, String> {
     let c_schema = polars_arrow::ffi::export_field_to_c(&field);
     let c_array = polars_arrow::ffi::export_array_to_c(array);
     // SAFETY: as in `to_polars`, the other way round.
-    let (c_array, c_schema): (FFI_ArrowArray, FFI_ArrowSchema) =
-        unsafe { (std::mem::transmute(c_array), std::mem::transmute(c_schema)) };
+    let (c_array, c_schema) = unsafe {
+        (
+            std::mem::transmute::<ArrowArray, FFI_ArrowArray>(c_array),
+            std::mem::transmute::<ArrowSchema, FFI_ArrowSchema>(c_schema),
+        )
+    };
     // SAFETY: polars-arrow filled both structs from a valid array.
     let data = unsafe { arrow::ffi::from_ffi(c_array, &c_schema) }
         .map_err(|e| format!("column `{name}`: {e}"))?;
@@ -82,7 +90,7 @@ pub fn arrow_type(series: &Series) -> Result<DataType, String> {
         .to_arrow_field(series.name().clone(), CompatLevel::newest());
     let c_schema = polars_arrow::ffi::export_field_to_c(&field);
     // SAFETY: as in `to_polars`.
-    let c_schema: FFI_ArrowSchema = unsafe { std::mem::transmute(c_schema) };
+    let c_schema = unsafe { std::mem::transmute::<ArrowSchema, FFI_ArrowSchema>(c_schema) };
     Field::try_from(&c_schema)
         .map(|f| f.data_type().clone())
         .map_err(|e| format!("column `{}`: {e}", series.name()))

@@ -144,3 +144,30 @@ pub fn apply(
         Err(crate::Error::spec(MISSING_FEATURE))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(yaml: &str) -> std::result::Result<TransformSpec, String> {
+        serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn maps_keep_their_order_and_refuse_repeats() {
+        let t = block("derive: {z: \"1\", a: 2, m: \"a + z\"}").unwrap();
+        let keys: Vec<&str> = t.derive.0.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["z", "a", "m"]);
+        assert_eq!(t.derive.get("a"), Some("2"));
+        let e = block("rename: {a: b, a: c}").unwrap_err();
+        assert!(e.contains("`a`") || e.contains("duplicate"), "{e}");
+        assert!(block("colour: red").unwrap_err().contains("unknown field"));
+    }
+
+    #[cfg(not(feature = "transform"))]
+    #[test]
+    fn without_the_feature_a_transform_is_refused() {
+        let e = validate(&block("filter: a > 1").unwrap()).unwrap_err();
+        assert!(e.contains("`transform` cargo feature"), "{e}");
+    }
+}

@@ -357,7 +357,9 @@ mod tests {
             "a IS NOT NULL AND b IN (1, 2, 3)",
             "COALESCE(note, '')",
         ] {
-            expression(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            if let Err(e) = expression(ok) {
+                panic!("{ok}: {e}");
+            }
         }
     }
 
