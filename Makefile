@@ -45,6 +45,7 @@ clean:
 bench:
 	bench/bench.sh
 	bench/bench_pg.sh
+	bench/bench_transform.sh
 	bench/mysql_bench.sh
 
 # The Avro library choice (arrow-avro vs apache-avro), measured: a separate crate, not built by

@@ -6,15 +6,7 @@
 # median of BENCH_RUNS (default 3).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PGHOST=${PGHOST:-127.0.0.1}
-generate() { # generate SCHEMA ROWS
-    local have
-    have=$(psql -X -At -h "$PGHOST" -U postgres -d test -c "SELECT count(*) FROM $1.lineitem" 2>/dev/null || echo 0)
-    if [ "$have" != "$2" ]; then
-        echo "bench: generating $2 rows into $1.lineitem" >&2
-        psql -X -q -v ON_ERROR_STOP=1 -v rows="$2" -v schema="$1" -h "$PGHOST" -U postgres -d test -f bench/lineitem_pg.sql
-    fi
-}
-generate etl_bench "$ROWS"
+pg_lineitem etl_bench "$ROWS"
 spec() { # spec NAME PARTITION_YAML [SCHEMA]
     cat > "$OUT/$1.yaml" <<YAML
 version: 1
@@ -65,7 +57,7 @@ time_run "postgresql -> s3 parquet (moto)" "$ETL" --quiet run "$OUT/pg_to_s3.yam
 
 # Memory check: the same export at 5N rows must peak at about the same RSS.
 if [ "${BENCH_MEMCHECK:-1}" = 1 ]; then
-    generate etl_bench_5n $((ROWS * 5))
+    pg_lineitem etl_bench_5n $((ROWS * 5))
     spec pg_to_parquet_5n "" etl_bench_5n
     ROWS_OVERRIDE=$((ROWS * 5)) time_run "postgresql -> parquet (5N rows)" "$ETL" --quiet run "$OUT/pg_to_parquet_5n.yaml"
     awk -F'\t' '$1 == "postgresql -> parquet" { n = $3 } $1 == "postgresql -> parquet (5N rows)" { f = $3 }

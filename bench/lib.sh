@@ -51,6 +51,17 @@ ratio() {
               ta <= tb ? "etl " sprintf("%.2f", tb / ta) "x faster" : "etl " sprintf("%.2f", ta / tb) "x slower", ra, rb }' "$RESULTS"
 }
 
+# pg_lineitem [SCHEMA] [ROWS]: SCHEMA.lineitem (default etl_bench, $ROWS rows) in database `test`
+# on $PGHOST, (re)generated unless it already holds that many rows.
+pg_lineitem() {
+    local schema=${1:-etl_bench} rows=${2:-$ROWS} have
+    have=$(psql -X -At -h "$PGHOST" -U postgres -d test -c "SELECT count(*) FROM $schema.lineitem" 2>/dev/null || echo 0)
+    if [ "$have" != "$rows" ]; then
+        echo "bench: generating $rows rows into $schema.lineitem" >&2
+        psql -X -q -v ON_ERROR_STOP=1 -v rows="$rows" -v schema="$schema" -h "$PGHOST" -U postgres -d test -f bench/lineitem_pg.sql
+    fi
+}
+
 # peers_python: the python of bench/.venv, created with the pinned peers (PyPI only; nothing is
 # downloaded at run time). Sling's own binary ships in the sling-linux-amd64 wheel.
 peers_python() {

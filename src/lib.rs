@@ -8,6 +8,7 @@ pub mod error;
 pub mod formats;
 pub mod runner;
 pub mod spec;
+pub mod transform;
 pub mod values;
 
 /// Fault injection for the crash tests (a no-op unless built with `fault-injection`).

@@ -38,20 +38,7 @@ impl Drop for Both {
             .args(["-h", "127.0.0.1", "-uroot", "-e"])
             .arg(format!("DROP DATABASE IF EXISTS {}", self.0))
             .output();
-        let _ = std::process::Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-h",
-                &pg_host(),
-                "-U",
-                "postgres",
-                "-d",
-                "test",
-                "-c",
-            ])
-            .arg(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0))
-            .output();
+        pg_drop_schema(&self.0);
     }
 }
 

@@ -63,20 +63,7 @@ impl Db {
 impl Drop for Db {
     fn drop(&mut self) {
         for s in &self.schemas {
-            let _ = Command::new("psql")
-                .args([
-                    "-X",
-                    "-q",
-                    "-h",
-                    &host(),
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "test",
-                    "-c",
-                ])
-                .arg(format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE"))
-                .output();
+            pg_drop_schema(s);
         }
         for r in &self.roles {
             let _ = Command::new("psql")

@@ -380,12 +380,14 @@ async fn run_stream(
         max
     });
     let piped: BatchStream = Box::pin(ReceiverStream::new(rx));
+    // The stream's `transform:`, if any: checked against the schema before anything is written.
+    let (schema, piped) = crate::transform::apply(stream, reader.schema, piped)?;
     // Past the deadline the reader sends the timeout error, so the write fails and cleans up;
     // a write that does not wind down within the grace period is cut off.
     let staged = Deadline::bound(
         deadline,
         TIMEOUT_GRACE,
-        destination.write(&planned.target, reader.schema, piped),
+        destination.write(&planned.target, schema, piped),
     )
     .await;
     let max = pump

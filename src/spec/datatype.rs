@@ -1,11 +1,11 @@
-//! Arrow data types written in a spec (`schema:` of a file stream): `int64`, `string`,
-//! `decimal(12,2)`, `timestamp[us, UTC]`, `date`, ... One parser for every place a spec names
-//! a type.
+//! Arrow data types written in a spec — a file stream's `schema:` and a transform's `cast:`:
+//! `int64`, `string`, `decimal(12,2)`, `timestamp[us, UTC]`, `date`, ... One parser for every
+//! place a spec names a type.
 
 use arrow::datatypes::{DataType, TimeUnit};
 
 /// The type names accepted, for error messages.
-pub const KNOWN: &str = "boolean, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, decimal(p,s), string, large_string, binary, date, time, timestamp, timestamp[unit], timestamp[unit, TZ] (unit: s, ms, us, ns)";
+pub const KNOWN: &str = "bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, decimal(p,s), string, binary, date, time, timestamp, timestamptz, timestamp[unit], timestamp[unit, tz]";
 
 /// Parses a type name (case-insensitive, spaces ignored; common SQL spellings accepted).
 pub fn parse(text: &str) -> Result<DataType, String> {
@@ -25,14 +25,15 @@ pub fn parse(text: &str) -> Result<DataType, String> {
         "uint16" => DataType::UInt16,
         "uint32" => DataType::UInt32,
         "uint64" => DataType::UInt64,
-        "float32" | "float" | "real" => DataType::Float32,
-        "float64" | "double" => DataType::Float64,
+        // As in PostgreSQL: `real` is 4 bytes, `float` and `double` are 8.
+        "float32" | "real" => DataType::Float32,
+        "float64" | "float" | "double" => DataType::Float64,
         "string" | "utf8" | "text" | "varchar" => DataType::Utf8,
-        "large_string" | "large_utf8" => DataType::LargeUtf8,
-        "binary" | "bytes" | "blob" => DataType::Binary,
+        "binary" | "bytes" | "blob" | "bytea" => DataType::Binary,
         "date" | "date32" => DataType::Date32,
         "time" | "time64[us]" => DataType::Time64(TimeUnit::Microsecond),
         "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
+        "timestamptz" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         _ => {
             if let Some(args) = t
                 .strip_prefix("decimal(")
@@ -69,7 +70,7 @@ pub fn parse(text: &str) -> Result<DataType, String> {
                     "ms" => TimeUnit::Millisecond,
                     "us" | "µs" => TimeUnit::Microsecond,
                     "ns" => TimeUnit::Nanosecond,
-                    _ => return Err(bad()),
+                    _ => return Err(format!("type `{text}`: the unit must be s, ms, us or ns")),
                 };
                 if let Some(z) = tz {
                     if z.is_empty() || z.parse::<arrow::array::timezone::Tz>().is_err() {
@@ -113,6 +114,6 @@ mod tests {
         assert!(parse("timestamp[us, Mars/Base]")
             .unwrap_err()
             .contains("time zone"));
-        assert!(parse("varchar2").unwrap_err().contains("known: boolean"));
+        assert!(parse("varchar2").unwrap_err().contains("known: bool,"));
     }
 }

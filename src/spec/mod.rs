@@ -221,6 +221,9 @@ pub struct StreamSpec {
     /// File destinations: write Hive-style `column=value/` folders for these columns.
     #[serde(default, deserialize_with = "env::list")]
     pub partition_by: Vec<String>,
+    /// Row-wise SQL transforms between the source and the destination (feature `transform`).
+    #[serde(default)]
+    pub transform: Option<crate::transform::TransformSpec>,
 }
 
 /// An Arrow type written in a spec (see [`datatype::parse`]).
@@ -384,6 +387,9 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
                     "{at}: cast of `{col}`: `{ty}` is not a type name (letters, digits, spaces, `_(),.[]\"`)"
                 ));
             }
+        }
+        if let Some(t) = &s.transform {
+            crate::transform::validate(t).map_err(|m| format!("{at}: transform: {m}"))?;
         }
     }
     spec.source

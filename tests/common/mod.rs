@@ -240,6 +240,32 @@ pub fn sqlite_scalar(db: &Path, sql: &str) -> rusqlite::types::Value {
     conn.query_row(sql, [], |r| r.get(0)).expect("query")
 }
 
+/// The PostgreSQL server of the tests (`ETL_TEST_PG_HOST`, default 127.0.0.1).
+pub fn pg_host() -> String {
+    std::env::var("ETL_TEST_PG_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+/// Runs SQL with psql (unaligned, tuples only, stop on error) as `postgres` on database `test`,
+/// with extra psql `options`; returns stdout. Panics when psql fails.
+#[track_caller]
+pub fn psql_with(options: &[&str], sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(options)
+        .arg("-h")
+        .arg(pg_host())
+        .args(["-U", "postgres", "-d", "test", "-c", sql])
+        .output()
+        .expect("run psql (is the PostgreSQL client installed?)");
+    assert!(
+        out.status.success(),
+        "psql failed (is PostgreSQL running at {}?): {sql}\n{}",
+        pg_host(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The local S3-compatible server started by `make test` (scripts/s3-server.sh).
 pub fn s3_endpoint() -> String {
     std::env::var("ETL_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
@@ -313,28 +339,29 @@ pub fn run_and_kill(dir: &Path, spec: &str, point: &str, env: &[(&str, &str)]) {
     child.wait().unwrap();
 }
 
-/// The local PostgreSQL (`ETL_TEST_PG_HOST`, default 127.0.0.1; trust auth, user `postgres`).
-pub fn pg_host() -> String {
-    std::env::var("ETL_TEST_PG_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+/// Drops a PostgreSQL schema and everything in it; best effort (for `Drop` impls: never panics).
+pub fn pg_drop_schema(name: &str) {
+    let _ = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            &pg_host(),
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-c",
+        ])
+        .arg(format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+        .output();
 }
 
 /// Runs SQL with psql as `postgres` on database `test`; returns the unaligned, tuples-only
-/// output (fields separated by `|`, NULL printed as nothing).
+/// output (fields separated by `|`, NULL printed as nothing), trimmed.
 #[track_caller]
 pub fn psql(sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-        .arg(pg_host())
-        .args(["-U", "postgres", "-d", "test", "-c", sql])
-        .output()
-        .expect("run psql (is the PostgreSQL client installed?)");
-    assert!(
-        out.status.success(),
-        "psql failed (is PostgreSQL running at {}?): {sql}\n{}",
-        pg_host(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    psql_with(&[], sql).trim().to_string()
 }
 
 /// Runs SQL with the `mariadb` client against 127.0.0.1:3306 as root (UTC session,

@@ -777,4 +777,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import hardexit
+
+    hardexit.run(main)

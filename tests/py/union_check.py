@@ -72,4 +72,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import hardexit
+
+    hardexit.run(main)
