@@ -402,23 +402,8 @@ fn wrong_credentials_are_refused_clearly() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let out = std::process::Command::new(python())
-        .arg(Path::new(ROOT).join("tests/py/s3.py"))
-        .args(["iam-user", "etl-auth"])
-        .env("ETL_TEST_S3_ENDPOINT", &endpoint)
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut lines = text.lines();
-    let (key, secret) = (
-        lines.next().unwrap().to_string(),
-        lines.next().unwrap().to_string(),
-    );
+    let creds = s3py_at(&endpoint, &["iam-user", "etl-auth"]);
+    let [key, secret] = [&creds[0], &creds[1]].map(String::clone);
     let spec_with = |key: &str| {
         format!(
             "version: 1\nname: auth\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n  connector_type: s3\n  config:\n    bucket: etl-auth\n    prefix: p/\n    region: us-east-1\n    endpoint: {endpoint}\n    aws_access_key_id: {key}\n    aws_secret_access_key: ${{ETL_TEST_SECRET}}\nstreams:\n  - name: orders\n",

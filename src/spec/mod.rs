@@ -71,8 +71,6 @@ pub struct Defaults {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeout {
     pub duration: std::time::Duration,
-    /// Seconds as written, for messages.
-    pub text_secs: u64,
 }
 
 impl FromStr for Timeout {
@@ -81,7 +79,6 @@ impl FromStr for Timeout {
         match crate::runner::cursor::parse_duration_micros(s) {
             Some(Ok(micros)) if micros > 0 => Ok(Timeout {
                 duration: std::time::Duration::from_micros(micros as u64),
-                text_secs: micros as u64 / 1_000_000,
             }),
             Some(Err(e)) => Err(format!("timeout {e}")),
             _ => Err(format!(
@@ -97,7 +94,7 @@ impl env::Kind for Timeout {
 
 impl fmt::Display for Timeout {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let s = self.text_secs;
+        let s = self.duration.as_secs();
         match s {
             _ if s.is_multiple_of(86_400) => write!(f, "{}d", s / 86_400),
             _ if s.is_multiple_of(3_600) => write!(f, "{}h", s / 3_600),

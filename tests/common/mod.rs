@@ -276,10 +276,16 @@ pub fn s3_endpoint() -> String {
 /// Runs tests/py/s3.py (boto3, independent of etl) and returns its stdout lines.
 #[track_caller]
 pub fn s3py(args: &[&str]) -> Vec<String> {
+    s3py_at(&s3_endpoint(), args)
+}
+
+/// [`s3py`] against another S3-compatible endpoint.
+#[track_caller]
+pub fn s3py_at(endpoint: &str, args: &[&str]) -> Vec<String> {
     let out = Command::new(python())
         .arg(Path::new(ROOT).join("tests/py/s3.py"))
         .args(args)
-        .env("ETL_TEST_S3_ENDPOINT", s3_endpoint())
+        .env("ETL_TEST_S3_ENDPOINT", endpoint)
         .output()
         .expect("spawn python");
     assert!(

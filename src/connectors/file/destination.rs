@@ -284,7 +284,7 @@ impl Destination for FileDestination {
             while let Some(batch) = batches.next().await {
                 let batch = batch?;
                 let pieces = match &partitioner {
-                    Some(p) => p.split(&batch, &schema)?,
+                    Some(p) => p.split(&batch)?,
                     None => vec![(String::new(), batch)],
                 };
                 for (folder, piece) in pieces {

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::spec::StreamSpec;
 use arrow::array::{Array, UInt32Array};
 use arrow::compute::take_record_batch;
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use std::collections::HashMap;
@@ -90,11 +90,8 @@ impl Partitioner {
 
     /// The batch's rows grouped by folder (`a=1/b=x`), in the order the folders first appear,
     /// each without the partition columns.
-    pub fn split(
-        &self,
-        batch: &RecordBatch,
-        schema: &Schema,
-    ) -> Result<Vec<(String, RecordBatch)>> {
+    pub fn split(&self, batch: &RecordBatch) -> Result<Vec<(String, RecordBatch)>> {
+        let schema = batch.schema_ref();
         let options = FormatOptions::default();
         let formatters = self
             .keys
@@ -186,7 +183,7 @@ fn escape_into(value: &str, out: &mut String) {
 mod tests {
     use super::*;
     use arrow::array::{Int32Array, StringArray};
-    use arrow::datatypes::Field;
+    use arrow::datatypes::{Field, Schema};
 
     fn batch() -> (SchemaRef, RecordBatch) {
         let schema = Arc::new(Schema::new(vec![
@@ -223,7 +220,7 @@ mod tests {
         let (schema, b) = batch();
         let p = Partitioner::new("s", &schema, &["country".into(), "n".into()]).expect("ok");
         assert_eq!(p.file_schema.fields().len(), 1);
-        let parts = p.split(&b, &schema).expect("split");
+        let parts = p.split(&b).expect("split");
         let folders: Vec<&str> = parts.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             folders,
