@@ -495,9 +495,13 @@ streams:
 
     #[test]
     fn zero_dates_reads_yaml_null_as_null() {
+        let mysql = GOOD.replace(
+            "  connector_type: sqlite\n  config:\n    database_path: ${ETL_UNIT_DB:-fixtures/shop.db}",
+            "  connector_type: mysql\n  config:\n    host: h\n    database: d\n    user: u",
+        );
         let with = |v: &str| {
             parse(
-                &GOOD.replace("    table: orders", &format!("    table: orders{v}")),
+                &mysql.replace("    table: orders", &format!("    table: orders{v}")),
                 "t.yaml",
             )
             .map(|s| s.streams[0].zero_dates)
@@ -516,10 +520,6 @@ streams:
             Some(ZeroDates::Fail)
         );
         assert!(with("\n    zero_dates: zero").is_err());
-        let mysql = GOOD.replace(
-            "  connector_type: sqlite\n  config:\n    database_path: ${ETL_UNIT_DB:-fixtures/shop.db}",
-            "  connector_type: mysql\n  config:\n    host: h\n    database: d\n    user: u",
-        );
         let p = parse(
             &mysql.replace(
                 "    table: orders",

@@ -54,10 +54,6 @@ macro_rules! source_config {
                     },
                 }
             }
-
-            pub fn validate(&self, streams: &[StreamSpec]) -> Result<(), String> {
-                self.read_options().validate(streams)
-            }
         }
     };
 }
@@ -114,10 +110,6 @@ macro_rules! destination_config {
                         null_value: self.null_value.clone(),
                     },
                 }
-            }
-
-            pub fn validate(&self) -> Result<(), String> {
-                self.write_options().validate()
             }
         }
     };
@@ -369,3 +361,45 @@ impl CsvConfig {
         Ok(o)
     }
 }
+
+/// Registers a file source config (`local_file`, `s3`): one file connector, only the location
+/// differs.
+macro_rules! register_file_connector {
+    ($source:ty, $destination:ty) => {
+        impl crate::connectors::registry::SourceConnector for $source {
+            fn validate(&self, streams: &[StreamSpec]) -> Result<(), String> {
+                self.read_options().validate(streams)
+            }
+
+            fn build(
+                &self,
+                _: &crate::spec::Defaults,
+            ) -> crate::error::Result<Box<dyn crate::connectors::Source>> {
+                Ok(Box::new(super::FileSource::new(
+                    self.location(),
+                    self.read_options(),
+                )?))
+            }
+        }
+
+        impl crate::connectors::registry::DestinationConnector for $destination {
+            const STREAM_KEYS: &'static [crate::connectors::registry::StreamKey] =
+                &[crate::connectors::registry::StreamKey::PartitionBy];
+
+            fn validate(&self, streams: &[StreamSpec]) -> Result<(), String> {
+                self.write_options().validate()?;
+                super::partition::validate(streams)
+            }
+
+            fn build(&self) -> crate::error::Result<Box<dyn crate::connectors::Destination>> {
+                Ok(Box::new(super::FileDestination::new(
+                    self.location(),
+                    self.write_options(),
+                )?))
+            }
+        }
+    };
+}
+
+register_file_connector!(FileSourceConfig, FileDestinationConfig);
+register_file_connector!(S3SourceConfig, S3DestinationConfig);

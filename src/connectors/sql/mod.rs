@@ -1,6 +1,38 @@
 //! SQL connectors and the dialect layer they share: identifier quoting, `CREATE TABLE` from an
 //! Arrow schema, and the staging-table names used for full refresh.
 
+/// Registers a SQL connector's config type (see the registry): the per-stream keys its source
+/// takes, its streams' validation, its source, and its destination (the SQL engine over the
+/// config's driver).
+macro_rules! sql_connector {
+    ($config:ty, [$($key:ident),*], $validate:expr, |$c:ident, $defaults:pat_param| $source:expr, $destination:ty) => {
+        impl crate::connectors::registry::SourceConnector for $config {
+            const STREAM_KEYS: &'static [crate::connectors::registry::StreamKey] =
+                &[$(crate::connectors::registry::StreamKey::$key),*];
+
+            fn validate(&self, streams: &[crate::spec::StreamSpec]) -> Result<(), String> {
+                ($validate)(streams)
+            }
+
+            fn build(
+                &self,
+                $defaults: &crate::spec::Defaults,
+            ) -> crate::error::Result<Box<dyn crate::connectors::Source>> {
+                let $c = self.clone();
+                Ok(Box::new($source))
+            }
+        }
+
+        impl crate::connectors::registry::DestinationConnector for $config {
+            fn build(&self) -> crate::error::Result<Box<dyn crate::connectors::Destination>> {
+                Ok(Box::new(<$destination>::new(self.clone())))
+            }
+        }
+    };
+}
+pub(crate) use sql_connector;
+
+pub mod engine;
 #[cfg(feature = "mssql")]
 pub mod mssql;
 pub mod mysql;
@@ -19,7 +51,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// What differs between SQL databases when writing.
-pub trait Dialect {
+pub trait Dialect: Send + Sync {
     /// The database's column type for an Arrow type, or why it cannot be stored.
     fn column_type(&self, data_type: &arrow::datatypes::DataType) -> Result<String, String>;
 
@@ -91,17 +123,44 @@ pub trait Dialect {
     fn table_options(&self) -> &'static str {
         ""
     }
+
+    /// Moves the rows of `staging` into `target` (both quoted and qualified): an upsert on
+    /// `primary_key`, an append without one. The default is [`default_merge_sql`].
+    fn merge_sql(&self, m: &MergeInto<'_>) -> String {
+        default_merge_sql(self, m)
+    }
+}
+
+/// A merge of a staging table into its target table (both names quoted and qualified).
+#[derive(Debug, Clone, Copy)]
+pub struct MergeInto<'a> {
+    pub target: &'a str,
+    pub staging: &'a str,
+    pub columns: &'a [String],
+    pub primary_key: &'a [String],
+}
+
+impl<'a> MergeInto<'a> {
+    pub fn new(
+        target: &'a str,
+        staging: &'a str,
+        columns: &'a [String],
+        primary_key: &'a [String],
+    ) -> Self {
+        MergeInto {
+            target,
+            staging,
+            columns,
+            primary_key,
+        }
+    }
 }
 
 /// Merge rows of `staging` into `target` (both quoted). The default is the `INSERT ... ON
 /// CONFLICT (key) DO UPDATE` form that PostgreSQL and SQLite share; without a key it appends.
-pub fn default_merge_sql(
-    d: &dyn Dialect,
-    target: &str,
-    staging: &str,
-    columns: &[String],
-    primary_key: &[String],
-) -> String {
+pub fn default_merge_sql<D: Dialect + ?Sized>(d: &D, m: &MergeInto<'_>) -> String {
+    let (target, staging) = (m.target, m.staging);
+    let (columns, primary_key) = (m.columns, m.primary_key);
     let cols: Vec<String> = columns.iter().map(|c| d.quote_ident(c)).collect();
     let list = cols.join(", ");
     let mut sql = format!("INSERT INTO {target} ({list}) SELECT {list} FROM {staging} WHERE true");
@@ -198,14 +257,13 @@ pub struct MergeSyntax {
 /// `MERGE` of `staging` into `target` (both quoted) on `primary_key`: matching rows take the
 /// staging values, others are inserted. Key columns are never updated (Oracle refuses to
 /// update columns of the ON clause); a table of key columns only just inserts what is new.
-pub fn merge_statement_sql(
-    d: &dyn Dialect,
+pub fn merge_statement_sql<D: Dialect + ?Sized>(
+    d: &D,
     syntax: MergeSyntax,
-    target: &str,
-    staging: &str,
-    columns: &[String],
-    primary_key: &[String],
+    m: &MergeInto<'_>,
 ) -> String {
+    let (target, staging) = (m.target, m.staging);
+    let (columns, primary_key) = (m.columns, m.primary_key);
     let on: Vec<String> = primary_key
         .iter()
         .map(|k| format!("t.{q} = s.{q}", q = d.quote_ident(k)))
@@ -410,12 +468,17 @@ mod tests {
     #[test]
     fn merge_upserts_on_the_key_or_appends() {
         let cols = vec!["id".to_string(), "v".to_string()];
-        let sql = default_merge_sql(&Ansi, "\"t\"", "\"s\"", &cols, &["id".into()]);
+        let sql = default_merge_sql(
+            &Ansi,
+            &MergeInto::new("\"t\"", "\"s\"", &cols, &["id".into()]),
+        );
         assert_eq!(
             sql,
             "INSERT INTO \"t\" (\"id\", \"v\") SELECT \"id\", \"v\" FROM \"s\" WHERE true ON CONFLICT (\"id\") DO UPDATE SET \"v\" = excluded.\"v\""
         );
-        assert!(!default_merge_sql(&Ansi, "t", "s", &cols, &[]).contains("CONFLICT"));
+        assert!(
+            !default_merge_sql(&Ansi, &MergeInto::new("t", "s", &cols, &[])).contains("CONFLICT")
+        );
     }
 
     #[test]
@@ -426,12 +489,20 @@ mod tests {
             terminator: ";",
         };
         let cols = vec!["id".to_string(), "v".to_string()];
-        let sql = merge_statement_sql(&Ansi, syntax, "\"t\"", "\"s\"", &cols, &["id".into()]);
+        let sql = merge_statement_sql(
+            &Ansi,
+            syntax,
+            &MergeInto::new("\"t\"", "\"s\"", &cols, &["id".into()]),
+        );
         assert_eq!(
             sql,
             "MERGE INTO \"t\" AS t USING \"s\" AS s ON (t.\"id\" = s.\"id\") WHEN MATCHED THEN UPDATE SET t.\"v\" = s.\"v\" WHEN NOT MATCHED THEN INSERT (\"id\", \"v\") VALUES (s.\"id\", s.\"v\");"
         );
-        let only_keys = merge_statement_sql(&Ansi, syntax, "t", "s", &cols[..1], &["id".into()]);
+        let only_keys = merge_statement_sql(
+            &Ansi,
+            syntax,
+            &MergeInto::new("t", "s", &cols[..1], &["id".into()]),
+        );
         assert!(!only_keys.contains("MATCHED THEN UPDATE"), "{only_keys}");
     }
 

@@ -97,3 +97,11 @@ impl fmt::Display for Encrypt {
         })
     }
 }
+
+crate::connectors::sql::sql_connector!(
+    MssqlConfig,
+    [],
+    crate::connectors::sql::validate_streams,
+    |c, _| super::MssqlSource::new(c),
+    super::MssqlDestination
+);

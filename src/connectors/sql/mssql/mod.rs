@@ -15,7 +15,7 @@ pub use config::{Encrypt, MssqlConfig};
 pub use destination::MssqlDestination;
 pub use source::MssqlSource;
 
-use super::Dialect;
+use super::{Dialect, MergeInto};
 use crate::error::{full_message, Error, Result};
 use arrow::datatypes::{DataType, Field};
 use std::time::Duration;
@@ -54,6 +54,30 @@ impl Dialect for MssqlDialect {
             CursorValue::TimestampTz(_) => format!("CAST({text} AS DATETIMEOFFSET(7))"),
             _ => text,
         }
+    }
+
+    /// Publishes an incremental load: `MERGE` on the primary key (or `INSERT` without one) of
+    /// `staging` into `target` (both qualified), in one transaction. `HOLDLOCK` keeps a concurrent
+    /// writer from inserting the same key in between.
+    fn merge_sql(&self, m: &MergeInto<'_>) -> String {
+        let (target, staging) = (m.target, m.staging);
+        let (columns, primary_key) = (m.columns, m.primary_key);
+        let body = if primary_key.is_empty() {
+            let cols: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+            let cols = cols.join(", ");
+            format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging};")
+        } else {
+            super::merge_statement_sql(
+                self,
+                super::MergeSyntax {
+                    target_alias: "WITH (HOLDLOCK) AS ",
+                    source_alias: "AS ",
+                    terminator: ";",
+                },
+                m,
+            )
+        };
+        format!("SET XACT_ABORT ON; BEGIN TRANSACTION; {body} COMMIT TRANSACTION;")
     }
 
     /// Key columns get bounded types (`NVARCHAR(MAX)` cannot be indexed).
@@ -103,37 +127,6 @@ pub fn rename_sql(schema: &str, staging: &str, table: &str) -> String {
         nstring(&qualified(schema, staging)),
         nstring(table)
     )
-}
-
-/// Publishes an incremental load: `MERGE` on the primary key (or `INSERT` without one), in one
-/// transaction. `HOLDLOCK` keeps a concurrent writer from inserting the same key in between.
-pub fn merge_sql(
-    schema: &str,
-    table: &str,
-    staging: &str,
-    columns: &[String],
-    primary_key: &[String],
-) -> String {
-    let (t, s) = (qualified(schema, table), qualified(schema, staging));
-    let body = if primary_key.is_empty() {
-        let cols: Vec<String> = columns.iter().map(|c| quote(c)).collect();
-        let cols = cols.join(", ");
-        format!("INSERT INTO {t} ({cols}) SELECT {cols} FROM {s};")
-    } else {
-        super::merge_statement_sql(
-            &MssqlDialect,
-            super::MergeSyntax {
-                target_alias: "WITH (HOLDLOCK) AS ",
-                source_alias: "AS ",
-                terminator: ";",
-            },
-            &t,
-            &s,
-            columns,
-            primary_key,
-        )
-    };
-    format!("SET XACT_ABORT ON; BEGIN TRANSACTION; {body} COMMIT TRANSACTION;")
 }
 
 /// SQL Server's limit on identifier length.
@@ -352,11 +345,11 @@ mod tests {
         );
         let cols = vec!["id".to_string(), "v]".to_string()];
         assert_eq!(
-            merge_sql("dbo", "t", "s", &cols, &["id".to_string()]),
+            MssqlDialect.merge_sql(&MergeInto::new("[dbo].[t]", "[dbo].[s]", &cols, &["id".to_string()])),
             "SET XACT_ABORT ON; BEGIN TRANSACTION; MERGE INTO [dbo].[t] WITH (HOLDLOCK) AS t USING [dbo].[s] AS s ON (t.[id] = s.[id]) WHEN MATCHED THEN UPDATE SET t.[v]]] = s.[v]]] WHEN NOT MATCHED THEN INSERT ([id], [v]]]) VALUES (s.[id], s.[v]]]); COMMIT TRANSACTION;"
         );
         assert_eq!(
-            merge_sql("dbo", "t", "s", &cols, &[]),
+            MssqlDialect.merge_sql(&MergeInto::new("[dbo].[t]", "[dbo].[s]", &cols, &[])),
             "SET XACT_ABORT ON; BEGIN TRANSACTION; INSERT INTO [dbo].[t] ([id], [v]]]) SELECT [id], [v]]] FROM [dbo].[s]; COMMIT TRANSACTION;"
         );
     }

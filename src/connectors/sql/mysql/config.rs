@@ -41,3 +41,11 @@ impl MysqlConfig {
         )
     }
 }
+
+crate::connectors::sql::sql_connector!(
+    MysqlConfig,
+    [Partition, ZeroDates],
+    super::validate_streams,
+    |c, _| super::MysqlSource::new(c),
+    super::MysqlDestination
+);

@@ -14,7 +14,7 @@ pub use config::MysqlConfig;
 pub use destination::MysqlDestination;
 pub use source::MysqlSource;
 
-use super::Dialect;
+use super::{Dialect, MergeInto};
 use crate::error::{Error, Result};
 use arrow::datatypes::{DataType, Field};
 use mysql_async::prelude::Queryable;
@@ -52,6 +52,31 @@ impl Dialect for MysqlDialect {
             " NOT NULL"
         };
         Ok(format!("{ty}{null}"))
+    }
+
+    /// `INSERT ... SELECT` of the staging rows; with a primary key an existing key's row takes the
+    /// new values (`ON DUPLICATE KEY UPDATE`), without one rows are appended.
+    fn merge_sql(&self, m: &MergeInto<'_>) -> String {
+        let (target, staging) = (m.target, m.staging);
+        let (columns, primary_key) = (m.columns, m.primary_key);
+        let cols: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+        let list = cols.join(", ");
+        let merge = if primary_key.is_empty() {
+            String::new()
+        } else {
+            let keys: Vec<String> = primary_key.iter().map(|k| quote(k)).collect();
+            let updates: Vec<String> = cols
+                .iter()
+                .filter(|c| !keys.contains(c))
+                .map(|c| format!("{c} = {staging}.{c}"))
+                .collect();
+            match updates.is_empty() {
+                // Only key columns: nothing to update, keep the existing row.
+                true => format!(" ON DUPLICATE KEY UPDATE {k} = {target}.{k}", k = keys[0]),
+                false => format!(" ON DUPLICATE KEY UPDATE {}", updates.join(", ")),
+            }
+        };
+        format!("INSERT INTO {target} ({list}) SELECT {list} FROM {staging}{merge}")
     }
 
     /// InnoDB, utf8mb4 with a binary collation (so text compares and keys exactly as the
@@ -126,11 +151,6 @@ fn scrub(message: &str, password: &str) -> String {
 /// A driver error while running, worded for the user.
 pub(crate) fn run_err(what: &str, e: mysql_async::Error) -> Error {
     Error::Run(format!("{what}: {e}"))
-}
-
-/// Runs a statement that returns nothing.
-pub(crate) async fn exec_drop(conn: &mut Conn, sql: &str, what: &str) -> Result<()> {
-    conn.query_drop(sql).await.map_err(|e| run_err(what, e))
 }
 
 /// Base tables of the connection's database, without etl's staging tables, in name order.

@@ -34,3 +34,11 @@ impl OracleConfig {
         format!("Oracle at `{}` (user `{}`)", self.dsn, self.user)
     }
 }
+
+crate::connectors::sql::sql_connector!(
+    OracleConfig,
+    [],
+    crate::connectors::sql::validate_streams,
+    |c, _| super::OracleSource::new(c),
+    super::OracleDestination
+);

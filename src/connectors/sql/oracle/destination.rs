@@ -1,6 +1,6 @@
-//! Loads a stream with batched array DML (`INSERT` executed for up to `ROWS_PER_EXECUTE` rows
-//! at a time) into a staging table, then publishes it: a rename swap (full refresh) or a
-//! `MERGE` on the primary key / `INSERT ... SELECT` in one transaction (incremental).
+//! The Oracle driver of the SQL destination engine: batched array DML (`INSERT` executed for up
+//! to `ROWS_PER_EXECUTE` rows at a time) into a staging table, then a rename swap (full
+//! refresh) or a `MERGE` on the primary key / `INSERT ... SELECT` (incremental).
 //!
 //! Oracle DDL commits on its own, so the two renames of a full refresh are two statements: for
 //! the moment between them the table name does not exist (readers get ORA-00942, never partial
@@ -8,14 +8,16 @@
 
 use super::types::{bind_type, bind_value, BindValue};
 use super::{
-    blocking, check_ident, connect, merge_sql, ora_err, qualified, table_exists, OracleConfig,
-    OracleDialect, MAX_IDENT,
+    blocking, check_ident, connect, ora_err, qualified, table_exists, OracleConfig, OracleDialect,
+    MAX_IDENT,
 };
-use crate::connectors::sql::{side_table_name, Dialect};
-use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
+use crate::connectors::sql::engine::{
+    default_publish_steps, verb, Driver, Load, Publish, SqlDestination, Step,
+};
+use crate::connectors::sql::Dialect;
 use crate::error::{Error, Result};
 use crate::spec::Mode;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -25,15 +27,8 @@ use std::sync::Arc;
 /// Rows bound per array DML execution.
 const ROWS_PER_EXECUTE: usize = 1000;
 
-pub struct OracleDestination {
-    config: OracleConfig,
-}
-
-impl OracleDestination {
-    pub fn new(config: OracleConfig) -> Self {
-        OracleDestination { config }
-    }
-}
+/// The Oracle destination: the SQL engine with [`OracleConfig`] as its driver.
+pub type OracleDestination = SqlDestination<OracleConfig>;
 
 /// `INSERT INTO staging (cols) VALUES (:1, :2, ...)`.
 pub fn insert_sql(staging: &str, columns: &[String]) -> String {
@@ -94,114 +89,6 @@ fn insert_batch(
     Ok(())
 }
 
-#[async_trait]
-impl Destination for OracleDestination {
-    async fn check(&self) -> Result<()> {
-        super::check(&self.config).await
-    }
-
-    fn describe(&self, target: &WriteTarget) -> String {
-        format!(
-            "table {} on Oracle `{}`",
-            qualified(self.config.schema.as_deref(), &target.stream.name),
-            self.config.dsn
-        )
-    }
-
-    /// Checks the names and connects before anything is read.
-    async fn preflight(&self, target: &WriteTarget) -> Result<()> {
-        check_ident(&target.stream.name, "table").map_err(Error::run)?;
-        self.check().await
-    }
-
-    async fn write(
-        &self,
-        target: &WriteTarget,
-        schema: SchemaRef,
-        mut batches: BatchStream,
-    ) -> Result<Box<dyn Staged>> {
-        let table = target.stream.name.clone();
-        let what = format!("table `{table}`");
-        check_ident(&table, "table").map_err(Error::run)?;
-        for f in schema.fields() {
-            check_ident(f.name(), "column").map_err(|e| Error::run(format!("{what}: {e}")))?;
-        }
-        let db_schema = self.config.schema.clone();
-        let staging = side_table_name("_etl_stage_", &table, &target.run_id, MAX_IDENT);
-        let quoted_staging = qualified(db_schema.as_deref(), &staging);
-        let ddl = OracleDialect
-            .create_table(&quoted_staging, &schema, &target.stream.primary_key)
-            .map_err(|e| Error::run(format!("{what}: {e}")))?;
-        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let insert = insert_sql(&quoted_staging, &columns);
-        let conn = Arc::new(connect(&self.config).await?);
-        {
-            let (conn, ddl, what) = (conn.clone(), ddl.clone(), what.clone());
-            blocking(move || {
-                conn.execute(&ddl, &[])
-                    .map_err(|e| ora_err(&format!("{what}: creating the staging table"), &e))?;
-                Ok(())
-            })
-            .await?;
-        }
-        let mut rows = 0u64;
-        let loaded: Result<()> = async {
-            while let Some(batch) = batches.next().await {
-                let batch = batch?;
-                let n = batch.num_rows() as u64;
-                let (conn, insert, schema, pk) = (
-                    conn.clone(),
-                    insert.clone(),
-                    schema.clone(),
-                    target.stream.primary_key.clone(),
-                );
-                let before = rows;
-                blocking(move || insert_batch(&conn, &insert, &schema, &pk, &batch, before))
-                    .await?;
-                rows += n;
-            }
-            let c = conn.clone();
-            blocking(move || {
-                c.commit()
-                    .map_err(|e| ora_err("committing the staging table", &e))
-            })
-            .await
-        }
-        .await;
-        let staged = StagedTable {
-            conn,
-            schema: db_schema,
-            table,
-            staging,
-            columns,
-            primary_key: target.stream.primary_key.clone(),
-            mode: target.mode,
-            run_id: target.run_id.clone(),
-            rows,
-        };
-        match loaded {
-            Ok(()) => Ok(Box::new(staged)),
-            Err(e) => {
-                let _ = Box::new(staged).abort().await;
-                Err(e.context(format!("loading {what}")))
-            }
-        }
-    }
-}
-
-/// A loaded staging table, waiting to be renamed in (full refresh) or merged.
-struct StagedTable {
-    conn: Arc<Connection>,
-    schema: Option<String>,
-    table: String,
-    staging: String,
-    columns: Vec<String>,
-    primary_key: Vec<String>,
-    mode: Mode,
-    run_id: String,
-    rows: u64,
-}
-
 /// `ALTER TABLE "schema"."from" RENAME TO "to"`.
 pub fn rename_sql(schema: Option<&str>, from: &str, to: &str) -> String {
     format!(
@@ -211,81 +98,146 @@ pub fn rename_sql(schema: Option<&str>, from: &str, to: &str) -> String {
     )
 }
 
-fn publish(s: &StagedTable) -> Result<()> {
-    let schema = s.schema.as_deref();
-    let what = format!("table `{}`", s.table);
-    let run = |sql: &str| -> Result<()> {
-        s.conn
-            .execute(sql, &[])
-            .map(|_| ())
-            .map_err(|e| ora_err(&what, &e))
-    };
-    if !table_exists(&s.conn, schema, &s.table)? {
-        return run(&rename_sql(schema, &s.staging, &s.table));
-    }
-    match s.mode {
-        Mode::FullRefresh => {
-            let old = side_table_name("_etl_old_", &s.table, &s.run_id, MAX_IDENT);
-            run(&rename_sql(schema, &s.table, &old))?;
-            if let Err(e) = run(&rename_sql(schema, &s.staging, &s.table)) {
-                let _ = run(&rename_sql(schema, &old, &s.table));
-                return Err(e);
-            }
-            run(&format!("DROP TABLE {} PURGE", qualified(schema, &old)))
-        }
-        Mode::Incremental => {
-            let sql = merge_sql(
-                &qualified(schema, &s.table),
-                &qualified(schema, &s.staging),
-                &s.columns,
-                &s.primary_key,
-            );
-            if let Err(e) = run(&sql) {
-                let _ = s.conn.rollback();
-                return Err(e);
-            }
-            s.conn.commit().map_err(|e| ora_err(&what, &e))?;
-            run(&format!(
-                "DROP TABLE {} PURGE",
-                qualified(schema, &s.staging)
-            ))
-        }
-    }
-}
-
-fn drop_staging(s: &StagedTable) -> Result<()> {
-    let staging = qualified(s.schema.as_deref(), &s.staging);
-    let _ = s.conn.rollback();
-    match s.conn.execute(&format!("DROP TABLE {staging} PURGE"), &[]) {
-        Ok(_) => Ok(()),
-        // ORA-00942: the table was never created.
-        Err(e) if e.oci_code() == Some(942) => Ok(()),
-        Err(e) => Err(ora_err(&format!("dropping staging table {staging}"), &e)),
-    }
-}
-
 #[async_trait]
-impl Staged for StagedTable {
-    async fn commit(self: Box<Self>) -> Result<WriteReport> {
+impl Driver for OracleConfig {
+    type Conn = Arc<Connection>;
+
+    const DIALECT: &'static dyn Dialect = &OracleDialect;
+
+    fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    fn describe(&self, table: &str) -> String {
+        format!("table {} on Oracle `{}`", self.qualified(table), self.dsn)
+    }
+
+    const MAX_IDENT: usize = MAX_IDENT;
+    const TRANSACTIONAL_DDL: bool = false;
+
+    fn check_names(&self, table: &str, schema: Option<&Schema>) -> Result<()> {
+        check_ident(table, "table").map_err(Error::run)?;
+        for f in schema.iter().flat_map(|s| s.fields()) {
+            check_ident(f.name(), "column").map_err(Error::run)?;
+        }
+        Ok(())
+    }
+
+    async fn connect(&self) -> Result<Arc<Connection>> {
+        Ok(Arc::new(connect(self).await?))
+    }
+
+    async fn check(&self, conn: &mut Arc<Connection>) -> Result<()> {
+        let (conn, what) = (conn.clone(), self.describe());
         blocking(move || {
-            if let Err(e) = publish(&self) {
-                let _ = drop_staging(&self);
-                return Err(e);
-            }
-            let _ = self.conn.close();
-            Ok(WriteReport {
-                rows: self.rows,
-                outputs: vec![match &self.schema {
-                    Some(s) => format!("{s}.{}", self.table),
-                    None => self.table.clone(),
-                }],
-            })
+            conn.query_row("SELECT 1 FROM DUAL", &[])
+                .map(|_| ())
+                .map_err(|e| ora_err(&what, &e))
         })
         .await
     }
 
-    async fn abort(self: Box<Self>) -> Result<()> {
-        blocking(move || drop_staging(&self)).await
+    async fn execute(&self, conn: &mut Arc<Connection>, sql: &str) -> Result<()> {
+        let (conn, sql) = (conn.clone(), sql.to_string());
+        blocking(move || {
+            conn.execute(&sql, &[])
+                .map(|_| ())
+                .map_err(|e| ora_err(&verb(&sql), &e))
+        })
+        .await
+    }
+
+    async fn table_exists(&self, conn: &mut Arc<Connection>, table: &str) -> Result<bool> {
+        let (conn, schema, table) = (conn.clone(), self.schema.clone(), table.to_string());
+        blocking(move || table_exists(&conn, schema.as_deref(), &table)).await
+    }
+
+    async fn commit(&self, conn: &mut Arc<Connection>) -> Result<()> {
+        let conn = conn.clone();
+        blocking(move || conn.commit().map_err(|e| ora_err("commit", &e))).await
+    }
+
+    async fn rollback(&self, conn: &mut Arc<Connection>) -> Result<()> {
+        let conn = conn.clone();
+        blocking(move || conn.rollback().map_err(|e| ora_err("rollback", &e))).await
+    }
+
+    async fn close(&self, conn: Arc<Connection>) {
+        let _ = blocking(move || {
+            let _ = conn.close();
+            Ok(())
+        })
+        .await;
+    }
+
+    async fn bulk_load(&self, conn: &mut Arc<Connection>, load: Load<'_>) -> Result<u64> {
+        let (staging, schema, primary_key) = (load.staging, load.schema, load.primary_key);
+        let batches = load.batches;
+        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let insert = insert_sql(&self.qualified(staging), &columns);
+        let mut rows = 0u64;
+        while let Some(batch) = batches.next().await {
+            let batch = batch?;
+            let n = batch.num_rows() as u64;
+            let (conn, insert, schema, pk) = (
+                conn.clone(),
+                insert.clone(),
+                schema.clone(),
+                primary_key.to_vec(),
+            );
+            let before = rows;
+            blocking(move || insert_batch(&conn, &insert, &schema, &pk, &batch, before)).await?;
+            rows += n;
+        }
+        self.commit(conn).await?;
+        Ok(rows)
+    }
+
+    /// `DROP TABLE ... PURGE`; a table that was never created (ORA-00942) is fine.
+    async fn drop_if_exists(&self, conn: &mut Arc<Connection>, table: &str) -> Result<()> {
+        let (conn, sql) = (conn.clone(), self.drop_sql(table));
+        blocking(move || match conn.execute(&sql, &[]) {
+            Ok(_) => Ok(()),
+            Err(e) if e.oci_code() == Some(942) => Ok(()),
+            Err(e) => Err(ora_err(&verb(&sql), &e)),
+        })
+        .await
+    }
+
+    fn drop_sql(&self, table: &str) -> String {
+        format!("DROP TABLE {} PURGE", self.qualified(table))
+    }
+
+    fn rename_sql(&self, from: &str, to: &str) -> String {
+        rename_sql(self.schema.as_deref(), from, to)
+    }
+
+    /// Two renames (each DDL commits on its own): the first is undone if the second fails.
+    fn swap_steps(&self, p: &Publish<'_>) -> Vec<Step> {
+        vec![
+            Step::undoable(
+                self.rename_sql(p.table, p.old),
+                self.rename_sql(p.old, p.table),
+            ),
+            Step::sql(self.rename_sql(p.staging, p.table)),
+            Step::sql(self.drop_sql(p.old)),
+        ]
+    }
+
+    /// The merge is DML: committed before the staging table is dropped.
+    async fn publish_steps(
+        &self,
+        _conn: &mut Arc<Connection>,
+        p: &Publish<'_>,
+    ) -> Result<Vec<Step>> {
+        if p.mode == Mode::Incremental && p.exists {
+            return Ok(vec![
+                Step::sql(self.merge_sql(p)),
+                Step::Commit,
+                Step::sql(self.drop_sql(p.staging)),
+            ]);
+        }
+        Ok(default_publish_steps(self, p))
     }
 }
 

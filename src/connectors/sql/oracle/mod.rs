@@ -18,7 +18,7 @@ pub use config::OracleConfig;
 pub use destination::OracleDestination;
 pub use source::OracleSource;
 
-use super::Dialect;
+use super::{Dialect, MergeInto};
 use crate::error::{full_message, Error, Result};
 use arrow::datatypes::{DataType, Field};
 use oracle::Connection;
@@ -40,6 +40,26 @@ impl Dialect for OracleDialect {
         } else {
             format!("{ty} NOT NULL")
         })
+    }
+
+    /// Publishes an incremental load: `MERGE` on the primary key, or `INSERT` without one.
+    fn merge_sql(&self, m: &MergeInto<'_>) -> String {
+        let (target, staging) = (m.target, m.staging);
+        let (columns, primary_key) = (m.columns, m.primary_key);
+        if primary_key.is_empty() {
+            let cols: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+            let cols = cols.join(", ");
+            return format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging}");
+        }
+        super::merge_statement_sql(
+            self,
+            super::MergeSyntax {
+                target_alias: "",
+                source_alias: "",
+                terminator: "",
+            },
+            m,
+        )
     }
 
     /// Typed literals, so the comparison never depends on the session's NLS formats.
@@ -215,32 +235,6 @@ pub(crate) fn table_exists(conn: &Connection, schema: Option<&str>, table: &str)
     Ok(n > 0)
 }
 
-/// Publishes an incremental load: `MERGE` on the primary key, or `INSERT` without one.
-pub fn merge_sql(
-    target: &str,
-    staging: &str,
-    columns: &[String],
-    primary_key: &[String],
-) -> String {
-    if primary_key.is_empty() {
-        let cols: Vec<String> = columns.iter().map(|c| quote(c)).collect();
-        let cols = cols.join(", ");
-        return format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging}");
-    }
-    super::merge_statement_sql(
-        &OracleDialect,
-        super::MergeSyntax {
-            target_alias: "",
-            source_alias: "",
-            terminator: "",
-        },
-        target,
-        staging,
-        columns,
-        primary_key,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,11 +267,11 @@ mod tests {
         );
         let cols = vec!["id".to_string(), "select".to_string()];
         assert_eq!(
-            merge_sql("\"t\"", "\"s\"", &cols, &["id".into()]),
+            OracleDialect.merge_sql(&MergeInto::new("\"t\"", "\"s\"", &cols, &["id".into()])),
             "MERGE INTO \"t\" t USING \"s\" s ON (t.\"id\" = s.\"id\") WHEN MATCHED THEN UPDATE SET t.\"select\" = s.\"select\" WHEN NOT MATCHED THEN INSERT (\"id\", \"select\") VALUES (s.\"id\", s.\"select\")"
         );
         assert_eq!(
-            merge_sql("\"t\"", "\"s\"", &cols, &[]),
+            OracleDialect.merge_sql(&MergeInto::new("\"t\"", "\"s\"", &cols, &[])),
             "INSERT INTO \"t\" (\"id\", \"select\") SELECT \"id\", \"select\" FROM \"s\""
         );
     }

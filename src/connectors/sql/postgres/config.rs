@@ -78,3 +78,11 @@ impl fmt::Display for SslMode {
         })
     }
 }
+
+crate::connectors::sql::sql_connector!(
+    PostgresConfig,
+    [Cast, Partition],
+    crate::connectors::sql::validate_streams,
+    |c, _| super::PostgresSource::new(c),
+    super::PostgresDestination
+);

@@ -1,7 +1,12 @@
+//! The PostgreSQL driver of the SQL destination engine: binary `COPY ... FROM STDIN` into the
+//! staging table, everything (staging, load, publish) in one transaction.
+
 use super::types::{ColumnEncoder, DIRECT_TYPE_KEY, PG_TYPE_KEY};
 use super::{connect, describe, pg_error, qualified, PostgresConfig, PostgresDialect};
-use crate::connectors::sql::{default_merge_sql, staging_table_name, Dialect};
-use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
+use crate::connectors::sql::engine::{
+    default_publish_steps, Driver, Load, Publish, SqlDestination, Step,
+};
+use crate::connectors::sql::Dialect;
 use crate::error::{Error, Result};
 use crate::spec::Mode;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -15,134 +20,35 @@ use tokio_postgres::Client;
 const SEND_AT: usize = 1 << 20;
 const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
-pub struct PostgresDestination {
-    config: PostgresConfig,
-}
+/// The PostgreSQL destination: the SQL engine with [`PostgresConfig`] as its driver.
+pub type PostgresDestination = SqlDestination<PostgresConfig>;
 
-impl PostgresDestination {
-    pub fn new(config: PostgresConfig) -> Self {
-        PostgresDestination { config }
-    }
-
-    /// The schema exists and the user may create tables in it.
-    async fn check_schema(&self, client: &Client) -> Result<()> {
-        let schema = &self.config.schema;
-        let row = client
-            .query_opt(
-                "SELECT has_schema_privilege(n.oid, 'CREATE') FROM pg_catalog.pg_namespace n WHERE n.nspname = $1",
-                &[schema],
-            )
-            .await
-            .map_err(|e| Error::run(format!("{}: {}", describe(&self.config), pg_error(&e))))?;
-        match row {
-            None => Err(Error::run(format!(
-                "schema `{schema}` does not exist in {} (create it, or set `schema`)",
-                describe(&self.config)
-            ))),
-            Some(r) if !r.try_get::<_, bool>(0).unwrap_or(false) => Err(Error::run(format!(
-                "permission denied: user `{}` may not create tables in schema `{schema}` of {}",
-                self.config.user,
-                describe(&self.config)
-            ))),
-            Some(_) => Ok(()),
-        }
-    }
-}
-
-/// A loaded staging table inside an open transaction, waiting to be swapped in or appended.
-struct StagedTable {
-    client: Client,
-    schema: String,
-    staging: String,
-    table: String,
-    columns: Vec<String>,
-    primary_key: Vec<String>,
-    mode: Mode,
-    rows: u64,
-}
-
-async fn exec(client: &Client, sql: &str, what: &str) -> Result<()> {
-    client
-        .batch_execute(sql)
+/// The schema exists and the user may create tables in it.
+async fn check_schema(config: &PostgresConfig, client: &Client) -> Result<()> {
+    let schema = &config.schema;
+    let row = client
+        .query_opt(
+            "SELECT has_schema_privilege(n.oid, 'CREATE') FROM pg_catalog.pg_namespace n WHERE n.nspname = $1",
+            &[schema],
+        )
         .await
-        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))
+        .map_err(|e| Error::run(format!("{}: {}", describe(config), pg_error(&e))))?;
+    match row {
+        None => Err(Error::run(format!(
+            "schema `{schema}` does not exist in {} (create it, or set `schema`)",
+            describe(config)
+        ))),
+        Some(r) if !r.try_get::<_, bool>(0).unwrap_or(false) => Err(Error::run(format!(
+            "permission denied: user `{}` may not create tables in schema `{schema}` of {}",
+            config.user,
+            describe(config)
+        ))),
+        Some(_) => Ok(()),
+    }
 }
 
-/// Creates the staging table and copies every batch into it (inside the open transaction).
-async fn load(
-    client: &Client,
-    staging_q: &str,
-    schema: &SchemaRef,
-    primary_key: &[String],
-    batches: &mut BatchStream,
-    what: &str,
-) -> Result<u64> {
-    let declared = direct_types(client, schema).await;
-    let ddl = PostgresDialect
-        .create_table(staging_q, &declared, primary_key)
-        .map_err(|e| Error::run(format!("{what}: {e}")))?;
-    exec(client, &ddl, what).await?;
-    let encoders = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            ColumnEncoder::new(f)
-                .map_err(|e| Error::run(format!("{what}, column `{}`: {e}", f.name())))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let cols: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| PostgresDialect.quote_ident(f.name()))
-        .collect();
-    let copy = format!(
-        "COPY {staging_q} ({}) FROM STDIN (FORMAT binary)",
-        cols.join(", ")
-    );
-    let sink = client
-        .copy_in::<_, bytes::Bytes>(&copy)
-        .await
-        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
-    futures::pin_mut!(sink);
-    let mut buf = BytesMut::with_capacity(SEND_AT + 64 * 1024);
-    buf.put_slice(COPY_SIGNATURE);
-    buf.put_i32(0);
-    buf.put_i32(0);
-    let ncols = i16::try_from(encoders.len())
-        .map_err(|_| Error::run(format!("{what}: too many columns")))?;
-    let send_err = |e: tokio_postgres::Error| Error::run(format!("{what}: {}", pg_error(&e)));
-    let mut rows = 0u64;
-    while let Some(batch) = batches.next().await {
-        let batch = batch?; // a source error: dropping the sink aborts the COPY
-        if batch.num_columns() != encoders.len() {
-            return Err(Error::run(format!(
-                "{what}: a batch has {} columns, the stream's schema {}",
-                batch.num_columns(),
-                encoders.len()
-            )));
-        }
-        for r in 0..batch.num_rows() {
-            buf.put_i16(ncols);
-            for (c, enc) in encoders.iter().enumerate() {
-                enc.write(batch.column(c).as_ref(), r, &mut buf)
-                    .map_err(|e| {
-                        Error::Value(format!(
-                            "{what}, column `{}`, row {}: {e}",
-                            schema.field(c).name(),
-                            rows + r as u64 + 1
-                        ))
-                    })?;
-            }
-            if buf.len() >= SEND_AT {
-                sink.send(buf.split().freeze()).await.map_err(send_err)?;
-            }
-        }
-        rows += batch.num_rows() as u64;
-    }
-    buf.put_i16(-1);
-    sink.send(buf.split().freeze()).await.map_err(send_err)?;
-    sink.as_mut().finish().await.map_err(send_err)?;
-    Ok(rows)
+fn run_err(e: tokio_postgres::Error) -> Error {
+    Error::run(pg_error(&e))
 }
 
 /// The schema to declare: a field whose `postgresql.type` hint names a type with the same
@@ -194,7 +100,6 @@ async fn apply_type_hints(
     schema_name: &str,
     staging: &str,
     schema: &SchemaRef,
-    what: &str,
 ) -> Result<()> {
     let hinted: Vec<(usize, &String)> = schema
         .fields()
@@ -212,7 +117,7 @@ async fn apply_type_hints(
             &[&qualified(schema_name, staging)],
         )
         .await
-        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+        .map_err(run_err)?;
     let actual: Vec<String> = rows
         .iter()
         .map(|r| r.try_get::<_, String>(0).unwrap_or_default())
@@ -240,153 +145,176 @@ async fn apply_type_hints(
     if alters.is_empty() {
         return Ok(());
     }
-    exec(
-        client,
-        &format!(
+    client
+        .batch_execute(&format!(
             "ALTER TABLE {} {}",
             qualified(schema_name, staging),
             alters.join(", ")
-        ),
-        &format!("{what}: restoring the source's column types"),
-    )
-    .await
+        ))
+        .await
+        .map_err(|e| {
+            Error::run(format!(
+                "restoring the source's column types: {}",
+                pg_error(&e)
+            ))
+        })
 }
 
 #[async_trait]
-impl Destination for PostgresDestination {
-    async fn check(&self) -> Result<()> {
-        let client = connect(&self.config).await?;
-        self.check_schema(&client).await
+impl Driver for PostgresConfig {
+    type Conn = Client;
+
+    const DIALECT: &'static dyn Dialect = &PostgresDialect;
+
+    fn schema(&self) -> Option<&str> {
+        Some(&self.schema)
     }
 
-    fn describe(&self, target: &WriteTarget) -> String {
-        format!(
-            "table {} in {}",
-            qualified(&self.config.schema, &target.stream.name),
-            describe(&self.config)
-        )
+    fn describe(&self, table: &str) -> String {
+        format!("table {} in {}", self.qualified(table), describe(self))
     }
 
-    async fn preflight(&self, _target: &WriteTarget) -> Result<()> {
-        let client = connect(&self.config).await?;
-        self.check_schema(&client).await
+    /// NAMEDATALEN - 1.
+    const MAX_IDENT: usize = 63;
+    const TRANSACTIONAL_DDL: bool = true;
+
+    async fn connect(&self) -> Result<Client> {
+        connect(self).await
     }
 
-    async fn write(
-        &self,
-        target: &WriteTarget,
-        schema: SchemaRef,
-        mut batches: BatchStream,
-    ) -> Result<Box<dyn Staged>> {
-        let client = connect(&self.config).await?;
-        let table = target.stream.name.clone();
-        let staging = staging_table_name(&table, &target.run_id);
-        let schema_name = self.config.schema.clone();
-        let what = format!("table {}", qualified(&schema_name, &table));
-        exec(&client, "BEGIN", &what).await?;
-        let staging_q = qualified(&schema_name, &staging);
-        let loaded = async {
-            let rows = load(
-                &client,
-                &staging_q,
-                &schema,
-                &target.stream.primary_key,
-                &mut batches,
-                &what,
+    async fn check(&self, client: &mut Client) -> Result<()> {
+        check_schema(self, client).await
+    }
+
+    async fn execute(&self, client: &mut Client, sql: &str) -> Result<()> {
+        client.batch_execute(sql).await.map_err(run_err)
+    }
+
+    async fn table_exists(&self, client: &mut Client, table: &str) -> Result<bool> {
+        client
+            .query_one(
+                "SELECT to_regclass($1::text) IS NOT NULL",
+                &[&self.qualified(table)],
             )
-            .await?;
-            apply_type_hints(&client, &schema_name, &staging, &schema, &what).await?;
-            Ok::<_, Error>(rows)
-        }
-        .await;
-        match loaded {
-            Ok(rows) => Ok(Box::new(StagedTable {
-                client,
-                schema: schema_name,
-                staging,
-                table,
-                primary_key: target.stream.primary_key.clone(),
-                columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
-                mode: target.mode,
-                rows,
-            })),
-            Err(e) => {
-                let _ = client.batch_execute("ROLLBACK").await;
-                Err(e)
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl Staged for StagedTable {
-    async fn commit(self: Box<Self>) -> Result<WriteReport> {
-        let target = qualified(&self.schema, &self.table);
-        let staging = qualified(&self.schema, &self.staging);
-        let q = |s: &str| PostgresDialect.quote_ident(s);
-        let exists = self
-            .client
-            .query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&target])
             .await
             .and_then(|r| r.try_get::<_, bool>(0))
-            .map_err(|e| Error::run(format!("table {target}: {}", pg_error(&e))))?;
-        let sql = if self.mode == Mode::Incremental && exists {
-            // Merge on the primary key (INSERT ... ON CONFLICT DO UPDATE), or append without
-            // one; the existing table keeps its definition and values are cast to its types.
-            format!(
-                "{}; DROP TABLE {staging}; COMMIT",
-                default_merge_sql(
-                    &PostgresDialect,
-                    &target,
-                    &staging,
-                    &self.columns,
-                    &self.primary_key
-                )
-            )
-        } else {
-            // The staging table's primary key constraint takes the usual `<table>_pkey` name.
-            let pkey: Option<String> = self
-                .client
-                .query_opt(
-                    "SELECT conname::text FROM pg_catalog.pg_constraint \
-                     WHERE conrelid = $1::text::regclass AND contype = 'p'",
-                    &[&staging],
-                )
-                .await
-                .map_err(|e| Error::run(format!("table {target}: {}", pg_error(&e))))?
-                .and_then(|r| r.try_get(0).ok());
-            let drop = if exists {
-                format!("DROP TABLE {target}; ")
-            } else {
-                String::new()
-            };
-            let rename_pkey = match pkey {
-                Some(p) => format!(
-                    "ALTER TABLE {target} RENAME CONSTRAINT {} TO {}; ",
-                    q(&p),
-                    q(&format!("{}_pkey", self.table))
-                ),
-                None => String::new(),
-            };
-            format!(
-                "{drop}ALTER TABLE {staging} RENAME TO {}; {rename_pkey}COMMIT",
-                q(&self.table)
-            )
-        };
-        if let Err(e) = self.client.batch_execute(&sql).await {
-            let _ = self.client.batch_execute("ROLLBACK").await;
-            return Err(Error::run(format!("table {target}: {}", pg_error(&e))));
-        }
-        Ok(WriteReport {
-            rows: self.rows,
-            outputs: vec![format!("{}.{}", self.schema, self.table)],
-        })
+            .map_err(run_err)
     }
 
-    async fn abort(self: Box<Self>) -> Result<()> {
-        self.client
-            .batch_execute("ROLLBACK")
+    /// Declares source types that take the same binary input directly (see [`direct_types`]).
+    async fn create_staging(
+        &self,
+        client: &mut Client,
+        staging: &str,
+        schema: &SchemaRef,
+        primary_key: &[String],
+    ) -> Result<()> {
+        let declared = direct_types(client, schema).await;
+        let ddl = PostgresDialect
+            .create_table(&self.qualified(staging), &declared, primary_key)
+            .map_err(Error::run)?;
+        self.execute(client, &ddl).await
+    }
+
+    /// `COPY ... FROM STDIN (FORMAT binary)`, encoding each row straight from the batch.
+    async fn bulk_load(&self, client: &mut Client, load: Load<'_>) -> Result<u64> {
+        let (staging, schema, batches) = (load.staging, load.schema, load.batches);
+        let staging_q = self.qualified(staging);
+        let encoders = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                ColumnEncoder::new(f).map_err(|e| Error::run(format!("column `{}`: {e}", f.name())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let cols: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| PostgresDialect.quote_ident(f.name()))
+            .collect();
+        let copy = format!(
+            "COPY {staging_q} ({}) FROM STDIN (FORMAT binary)",
+            cols.join(", ")
+        );
+        let sink = client
+            .copy_in::<_, bytes::Bytes>(&copy)
             .await
-            .map_err(|e| Error::run(format!("rollback: {}", pg_error(&e))))
+            .map_err(run_err)?;
+        futures::pin_mut!(sink);
+        let mut buf = BytesMut::with_capacity(SEND_AT + 64 * 1024);
+        buf.put_slice(COPY_SIGNATURE);
+        buf.put_i32(0);
+        buf.put_i32(0);
+        let ncols = i16::try_from(encoders.len()).map_err(|_| Error::run("too many columns"))?;
+        let send_err = run_err;
+        let mut rows = 0u64;
+        while let Some(batch) = batches.next().await {
+            let batch = batch?; // a source error: dropping the sink aborts the COPY
+            if batch.num_columns() != encoders.len() {
+                return Err(Error::run(format!(
+                    "a batch has {} columns, the stream's schema {}",
+                    batch.num_columns(),
+                    encoders.len()
+                )));
+            }
+            for r in 0..batch.num_rows() {
+                buf.put_i16(ncols);
+                for (c, enc) in encoders.iter().enumerate() {
+                    enc.write(batch.column(c).as_ref(), r, &mut buf)
+                        .map_err(|e| {
+                            Error::Value(format!(
+                                "column `{}`, row {}: {e}",
+                                schema.field(c).name(),
+                                rows + r as u64 + 1
+                            ))
+                        })?;
+                }
+                if buf.len() >= SEND_AT {
+                    sink.send(buf.split().freeze()).await.map_err(send_err)?;
+                }
+            }
+            rows += batch.num_rows() as u64;
+        }
+        buf.put_i16(-1);
+        sink.send(buf.split().freeze()).await.map_err(send_err)?;
+        sink.as_mut().finish().await.map_err(send_err)?;
+        Ok(rows)
+    }
+
+    async fn after_load(
+        &self,
+        client: &mut Client,
+        staging: &str,
+        schema: &SchemaRef,
+    ) -> Result<()> {
+        apply_type_hints(client, &self.schema, staging, schema).await
+    }
+
+    /// A table that is replaced (or created) keeps the usual `<table>_pkey` constraint name:
+    /// the staging table's primary key is renamed after the staging table.
+    async fn publish_steps(&self, client: &mut Client, p: &Publish<'_>) -> Result<Vec<Step>> {
+        let mut steps = default_publish_steps(self, p);
+        if p.mode == Mode::Incremental && p.exists {
+            return Ok(steps);
+        }
+        let pkey: Option<String> = client
+            .query_opt(
+                "SELECT conname::text FROM pg_catalog.pg_constraint \
+                 WHERE conrelid = $1::text::regclass AND contype = 'p'",
+                &[&self.qualified(p.staging)],
+            )
+            .await
+            .map_err(run_err)?
+            .and_then(|r| r.try_get(0).ok());
+        if let Some(pkey) = pkey {
+            let q = |s: &str| PostgresDialect.quote_ident(s);
+            steps.push(Step::sql(format!(
+                "ALTER TABLE {} RENAME CONSTRAINT {} TO {}",
+                self.qualified(p.table),
+                q(&pkey),
+                q(&format!("{}_pkey", p.table))
+            )));
+        }
+        Ok(steps)
     }
 }

@@ -13,3 +13,11 @@ pub struct SqliteConfig {
     #[serde(default, deserialize_with = "env::opt")]
     pub batch_size: Option<usize>,
 }
+
+crate::connectors::sql::sql_connector!(
+    SqliteConfig,
+    [],
+    crate::connectors::sql::validate_streams,
+    |c, defaults| super::SqliteSource::new(c, defaults),
+    super::SqliteDestination
+);

@@ -1,34 +1,47 @@
+//! The SQLite driver of the SQL destination engine: multi-row `INSERT`s into the staging table,
+//! everything (staging, load, publish) in one `BEGIN IMMEDIATE` transaction.
+
 use super::types::sql_value;
 use super::{SqliteConfig, SqliteDialect};
-use crate::connectors::sql::{default_merge_sql, staging_table_name, Dialect};
-use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
+use crate::connectors::sql::engine::{Driver, Load, SqlDestination};
+use crate::connectors::sql::Dialect;
 use crate::error::{Error, Result};
-use crate::spec::Mode;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use futures::StreamExt;
 use rusqlite::Connection;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// SQLite's limit on bound parameters in one statement.
 const MAX_PARAMS: usize = 32_766;
 const DEFAULT_ROWS_PER_INSERT: usize = 1000;
 
-pub struct SqliteDestination {
+/// The SQLite destination.
+pub type SqliteDestination = SqlDestination<SqliteWriter>;
+
+pub struct SqliteWriter {
     config: SqliteConfig,
     /// SQLite has one writer per database: streams running at the same time take turns from
-    /// their first insert to their commit instead of failing with "database is locked".
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// their `BEGIN` to their commit instead of failing with "database is locked".
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl SqliteDestination {
-    pub fn new(config: SqliteConfig) -> Self {
-        SqliteDestination {
+impl From<SqliteConfig> for SqliteWriter {
+    fn from(config: SqliteConfig) -> Self {
+        SqliteWriter {
             config,
             writer: Default::default(),
         }
     }
+}
+
+/// A connection, shared with the blocking threads that use it, and the writer's turn while a
+/// transaction is open.
+pub struct SqliteConn {
+    db: Arc<Mutex<Connection>>,
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 fn open_rw(path: &str) -> Result<Connection> {
@@ -48,33 +61,28 @@ fn open_rw(path: &str) -> Result<Connection> {
     Ok(conn)
 }
 
-/// A loaded staging table inside an open transaction, waiting to be swapped in.
-struct StagedTable {
-    conn: Connection,
-    staging: String,
-    table: String,
-    rows: u64,
-    /// Incremental: merge into (or append to) the table instead of replacing it.
-    merge: bool,
-    /// Held until commit or abort (see `SqliteDestination::writer`).
-    _turn: tokio::sync::OwnedMutexGuard<()>,
-    columns: Vec<String>,
-    primary_key: Vec<String>,
+/// Runs `f` on the connection on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    db: &Arc<Mutex<Connection>>,
+    f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = db.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    })
+    .await
+    .map_err(|e| Error::run(format!("sqlite writer panicked: {e}")))?
 }
 
-/// Loads every batch into a new staging table inside one transaction.
-fn load(
+/// Inserts every batch from `batches` into `staging_q` with multi-row `INSERT`s.
+fn insert_all(
     conn: &Connection,
     staging_q: &str,
     schema: &SchemaRef,
-    primary_key: &[String],
     rows_per_insert: usize,
     batches: std::sync::mpsc::Receiver<RecordBatch>,
 ) -> Result<u64> {
-    let ddl = SqliteDialect
-        .create_table(staging_q, schema, primary_key)
-        .map_err(Error::run)?;
-    conn.execute_batch(&ddl)?;
     let ncols = schema.fields().len().max(1);
     let per_stmt = rows_per_insert.clamp(1, (MAX_PARAMS / ncols).max(1));
     let row_params = format!("({})", vec!["?"; ncols].join(","));
@@ -121,68 +129,70 @@ fn load(
 }
 
 #[async_trait]
-impl Destination for SqliteDestination {
-    async fn check(&self) -> Result<()> {
+impl Driver for SqliteWriter {
+    type Conn = SqliteConn;
+
+    const DIALECT: &'static dyn Dialect = &SqliteDialect;
+
+    fn describe(&self, table: &str) -> String {
+        format!("table `{table}` in {}", self.config.database_path)
+    }
+
+    const MAX_IDENT: usize = usize::MAX;
+    const TRANSACTIONAL_DDL: bool = true;
+
+    async fn connect(&self) -> Result<SqliteConn> {
         let path = self.config.database_path.clone();
-        tokio::task::spawn_blocking(move || open_rw(&path).map(|_| ()))
+        let db = tokio::task::spawn_blocking(move || open_rw(&path))
             .await
-            .map_err(|e| Error::run(format!("sqlite check panicked: {e}")))?
+            .map_err(|e| Error::run(format!("sqlite open panicked: {e}")))??;
+        Ok(SqliteConn {
+            db: Arc::new(Mutex::new(db)),
+            turn: None,
+        })
     }
 
-    fn describe(&self, target: &WriteTarget) -> String {
-        format!(
-            "table `{}` in {}",
-            target.stream.name, self.config.database_path
-        )
-    }
-
-    async fn preflight(&self, _target: &WriteTarget) -> Result<()> {
+    async fn check(&self, _conn: &mut SqliteConn) -> Result<()> {
         Ok(())
     }
 
-    async fn write(
-        &self,
-        target: &WriteTarget,
-        schema: SchemaRef,
-        mut batches: BatchStream,
-    ) -> Result<Box<dyn Staged>> {
-        let path = self.config.database_path.clone();
-        let table = target.stream.name.clone();
-        let staging = staging_table_name(&table, &target.run_id);
-        let primary_key = target.stream.primary_key.clone();
+    async fn execute(&self, conn: &mut SqliteConn, sql: &str) -> Result<()> {
+        let sql = sql.to_string();
+        blocking(&conn.db, move |c| Ok(c.execute_batch(&sql)?)).await
+    }
+
+    async fn table_exists(&self, conn: &mut SqliteConn, table: &str) -> Result<bool> {
+        let table = table.to_string();
+        blocking(&conn.db, move |c| {
+            Ok(c.query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [&table],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    /// Waits for the database's writer turn, then `BEGIN IMMEDIATE`.
+    async fn begin(&self, conn: &mut SqliteConn) -> Result<()> {
+        conn.turn = Some(self.writer.clone().lock_owned().await);
+        self.execute(conn, "BEGIN IMMEDIATE").await
+    }
+
+    async fn bulk_load(&self, conn: &mut SqliteConn, load: Load<'_>) -> Result<u64> {
+        let (staging, schema, batches) = (load.staging, load.schema, load.batches);
         let rows_per_insert = self.config.batch_size.unwrap_or(DEFAULT_ROWS_PER_INSERT);
-        let merge = target.mode == Mode::Incremental;
-        let turn = self.writer.clone().lock_owned().await;
-        let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
-        let worker = tokio::task::spawn_blocking(move || -> Result<StagedTable> {
-            let conn = open_rw(&path)?;
-            conn.execute_batch("BEGIN IMMEDIATE")?;
-            let staging_q = SqliteDialect.quote_ident(&staging);
-            match load(
-                &conn,
-                &staging_q,
-                &schema,
-                &primary_key,
-                rows_per_insert,
-                rx,
-            ) {
-                Ok(rows) => Ok(StagedTable {
-                    conn,
-                    staging,
-                    table,
-                    rows,
-                    merge,
-                    _turn: turn,
-                    columns,
-                    primary_key,
-                }),
-                Err(e) => {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    Err(e)
-                }
-            }
-        });
+        let (tx, rx) =
+            std::sync::mpsc::sync_channel::<RecordBatch>(crate::runner::CHANNEL_CAPACITY);
+        let staging_q = self.qualified(staging);
+        let schema = schema.clone();
+        let worker = {
+            let db = conn.db.clone();
+            tokio::task::spawn_blocking(move || {
+                let c = db.lock().unwrap_or_else(|p| p.into_inner());
+                insert_all(&c, &staging_q, &schema, rows_per_insert, rx)
+            })
+        };
         let mut feed_err = None;
         while let Some(item) = batches.next().await {
             match item {
@@ -198,58 +208,12 @@ impl Destination for SqliteDestination {
             }
         }
         drop(tx);
-        let staged = worker
+        let loaded = worker
             .await
             .map_err(|e| Error::run(format!("sqlite writer panicked: {e}")))?;
-        match (feed_err, staged) {
-            (None, Ok(staged)) => Ok(Box::new(staged)),
-            (Some(e), Ok(staged)) => {
-                Box::new(staged).abort().await?;
-                Err(e)
-            }
-            (_, Err(e)) => Err(e),
+        match (feed_err, loaded) {
+            (_, Err(e)) | (Some(e), Ok(_)) => Err(e),
+            (None, Ok(rows)) => Ok(rows),
         }
-    }
-}
-
-#[async_trait]
-impl Staged for StagedTable {
-    async fn commit(self: Box<Self>) -> Result<WriteReport> {
-        tokio::task::spawn_blocking(move || -> Result<WriteReport> {
-            let q = |s: &str| SqliteDialect.quote_ident(s);
-            let (t, s) = (q(&self.table), q(&self.staging));
-            let exists: bool = self.conn.query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                [&self.table],
-                |r| r.get(0),
-            )?;
-            let sql = if self.merge && exists {
-                // Incremental: upsert on the primary key (append without one), same transaction.
-                format!(
-                    "{}; DROP TABLE {s}; COMMIT",
-                    default_merge_sql(&SqliteDialect, &t, &s, &self.columns, &self.primary_key)
-                )
-            } else {
-                format!("DROP TABLE IF EXISTS {t}; ALTER TABLE {s} RENAME TO {t}; COMMIT")
-            };
-            crate::fault::point("sqlite-before-swap");
-            if let Err(e) = self.conn.execute_batch(&sql) {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(e.into());
-            }
-            Ok(WriteReport {
-                rows: self.rows,
-                outputs: vec![self.table.clone()],
-            })
-        })
-        .await
-        .map_err(|e| Error::run(format!("sqlite commit panicked: {e}")))?
-    }
-
-    async fn abort(self: Box<Self>) -> Result<()> {
-        tokio::task::spawn_blocking(move || self.conn.execute_batch("ROLLBACK"))
-            .await
-            .map_err(|e| Error::run(format!("sqlite rollback panicked: {e}")))??;
-        Ok(())
     }
 }

@@ -6,7 +6,7 @@ mod source;
 pub mod types;
 
 pub use config::SqliteConfig;
-pub use destination::SqliteDestination;
+pub use destination::{SqliteDestination, SqliteWriter};
 pub use source::SqliteSource;
 
 use super::Dialect;

@@ -1,0 +1,461 @@
+//! The SQL destination engine: the lifecycle every SQL destination shares, written once.
+//!
+//! ```text
+//! write   connect ─> begin ─> create staging ─> bulk load ─> after_load ─> Staged
+//! commit  [sql-before-publish] ─> table exists? ─> publish steps ─> commit ─> close
+//!         (rename the staging table in | swap it in | merge it and drop it)
+//! abort   rollback (transactional DDL) | drop the staging table
+//! ```
+//!
+//! A [`Driver`] supplies only what its database does differently: how to connect, run a
+//! statement, look a table up, bulk-load batches, and its dialect's publish SQL. Databases whose
+//! DDL is transactional (PostgreSQL, SQLite) do everything in one transaction, so a failure or
+//! a crash leaves nothing behind; the others (MySQL, SQL Server, Oracle) drop the staging table
+//! on failure and publish with statements that are atomic on their own (`RENAME TABLE`, a
+//! `sp_rename` pair in a transaction, `MERGE`), undoing earlier steps when a later one fails.
+
+use super::{side_table_name, Dialect, MergeInto};
+use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
+use crate::error::{Error, Result};
+use crate::spec::Mode;
+use arrow::datatypes::{Schema, SchemaRef};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// One statement of a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Run this statement; if a later step fails, run `undo` (when given) to take it back.
+    Sql { sql: String, undo: Option<String> },
+    /// Commit the work so far (databases whose DML needs an explicit commit).
+    Commit,
+}
+
+impl Step {
+    pub fn sql(sql: impl Into<String>) -> Step {
+        Step::Sql {
+            sql: sql.into(),
+            undo: None,
+        }
+    }
+
+    pub fn undoable(sql: impl Into<String>, undo: impl Into<String>) -> Step {
+        Step::Sql {
+            sql: sql.into(),
+            undo: Some(undo.into()),
+        }
+    }
+}
+
+/// The first two words of a statement (`RENAME TABLE`, `INSERT INTO`), naming it in messages.
+pub fn verb(sql: &str) -> String {
+    sql.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// What a bulk load loads: every batch, into the staging table (unquoted name).
+pub struct Load<'a> {
+    pub staging: &'a str,
+    pub schema: &'a SchemaRef,
+    pub primary_key: &'a [String],
+    pub batches: &'a mut BatchStream,
+}
+
+/// What a publish has to do, with unquoted names.
+#[derive(Debug, Clone, Copy)]
+pub struct Publish<'a> {
+    pub mode: Mode,
+    /// Whether the destination table exists already.
+    pub exists: bool,
+    pub table: &'a str,
+    pub staging: &'a str,
+    /// The name the replaced table takes during a swap, before it is dropped.
+    pub old: &'a str,
+    pub columns: &'a [String],
+    pub primary_key: &'a [String],
+}
+
+/// What one SQL database does differently from the others when writing. Everything else (the
+/// order of the steps, staging names, cleanup on every path, fault points, messages) is the
+/// engine's.
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// An open connection (or a handle a blocking driver moves onto its threads).
+    type Conn: Send + 'static;
+
+    /// Quoting, `CREATE TABLE` and the upsert for this database.
+    const DIALECT: &'static dyn Dialect;
+
+    /// The schema tables are written to, where statements must name it (none: the
+    /// connection's default).
+    fn schema(&self) -> Option<&str> {
+        None
+    }
+
+    /// A table of the destination, quoted and qualified as statements name it.
+    fn qualified(&self, table: &str) -> String {
+        let q = |s: &str| Self::DIALECT.quote_ident(s);
+        match self.schema() {
+            Some(schema) => format!("{}.{}", q(schema), q(table)),
+            None => q(table),
+        }
+    }
+
+    /// Where a stream is written, for `--dry-run` and messages (never a secret).
+    fn describe(&self, table: &str) -> String;
+
+    /// The name a published table is reported under (`schema.table`).
+    fn output_name(&self, table: &str) -> String {
+        match self.schema() {
+            Some(schema) => format!("{schema}.{table}"),
+            None => table.to_string(),
+        }
+    }
+
+    /// The database's limit on identifier length (staging names are shortened to fit).
+    const MAX_IDENT: usize;
+
+    /// Whether DDL takes part in transactions: then the whole write, from creating the staging
+    /// table to publishing it, is one transaction, and a failure is a rollback.
+    const TRANSACTIONAL_DDL: bool;
+
+    /// Refuses names the database cannot take, before anything is read.
+    fn check_names(&self, table: &str, schema: Option<&Schema>) -> Result<()> {
+        let _ = (table, schema);
+        Ok(())
+    }
+
+    async fn connect(&self) -> Result<Self::Conn>;
+
+    /// Fails if this connection cannot be used to write (a missing schema, no right to create
+    /// tables, a server setting the bulk load needs). `etl check` and every preflight run it.
+    async fn check(&self, conn: &mut Self::Conn) -> Result<()>;
+
+    /// Runs one statement that returns no rows.
+    async fn execute(&self, conn: &mut Self::Conn, sql: &str) -> Result<()>;
+
+    /// Whether `table` (unquoted, in the destination's schema) exists.
+    async fn table_exists(&self, conn: &mut Self::Conn, table: &str) -> Result<bool>;
+
+    /// Starts the write's transaction (transactional DDL only).
+    async fn begin(&self, conn: &mut Self::Conn) -> Result<()> {
+        self.execute(conn, "BEGIN").await
+    }
+
+    /// Makes the work durable: the transaction's `COMMIT`, or a commit of DML.
+    async fn commit(&self, conn: &mut Self::Conn) -> Result<()> {
+        self.execute(conn, "COMMIT").await
+    }
+
+    /// Throws away uncommitted work. Errors are ignored by the engine (a lost connection has
+    /// rolled back already).
+    async fn rollback(&self, conn: &mut Self::Conn) -> Result<()> {
+        self.execute(conn, "ROLLBACK").await
+    }
+
+    /// Closes a connection the engine is done with.
+    async fn close(&self, conn: Self::Conn) {
+        drop(conn);
+    }
+
+    /// Creates the staging table (`staging` unquoted) for `schema`.
+    async fn create_staging(
+        &self,
+        conn: &mut Self::Conn,
+        staging: &str,
+        schema: &SchemaRef,
+        primary_key: &[String],
+    ) -> Result<()> {
+        let ddl = Self::DIALECT
+            .create_table(&self.qualified(staging), schema, primary_key)
+            .map_err(Error::run)?;
+        self.execute(conn, &ddl).await
+    }
+
+    /// Loads every batch into the (new, empty) staging table; returns the number of rows. A
+    /// value that does not fit fails with [`Error::Value`] naming the column and row.
+    async fn bulk_load(&self, conn: &mut Self::Conn, load: Load<'_>) -> Result<u64>;
+
+    /// Work on the loaded staging table before it is published (PostgreSQL restores source
+    /// column types here).
+    async fn after_load(
+        &self,
+        conn: &mut Self::Conn,
+        staging: &str,
+        schema: &SchemaRef,
+    ) -> Result<()> {
+        let _ = (conn, staging, schema);
+        Ok(())
+    }
+
+    /// Drops `table` (unquoted) if it exists.
+    async fn drop_if_exists(&self, conn: &mut Self::Conn, table: &str) -> Result<()> {
+        let sql = format!("DROP TABLE IF EXISTS {}", self.qualified(table));
+        self.execute(conn, &sql).await
+    }
+
+    /// `DROP TABLE` of a table known to exist.
+    fn drop_sql(&self, table: &str) -> String {
+        format!("DROP TABLE {}", self.qualified(table))
+    }
+
+    /// Renames `from` to `to` (both unquoted, in the destination's schema).
+    fn rename_sql(&self, from: &str, to: &str) -> String {
+        format!(
+            "ALTER TABLE {} RENAME TO {}",
+            self.qualified(from),
+            Self::DIALECT.quote_ident(to)
+        )
+    }
+
+    /// Replaces the existing table by the staging table (full refresh). The default drops and
+    /// renames, which is atomic inside the write's transaction (transactional DDL).
+    fn swap_steps(&self, p: &Publish<'_>) -> Vec<Step> {
+        vec![
+            Step::sql(self.drop_sql(p.table)),
+            Step::sql(self.rename_sql(p.staging, p.table)),
+        ]
+    }
+
+    /// Moves the staging rows into the existing table (incremental): the dialect's upsert on
+    /// the primary key, an append without one.
+    fn merge_sql(&self, p: &Publish<'_>) -> String {
+        let (target, staging) = (self.qualified(p.table), self.qualified(p.staging));
+        Self::DIALECT.merge_sql(&MergeInto::new(&target, &staging, p.columns, p.primary_key))
+    }
+
+    /// Every statement of the publish, in order. Drivers override the pieces above; a driver
+    /// that needs to look at the database first (PostgreSQL's constraint names) overrides this.
+    async fn publish_steps(&self, conn: &mut Self::Conn, p: &Publish<'_>) -> Result<Vec<Step>> {
+        let _ = conn;
+        Ok(default_publish_steps(self, p))
+    }
+}
+
+/// The publish of [`Driver::publish_steps`]: a first load renames the staging table in; a full
+/// refresh swaps it in; an incremental load merges it and drops it.
+pub fn default_publish_steps<D: Driver + ?Sized>(d: &D, p: &Publish<'_>) -> Vec<Step> {
+    if !p.exists {
+        return vec![Step::sql(d.rename_sql(p.staging, p.table))];
+    }
+    match p.mode {
+        Mode::FullRefresh => d.swap_steps(p),
+        Mode::Incremental => vec![Step::sql(d.merge_sql(p)), Step::sql(d.drop_sql(p.staging))],
+    }
+}
+
+/// A SQL destination: the engine over one database's [`Driver`].
+pub struct SqlDestination<D: Driver> {
+    driver: Arc<D>,
+}
+
+impl<D: Driver> SqlDestination<D> {
+    /// A destination over `driver` (or over the config a driver is made from).
+    pub fn new(driver: impl Into<D>) -> Self {
+        SqlDestination {
+            driver: Arc::new(driver.into()),
+        }
+    }
+}
+
+/// `table <qualified>` for messages.
+fn what<D: Driver>(d: &D, table: &str) -> String {
+    format!("table {}", d.qualified(table))
+}
+
+/// Removes a staging table after a failure: a rollback where DDL is transactional; otherwise a
+/// `DROP` over a fresh connection, since the failed one may be mid-request or gone.
+async fn discard<D: Driver>(d: &D, conn: Option<D::Conn>, staging: &str) {
+    if let Some(mut c) = conn {
+        if D::TRANSACTIONAL_DDL {
+            let _ = d.rollback(&mut c).await;
+            d.close(c).await;
+            return;
+        }
+        // Dropped, not closed: a connection left mid-request may never answer a goodbye.
+        drop(c);
+    }
+    if let Ok(mut c) = d.connect().await {
+        if let Err(e) = d.drop_if_exists(&mut c, staging).await {
+            tracing::warn!(
+                "could not drop the staging table {}: {e}",
+                d.qualified(staging)
+            );
+        }
+        d.close(c).await;
+    }
+}
+
+#[async_trait]
+impl<D: Driver> Destination for SqlDestination<D> {
+    async fn check(&self) -> Result<()> {
+        let d = &*self.driver;
+        let mut conn = d.connect().await?;
+        let checked = d.check(&mut conn).await;
+        d.close(conn).await;
+        checked
+    }
+
+    fn describe(&self, target: &WriteTarget) -> String {
+        self.driver.describe(&target.stream.name)
+    }
+
+    /// Checks the names, connects and runs the driver's check before anything is read, so a
+    /// wrong password or a missing schema fails the run up front.
+    async fn preflight(&self, target: &WriteTarget) -> Result<()> {
+        self.driver.check_names(&target.stream.name, None)?;
+        self.check().await
+    }
+
+    async fn write(
+        &self,
+        target: &WriteTarget,
+        schema: SchemaRef,
+        mut batches: BatchStream,
+    ) -> Result<Box<dyn Staged>> {
+        let d = &*self.driver;
+        let table = target.stream.name.clone();
+        let what = what(d, &table);
+        d.check_names(&table, Some(&schema))
+            .map_err(|e| e.context(&what))?;
+        let staging = side_table_name("_etl_stage_", &table, &target.run_id, D::MAX_IDENT);
+        let primary_key = target.stream.primary_key.clone();
+        let mut conn = d.connect().await?;
+        let loaded = async {
+            if D::TRANSACTIONAL_DDL {
+                d.begin(&mut conn).await?;
+            } else {
+                // A staging table of an earlier attempt of this run whose cleanup failed.
+                d.drop_if_exists(&mut conn, &staging).await?;
+            }
+            d.create_staging(&mut conn, &staging, &schema, &primary_key)
+                .await
+                .map_err(|e| e.context("creating the staging table"))?;
+            let load = Load {
+                staging: &staging,
+                schema: &schema,
+                primary_key: &primary_key,
+                batches: &mut batches,
+            };
+            let rows = d.bulk_load(&mut conn, load).await?;
+            d.after_load(&mut conn, &staging, &schema).await?;
+            Ok::<_, Error>(rows)
+        }
+        .await;
+        match loaded {
+            Ok(rows) => Ok(Box::new(StagedTable {
+                driver: self.driver.clone(),
+                conn: Some(conn),
+                table,
+                staging,
+                old: side_table_name(
+                    "_etl_old_",
+                    &target.stream.name,
+                    &target.run_id,
+                    D::MAX_IDENT,
+                ),
+                columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+                primary_key,
+                mode: target.mode,
+                rows,
+            })),
+            Err(e) => {
+                discard(d, Some(conn), &staging).await;
+                Err(e.context(format!("loading {what}")))
+            }
+        }
+    }
+}
+
+/// A loaded staging table, waiting to be published.
+struct StagedTable<D: Driver> {
+    driver: Arc<D>,
+    conn: Option<D::Conn>,
+    table: String,
+    staging: String,
+    old: String,
+    columns: Vec<String>,
+    primary_key: Vec<String>,
+    mode: Mode,
+    rows: u64,
+}
+
+impl<D: Driver> StagedTable<D> {
+    /// Runs the publish steps; on a failure takes back the undoable steps already run, newest
+    /// first.
+    async fn publish(&mut self, conn: &mut D::Conn) -> Result<()> {
+        let d = &*self.driver;
+        let exists = d.table_exists(conn, &self.table).await?;
+        let p = Publish {
+            mode: self.mode,
+            exists,
+            table: &self.table,
+            staging: &self.staging,
+            old: &self.old,
+            columns: &self.columns,
+            primary_key: &self.primary_key,
+        };
+        let steps = d.publish_steps(conn, &p).await?;
+        for (i, step) in steps.iter().enumerate() {
+            let done = match step {
+                Step::Sql { sql, .. } => d.execute(conn, sql).await,
+                Step::Commit => d.commit(conn).await,
+            };
+            if let Err(e) = done {
+                for earlier in steps[..i].iter().rev() {
+                    if let Step::Sql {
+                        undo: Some(undo), ..
+                    } = earlier
+                    {
+                        if let Err(u) = d.execute(conn, undo).await {
+                            tracing::warn!("could not undo `{undo}`: {u}");
+                        }
+                    }
+                }
+                return Err(e);
+            }
+        }
+        if D::TRANSACTIONAL_DDL {
+            d.commit(conn).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<D: Driver> Staged for StagedTable<D> {
+    async fn commit(mut self: Box<Self>) -> Result<WriteReport> {
+        let d = self.driver.clone();
+        let Some(mut conn) = self.conn.take() else {
+            return Err(Error::run("the staging table's connection is gone"));
+        };
+        crate::fault::point("sql-before-publish");
+        if let Err(e) = self.publish(&mut conn).await {
+            discard(&*d, Some(conn), &self.staging).await;
+            return Err(e.context(what(&*d, &self.table)));
+        }
+        d.close(conn).await;
+        Ok(WriteReport {
+            rows: self.rows,
+            outputs: vec![d.output_name(&self.table)],
+        })
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        let d = self.driver.clone();
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        if D::TRANSACTIONAL_DDL {
+            let rolled_back = d.rollback(&mut conn).await;
+            d.close(conn).await;
+            return rolled_back;
+        }
+        let dropped = d.drop_if_exists(&mut conn, &self.staging).await;
+        d.close(conn).await;
+        if dropped.is_err() {
+            // The connection may have been lost: try once more over a fresh one.
+            discard(&*d, None, &self.staging).await;
+        }
+        dropped
+    }
+}
