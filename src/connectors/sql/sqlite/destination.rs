@@ -232,7 +232,7 @@ impl Staged for StagedTable {
             } else {
                 format!("DROP TABLE IF EXISTS {t}; ALTER TABLE {s} RENAME TO {t}; COMMIT")
             };
-            crate::fault::point("sqlite-before-swap");
+            crate::fault::point("sql-before-publish");
             if let Err(e) = self.conn.execute_batch(&sql) {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 return Err(e.into());
