@@ -102,8 +102,9 @@ pub trait TestDb {
     fn types(&self) -> Vec<TypeCase>;
     /// A row source with one integer column `i` from 1 to `n`, to put after `FROM`.
     fn series(&self, n: u64) -> String;
-    /// A query that runs for much longer than 2 seconds (and ends by itself within about a
-    /// minute, so that a timeout that does not work fails the test instead of hanging it).
+    /// A query that runs for much longer than the scenario's 2 s timeout plus its grace period
+    /// (at least ~20 s), and ends by itself, so that a timeout that does not work fails the
+    /// test instead of hanging it.
     fn slow_query(&self) -> String;
     /// The tables of this schema/database, sorted.
     fn tables(&self) -> Vec<String>;

@@ -128,7 +128,7 @@ impl TestDb for Sqlite {
     }
 
     fn slow_query(&self) -> String {
-        "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20000000) SELECT max(i) AS x FROM s".into()
+        "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 150000000) SELECT max(i) AS x FROM s".into()
     }
 
     fn tables(&self) -> Vec<String> {

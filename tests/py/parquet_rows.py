@@ -2,8 +2,8 @@
 as canonical text, sorted by the first column (an integer id). The conformance suite compares
 this with the same rows rendered by the database's own client.
 
-Canonical text: integers in decimal; decimals with their scale (`1.50`); floats with six
-decimals; booleans `1`/`0`; binary as lowercase hex; dates `YYYY-MM-DD`; times
+Canonical text: integers in decimal; decimals with their scale, never in exponent form (`1.50`); floats with six
+decimals; booleans `1`/`0`; binary and uuids as lowercase hex; dates `YYYY-MM-DD`; times
 `HH:MM:SS.ffffff`; timestamps `YYYY-MM-DD HH:MM:SS.ffffff` (a zoned one converted to UTC);
 NULL as null.
 
@@ -14,6 +14,7 @@ import decimal
 import json
 import pathlib
 import sys
+import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,7 +30,9 @@ def canon(v):
     if isinstance(v, float):
         return "%.6f" % v
     if isinstance(v, decimal.Decimal):
-        return str(v)
+        return format(v, "f")
+    if isinstance(v, uuid.UUID):
+        return v.hex
     if isinstance(v, (bytes, bytearray)):
         return bytes(v).hex()
     if isinstance(v, datetime.datetime):
