@@ -118,6 +118,9 @@ pub trait TestDb {
 /// Opens a new, empty schema/database of one kind; the tag goes into its name.
 pub type Open<'a> = &'a dyn Fn(&str) -> Box<dyn TestDb>;
 
+/// What each database module's `backend(test)` returns when the database is available.
+pub type Backend = Box<dyn Fn(&str) -> Box<dyn TestDb>>;
+
 /// A unique name `etl_c_<pid>_<n>_<tag>` for a schema or database.
 pub fn unique(tag: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -284,11 +287,11 @@ pub fn fingerprint(db: &dyn TestDb, table: &str) -> Vec<Vec<Option<String>>> {
     ))
 }
 
-/// Tables of `db` named like etl's staging or old copies.
+/// Tables of `db` named like etl's staging and old copies (`_etl_stage_*`, `_etl_old_*`).
 pub fn etl_leftovers(db: &dyn TestDb) -> Vec<String> {
     db.tables()
         .into_iter()
-        .filter(|t| t.starts_with("_etl_stage") || t.starts_with("_etl_old") || t.starts_with("_etl_"))
+        .filter(|t| t.starts_with("_etl_"))
         .collect()
 }
 
@@ -304,7 +307,8 @@ pub fn parquet_rows(dir: &Path) -> (Vec<String>, Vec<Vec<Option<String>>>) {
         "parquet_rows.py failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from parquet_rows.py");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("JSON from parquet_rows.py");
     let names = v["columns"]
         .as_array()
         .expect("columns")

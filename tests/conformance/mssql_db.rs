@@ -49,7 +49,7 @@ fn server(test: &str) -> Option<Server> {
 }
 
 /// Runs only with `ETL_TEST_MSSQL_URL`.
-pub fn backend(test: &str) -> Option<Box<dyn Fn(&str) -> Box<dyn TestDb>>> {
+pub fn backend(test: &str) -> Option<Backend> {
     let server = server(test)?;
     Some(Box::new(move |tag: &str| {
         let db = Mssql {
@@ -129,7 +129,10 @@ impl TestDb for Mssql {
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        vec![("ETL_TEST_MSSQL_PASSWORD".into(), self.server.password.clone())]
+        vec![(
+            "ETL_TEST_MSSQL_PASSWORD".into(),
+            self.server.password.clone(),
+        )]
     }
 
     fn exec(&self, sql: &str) {
@@ -202,27 +205,59 @@ impl TestDb for Mssql {
             case("TINYINT", Kind::Int, ["255", "0", "1"]),
             case("SMALLINT", Kind::Int, ["-32768", "32767", "0"]),
             case("INT", Kind::Int, ["-2147483648", "2147483647", "0"]),
-            case("BIGINT", Kind::Int, ["-9223372036854775808", "9223372036854775807", "0"]),
-            case("DECIMAL(12,2)", Kind::Decimal, ["-1234567890.12", "0.00", "9999999999.99"]),
+            case(
+                "BIGINT",
+                Kind::Int,
+                ["-9223372036854775808", "9223372036854775807", "0"],
+            ),
+            case(
+                "DECIMAL(12,2)",
+                Kind::Decimal,
+                ["-1234567890.12", "0.00", "9999999999.99"],
+            ),
             case("REAL", Kind::Float, ["1.500000", "-0.250000", "0.000000"]),
-            case("FLOAT", Kind::Float, ["2.250000", "-1.000000", "1234567.125000"]),
+            case(
+                "FLOAT",
+                Kind::Float,
+                ["2.250000", "-1.000000", "1234567.125000"],
+            ),
             case("BIT", Kind::Bool, ["1", "0", "1"]),
-            case("NVARCHAR(100)", Kind::Text, ["héllo, \"wörld\" 'q' ☃ 😀", "", "line\nbreak\ttab"]),
+            case(
+                "NVARCHAR(100)",
+                Kind::Text,
+                ["héllo, \"wörld\" 'q' ☃ 😀", "", "line\nbreak\ttab"],
+            ),
             case("VARCHAR(100)", Kind::Text, ["plain", "", "x"]),
             case("NVARCHAR(MAX)", Kind::Text, ["ü😀", "", "y"]),
             case("VARBINARY(20)", Kind::Bytes, ["deadbeef00", "", "00ff"]),
             case("VARBINARY(MAX)", Kind::Bytes, ["000102ff", "", "ff"]),
-            case("DATE", Kind::Date, ["2024-02-29", "0001-01-01", "9999-12-31"]),
-            case("TIME(6)", Kind::Time, ["23:59:59.999999", "00:00:00.000000", "12:00:00.500000"]),
+            case(
+                "DATE",
+                Kind::Date,
+                ["2024-02-29", "0001-01-01", "9999-12-31"],
+            ),
+            case(
+                "TIME(6)",
+                Kind::Time,
+                ["23:59:59.999999", "00:00:00.000000", "12:00:00.500000"],
+            ),
             case(
                 "DATETIME2(6)",
                 Kind::Timestamp,
-                ["9999-12-31 23:59:59.999999", "0001-01-01 00:00:00.000000", "2000-01-01 00:00:00.000001"],
+                [
+                    "9999-12-31 23:59:59.999999",
+                    "0001-01-01 00:00:00.000000",
+                    "2000-01-01 00:00:00.000001",
+                ],
             ),
             case(
                 "DATETIMEOFFSET(6)",
                 Kind::TimestampTz,
-                ["2024-01-01 12:00:00.000001", "1970-01-01 00:00:00.000000", "2038-01-19 03:14:07.999999"],
+                [
+                    "2024-01-01 12:00:00.000001",
+                    "1970-01-01 00:00:00.000000",
+                    "2038-01-19 03:14:07.999999",
+                ],
             ),
         ]
     }

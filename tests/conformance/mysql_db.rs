@@ -12,7 +12,7 @@ pub struct Mysql {
 }
 
 /// The server the tests need: always run (an unreachable server fails the tests).
-pub fn backend(_test: &str) -> Option<Box<dyn Fn(&str) -> Box<dyn TestDb>>> {
+pub fn backend(_test: &str) -> Option<Backend> {
     Some(Box::new(|tag: &str| {
         let database = unique(tag);
         mariadb(
@@ -140,39 +140,87 @@ impl TestDb for Mysql {
             case("MEDIUMINT", Kind::Int, ["-8388608", "8388607", "0"]),
             case("INT", Kind::Int, ["-2147483648", "2147483647", "0"]),
             case("INT UNSIGNED", Kind::Int, ["4294967295", "0", "1"]),
-            case("BIGINT", Kind::Int, ["-9223372036854775808", "9223372036854775807", "0"]),
-            case("BIGINT UNSIGNED", Kind::Int, ["18446744073709551615", "0", "1"]),
-            case("DECIMAL(12,2)", Kind::Decimal, ["-1234567890.12", "0.00", "9999999999.99"]),
-            case("DECIMAL(65,30)", Kind::Decimal, [
-                "-12345678901234567890123456789012345.123456789012345678901234567891",
-                "0.000000000000000000000000000001",
-                "0.000000000000000000000000000000",
-            ]),
+            case(
+                "BIGINT",
+                Kind::Int,
+                ["-9223372036854775808", "9223372036854775807", "0"],
+            ),
+            case(
+                "BIGINT UNSIGNED",
+                Kind::Int,
+                ["18446744073709551615", "0", "1"],
+            ),
+            case(
+                "DECIMAL(12,2)",
+                Kind::Decimal,
+                ["-1234567890.12", "0.00", "9999999999.99"],
+            ),
+            case(
+                "DECIMAL(65,30)",
+                Kind::Decimal,
+                [
+                    "-12345678901234567890123456789012345.123456789012345678901234567891",
+                    "0.000000000000000000000000000001",
+                    "0.000000000000000000000000000000",
+                ],
+            ),
             case("FLOAT", Kind::Float, ["1.500000", "-0.250000", "0.000000"]),
-            case("DOUBLE", Kind::Float, ["2.250000", "-1.000000", "1234567.125000"]),
+            case(
+                "DOUBLE",
+                Kind::Float,
+                ["2.250000", "-1.000000", "1234567.125000"],
+            ),
             case("TINYINT(1)", Kind::Bool, ["1", "0", "1"]),
             case("CHAR(5)", Kind::Text, ["abcde", "", "x"]),
-            case("VARCHAR(100)", Kind::Text, ["héllo, \"wörld\" 'q' ☃ 😀", "", "line\nbreak\ttab"]),
+            case(
+                "VARCHAR(100)",
+                Kind::Text,
+                ["héllo, \"wörld\" 'q' ☃ 😀", "", "line\nbreak\ttab"],
+            ),
             case("TEXT", Kind::Text, ["back\\slash", "", "NUL"]),
             case("LONGTEXT", Kind::Text, ["x", "", "y"]),
-            case("BINARY(4)", Kind::Bytes, ["00ff10ab", "00000000", "deadbeef"]),
+            case(
+                "BINARY(4)",
+                Kind::Bytes,
+                ["00ff10ab", "00000000", "deadbeef"],
+            ),
             case("VARBINARY(20)", Kind::Bytes, ["deadbeef00", "", "00ff"]),
             case("BLOB", Kind::Bytes, ["000102ff", "", "ff"]),
-            case("DATE", Kind::Date, ["2024-02-29", "1000-01-01", "9999-12-31"]),
-            case("TIME(6)", Kind::Time, ["23:59:59.999999", "00:00:00.000000", "12:00:00.500000"]),
+            case(
+                "DATE",
+                Kind::Date,
+                ["2024-02-29", "1000-01-01", "9999-12-31"],
+            ),
+            case(
+                "TIME(6)",
+                Kind::Time,
+                ["23:59:59.999999", "00:00:00.000000", "12:00:00.500000"],
+            ),
             case(
                 "DATETIME(6)",
                 Kind::Timestamp,
-                ["9999-12-31 23:59:59.999999", "1000-01-01 00:00:00.000000", "2000-01-01 00:00:00.000001"],
+                [
+                    "9999-12-31 23:59:59.999999",
+                    "1000-01-01 00:00:00.000000",
+                    "2000-01-01 00:00:00.000001",
+                ],
             ),
             case(
                 "TIMESTAMP(6) NULL",
                 Kind::TimestampTz,
-                ["2038-01-19 03:14:07.999999", "1970-01-01 00:00:01.000000", "2024-01-01 12:00:00.000001"],
+                [
+                    "2038-01-19 03:14:07.999999",
+                    "1970-01-01 00:00:01.000000",
+                    "2024-01-01 12:00:00.000001",
+                ],
             ),
             case("YEAR", Kind::Int, ["2155", "1901", "2000"]),
             case("ENUM('a','b c')", Kind::Text, ["b c", "a", "a"]),
-            case("JSON", Kind::Text, ["{\"k\": [1, 2], \"e\": \"😀\"}", "[]", "null"]),
+            case(
+                "JSON",
+                Kind::Text,
+                ["{\"k\": [1, 2], \"e\": \"😀\"}", "[]", "null"],
+            ),
         ]
     }
 

@@ -18,7 +18,7 @@ pub struct Oracle {
 }
 
 /// Runs only with `ETL_TEST_ORACLE_DSN` (and `_USER`, `_PASSWORD`).
-pub fn backend(test: &str) -> Option<Box<dyn Fn(&str) -> Box<dyn TestDb>>> {
+pub fn backend(test: &str) -> Option<Backend> {
     let Ok(dsn) = std::env::var("ETL_TEST_ORACLE_DSN") else {
         skipped(
             test,
@@ -54,11 +54,9 @@ impl Oracle {
 
 impl Drop for Oracle {
     fn drop(&mut self) {
-        if let Ok(c) = oracle::Connection::connect(
-            &self.server.user,
-            &self.server.password,
-            &self.server.dsn,
-        ) {
+        if let Ok(c) =
+            oracle::Connection::connect(&self.server.user, &self.server.password, &self.server.dsn)
+        {
             let _ = c.execute(&format!("DROP USER \"{}\" CASCADE", self.schema), &[]);
         }
     }
@@ -78,13 +76,15 @@ impl TestDb for Oracle {
     }
 
     fn env(&self) -> Vec<(String, String)> {
-        vec![("ETL_TEST_ORACLE_PASSWORD".into(), self.server.password.clone())]
+        vec![(
+            "ETL_TEST_ORACLE_PASSWORD".into(),
+            self.server.password.clone(),
+        )]
     }
 
     fn exec(&self, sql: &str) {
         let c = self.conn();
-        c.execute(sql, &[])
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.execute(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
         c.commit().expect("commit");
     }
 
@@ -127,7 +127,9 @@ impl TestDb for Oracle {
             Kind::Date => format!("TO_CHAR({e}, 'YYYY-MM-DD')"),
             Kind::Time => format!("TO_CHAR({e}, 'HH24:MI:SS.FF6')"),
             Kind::Timestamp => format!("TO_CHAR({e}, 'YYYY-MM-DD HH24:MI:SS.FF6')"),
-            Kind::TimestampTz => format!("TO_CHAR(SYS_EXTRACT_UTC({e}), 'YYYY-MM-DD HH24:MI:SS.FF6')"),
+            Kind::TimestampTz => {
+                format!("TO_CHAR(SYS_EXTRACT_UTC({e}), 'YYYY-MM-DD HH24:MI:SS.FF6')")
+            }
         }
     }
 
@@ -144,11 +146,31 @@ impl TestDb for Oracle {
         // Oracle stores '' as NULL: no empty sample values.
         vec![
             case("NUMBER(10)", Kind::Int, ["-2147483648", "2147483647", "0"]),
-            case("NUMBER(18)", Kind::Int, ["-999999999999999999", "999999999999999999", "1"]),
-            case("NUMBER(12,2)", Kind::Decimal, ["-1234567890.12", "0.00", "9999999999.99"]),
-            case("BINARY_FLOAT", Kind::Float, ["1.500000", "-0.250000", "0.000000"]),
-            case("BINARY_DOUBLE", Kind::Float, ["2.250000", "-1.000000", "1234567.125000"]),
-            case("VARCHAR2(100)", Kind::Text, ["héllo, \"wörld\" 'q'", " ", "line\nbreak\ttab"]),
+            case(
+                "NUMBER(18)",
+                Kind::Int,
+                ["-999999999999999999", "999999999999999999", "1"],
+            ),
+            case(
+                "NUMBER(12,2)",
+                Kind::Decimal,
+                ["-1234567890.12", "0.00", "9999999999.99"],
+            ),
+            case(
+                "BINARY_FLOAT",
+                Kind::Float,
+                ["1.500000", "-0.250000", "0.000000"],
+            ),
+            case(
+                "BINARY_DOUBLE",
+                Kind::Float,
+                ["2.250000", "-1.000000", "1234567.125000"],
+            ),
+            case(
+                "VARCHAR2(100)",
+                Kind::Text,
+                ["héllo, \"wörld\" 'q'", " ", "line\nbreak\ttab"],
+            ),
             case("NVARCHAR2(50)", Kind::Text, ["ünï ☃", "x", "y"]),
             case("CLOB", Kind::Text, ["clob", "z", "w"]),
             case("RAW(16)", Kind::Bytes, ["deadbeef00", "00", "00ff"]),
@@ -156,12 +178,20 @@ impl TestDb for Oracle {
             case(
                 "TIMESTAMP(6)",
                 Kind::Timestamp,
-                ["9999-12-31 23:59:59.999999", "0001-01-01 00:00:00.000000", "2000-01-01 00:00:00.000001"],
+                [
+                    "9999-12-31 23:59:59.999999",
+                    "0001-01-01 00:00:00.000000",
+                    "2000-01-01 00:00:00.000001",
+                ],
             ),
             case(
                 "TIMESTAMP(6) WITH TIME ZONE",
                 Kind::TimestampTz,
-                ["2024-01-01 12:00:00.000001", "1970-01-01 00:00:00.000000", "2038-01-19 03:14:07.999999"],
+                [
+                    "2024-01-01 12:00:00.000001",
+                    "1970-01-01 00:00:00.000000",
+                    "2038-01-19 03:14:07.999999",
+                ],
             ),
         ]
     }

@@ -10,7 +10,7 @@ pub struct Postgres {
 }
 
 /// The server the tests need: always run (an unreachable server fails the tests).
-pub fn backend(_test: &str) -> Option<Box<dyn Fn(&str) -> Box<dyn TestDb>>> {
+pub fn backend(_test: &str) -> Option<Backend> {
     Some(Box::new(|tag: &str| {
         let schema = unique(tag);
         psql(&format!("CREATE SCHEMA \"{schema}\""));
@@ -115,17 +115,37 @@ impl TestDb for Postgres {
         vec![
             case("smallint", Kind::Int, ["1", "-32768", "32767"]),
             case("integer", Kind::Int, ["7", "-2147483648", "2147483647"]),
-            case("bigint", Kind::Int, ["9223372036854775807", "-9223372036854775808", "0"]),
-            case("numeric(12,2)", Kind::Decimal, ["-1234567890.12", "0.00", "9999999999.99"]),
-            case("numeric(50,5)", Kind::Decimal, [
-                "123456789012345678901234567890123456789012345.12345",
-                "-1.00000",
-                "0.00001",
-            ]),
+            case(
+                "bigint",
+                Kind::Int,
+                ["9223372036854775807", "-9223372036854775808", "0"],
+            ),
+            case(
+                "numeric(12,2)",
+                Kind::Decimal,
+                ["-1234567890.12", "0.00", "9999999999.99"],
+            ),
+            case(
+                "numeric(50,5)",
+                Kind::Decimal,
+                [
+                    "123456789012345678901234567890123456789012345.12345",
+                    "-1.00000",
+                    "0.00001",
+                ],
+            ),
             case("real", Kind::Float, ["1.500000", "-0.250000", "0.000000"]),
-            case("double precision", Kind::Float, ["2.250000", "-1.000000", "1234567.125000"]),
+            case(
+                "double precision",
+                Kind::Float,
+                ["2.250000", "-1.000000", "1234567.125000"],
+            ),
             case("boolean", Kind::Bool, ["1", "0", "1"]),
-            case("text", Kind::Text, ["héllo, \"wörld\" 'q' ☃ 😀", "", "line\nbreak\ttab"]),
+            case(
+                "text",
+                Kind::Text,
+                ["héllo, \"wörld\" 'q' ☃ 😀", "", "line\nbreak\ttab"],
+            ),
             case("varchar(20)", Kind::Text, ["vc", "", "x"]),
             // Padded to its length, as PostgreSQL stores it (`::text` would trim it).
             TypeCase {
@@ -133,27 +153,51 @@ impl TestDb for Postgres {
                 ..case("char(5)", Kind::Text, ["abcde", "x    ", "ab   "])
             },
             case("bytea", Kind::Bytes, ["deadbeef00", "", "00ff"]),
-            case("date", Kind::Date, ["2024-02-29", "0001-01-01", "9999-12-31"]),
-            case("time", Kind::Time, ["23:59:59.999999", "00:00:00.000000", "12:00:00.500000"]),
+            case(
+                "date",
+                Kind::Date,
+                ["2024-02-29", "0001-01-01", "9999-12-31"],
+            ),
+            case(
+                "time",
+                Kind::Time,
+                ["23:59:59.999999", "00:00:00.000000", "12:00:00.500000"],
+            ),
             case(
                 "timestamp",
                 Kind::Timestamp,
-                ["1999-12-31 23:59:59.123456", "1900-01-01 00:00:00.000000", "2262-04-11 23:47:16.854775"],
+                [
+                    "1999-12-31 23:59:59.123456",
+                    "1900-01-01 00:00:00.000000",
+                    "2262-04-11 23:47:16.854775",
+                ],
             ),
             case(
                 "timestamptz",
                 Kind::TimestampTz,
-                ["2024-01-01 12:00:00.000001", "1970-01-01 00:00:00.000000", "1677-09-21 00:12:44.000000"],
+                [
+                    "2024-01-01 12:00:00.000001",
+                    "1970-01-01 00:00:00.000000",
+                    "1677-09-21 00:12:44.000000",
+                ],
             ),
             TypeCase {
                 canon: Some("replace(({})::text, '-', '')"),
-                ..case("uuid", Kind::Text, [
-                    "a0eebc999c0b4ef8bb6d6bb9bd380a11",
-                    "00000000000000000000000000000000",
-                    "ffffffffffffffffffffffffffffffff",
-                ])
+                ..case(
+                    "uuid",
+                    Kind::Text,
+                    [
+                        "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+                        "00000000000000000000000000000000",
+                        "ffffffffffffffffffffffffffffffff",
+                    ],
+                )
             },
-            case("jsonb", Kind::Text, ["{\"a\": [1, 2]}", "[]", "{\"b\": null, \"c\": \"☃\"}"]),
+            case(
+                "jsonb",
+                Kind::Text,
+                ["{\"a\": [1, 2]}", "[]", "{\"b\": null, \"c\": \"☃\"}"],
+            ),
         ]
     }
 

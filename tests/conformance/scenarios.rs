@@ -10,18 +10,32 @@ type Rows = Vec<Vec<Option<String>>>;
 
 /// Creates `name` in `db` with `id` (the primary key) and the given columns, and inserts
 /// `rows` (canonical text, `None` = NULL).
-fn create(db: &dyn TestDb, name: &str, cols: &[(String, Kind, String)], rows: &[Vec<Option<String>>]) {
+fn create(
+    db: &dyn TestDb,
+    name: &str,
+    cols: &[(String, Kind, String)],
+    rows: &[Vec<Option<String>>],
+) {
     let mut ddl: Vec<String> = vec![format!(
         "{} {} NOT NULL PRIMARY KEY",
         db.quote("id"),
         db.ddl(Kind::Int)
     )];
     ddl.extend(cols.iter().map(|(c, _, t)| format!("{} {t}", db.quote(c))));
-    db.exec(&format!("CREATE TABLE {} ({})", db.table(name), ddl.join(", ")));
+    db.exec(&format!(
+        "CREATE TABLE {} ({})",
+        db.table(name),
+        ddl.join(", ")
+    ));
     insert(db, name, cols, rows);
 }
 
-fn insert(db: &dyn TestDb, name: &str, cols: &[(String, Kind, String)], rows: &[Vec<Option<String>>]) {
+fn insert(
+    db: &dyn TestDb,
+    name: &str,
+    cols: &[(String, Kind, String)],
+    rows: &[Vec<Option<String>>],
+) {
     if rows.is_empty() {
         return;
     }
@@ -62,10 +76,19 @@ fn with_id(cols: &[(String, Kind, String)]) -> Vec<(String, Kind)> {
 }
 
 #[track_caller]
-fn same_rows(a: &dyn TestDb, b: &dyn TestDb, table: &str, cols: &[(String, Kind)], what: &str) -> Rows {
+fn same_rows(
+    a: &dyn TestDb,
+    b: &dyn TestDb,
+    table: &str,
+    cols: &[(String, Kind)],
+    what: &str,
+) -> Rows {
     let left = canonical_rows(a, table, cols);
     let right = canonical_rows(b, table, cols);
-    assert_eq!(left, right, "{what}: table `{table}` differs from the source");
+    assert_eq!(
+        left, right,
+        "{what}: table `{table}` differs from the source"
+    );
     left
 }
 
@@ -97,7 +120,10 @@ pub fn every_type_round_trips_through_parquet(_test: &str, open: Open) {
             .chain(types.iter().zip(&cols).map(|(t, (c, k, _))| match t.canon {
                 Some(tpl) => {
                     let q = db.quote(c);
-                    format!("CASE WHEN {q} IS NULL THEN NULL ELSE {} END", tpl.replace("{}", &q))
+                    format!(
+                        "CASE WHEN {q} IS NULL THEN NULL ELSE {} END",
+                        tpl.replace("{}", &q)
+                    )
                 }
                 None => db.canon(&db.quote(c), *k),
             }))
@@ -111,7 +137,10 @@ pub fn every_type_round_trips_through_parquet(_test: &str, open: Open) {
     };
     let before = canon(src.as_ref());
     // The database's own rendering must be the values inserted: the canonical forms agree.
-    assert_eq!(before, rows, "the database does not render the sample values canonically");
+    assert_eq!(
+        before, rows,
+        "the database does not render the sample values canonically"
+    );
     let dir = tempdir();
     let out = dir.path().join("out");
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
@@ -183,17 +212,37 @@ pub fn full_refresh_replaces_the_table(_test: &str, open: Open) {
     create(src.as_ref(), "t", &cols, &kv_rows(1..=5, "v"));
     let dir = tempdir();
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    let text = spec(&block(src.as_ref()), &block(dst.as_ref()), "streams:\n  - name: t\n");
+    let text = spec(
+        &block(src.as_ref()),
+        &block(dst.as_ref()),
+        "streams:\n  - name: t\n",
+    );
     run(dir.path(), &text, &env).ok();
-    same_rows(src.as_ref(), dst.as_ref(), "t", &with_id(&cols), "first run");
+    same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "t",
+        &with_id(&cols),
+        "first run",
+    );
     let (t, id, v) = (src.table("t"), src.quote("id"), src.quote("v"));
     src.exec(&format!("DELETE FROM {t} WHERE {id} IN (1, 2)"));
     src.exec(&format!("UPDATE {t} SET {v} = 'changed' WHERE {id} = 3"));
     insert(src.as_ref(), "t", &cols, &kv_rows(6..=7, "new"));
     run(dir.path(), &text, &env).ok();
-    let rows = same_rows(src.as_ref(), dst.as_ref(), "t", &with_id(&cols), "second run");
+    let rows = same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "t",
+        &with_id(&cols),
+        "second run",
+    );
     assert_eq!(rows.len(), 5);
-    assert_eq!(dst.tables(), vec!["t".to_string()], "only the table, no staging");
+    assert_eq!(
+        dst.tables(),
+        vec!["t".to_string()],
+        "only the table, no staging"
+    );
 }
 
 /// A full refresh that fails late (row 5000 of a CSV does not fit its declared type, after
@@ -228,15 +277,31 @@ pub fn failed_full_refresh_keeps_the_old_table(_test: &str, open: Open) {
     std::fs::write(&csv, bad).expect("write csv");
     let r = run(dir.path(), &text, &env);
     assert_eq!(r.code, 1, "the bad value must fail the run:\n{}", r.stderr);
-    assert!(r.stderr.contains("not-a-number") || r.stderr.contains("5000"), "the error names the value or row:\n{}", r.stderr);
-    assert_eq!(canonical_rows(dst.as_ref(), "t", &cols), before, "the old table is intact");
-    assert_eq!(dst.tables(), vec!["t".to_string()], "no staging or old table left");
+    assert!(
+        r.stderr.contains("not-a-number") || r.stderr.contains("5000"),
+        "the error names the value or row:\n{}",
+        r.stderr
+    );
+    assert_eq!(
+        canonical_rows(dst.as_ref(), "t", &cols),
+        before,
+        "the old table is intact"
+    );
+    assert_eq!(
+        dst.tables(),
+        vec!["t".to_string()],
+        "no staging or old table left"
+    );
 }
 
 fn events_cols(db: &dyn TestDb) -> Vec<(String, Kind, String)> {
     vec![
         ("v".into(), Kind::Text, db.ddl(Kind::Text).into()),
-        ("updated_at".into(), Kind::Timestamp, db.ddl(Kind::Timestamp).into()),
+        (
+            "updated_at".into(),
+            Kind::Timestamp,
+            db.ddl(Kind::Timestamp).into(),
+        ),
     ]
 }
 
@@ -283,7 +348,12 @@ fn change_events(src: &dyn TestDb, cols: &[(String, Kind, String)], last: u32) {
         Some(ts(1, last)),
     ]];
     insert(src, "events", cols, &boundary);
-    insert(src, "events", cols, &event_rows(last + 1..=last + 40, 25, "new"));
+    insert(
+        src,
+        "events",
+        cols,
+        &event_rows(last + 1..=last + 40, 25, "new"),
+    );
 }
 
 /// Incremental merge on the primary key: rows sharing the saved cursor value, updated rows and
@@ -296,15 +366,33 @@ pub fn incremental_merge_with_boundary_rows(_test: &str, open: Open) {
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
     let text = incremental_spec(src.as_ref(), dst.as_ref(), dir.path(), 7);
     run(dir.path(), &text, &env).ok();
-    same_rows(src.as_ref(), dst.as_ref(), "events", &with_id(&cols), "first run");
+    same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(&cols),
+        "first run",
+    );
     change_events(src.as_ref(), &cols, 50);
     let r = run(dir.path(), &text, &env).ok();
     // 7 moved (ids 7..49 step 7) + the changed boundary row 50 + the new row sharing its value
     // + 40 new rows.
     assert!(r.stderr.contains("rows=49"), "{}", r.stderr);
-    same_rows(src.as_ref(), dst.as_ref(), "events", &with_id(&cols), "merged: no loss, no duplicate");
+    same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(&cols),
+        "merged: no loss, no duplicate",
+    );
     run(dir.path(), &text, &env).ok();
-    let rows = same_rows(src.as_ref(), dst.as_ref(), "events", &with_id(&cols), "rerun");
+    let rows = same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(&cols),
+        "rerun",
+    );
     assert_eq!(rows.len(), 91);
     no_leftovers(dst.as_ref());
 }
@@ -323,7 +411,13 @@ fn killed_at(point: &str, open: Open) {
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     run_and_kill(dir.path(), &spec_path, point, &env_ref);
     run(dir.path(), &text, &env).ok();
-    same_rows(src.as_ref(), dst.as_ref(), "events", &with_id(&cols), &format!("killed at {point}"));
+    same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(&cols),
+        &format!("killed at {point}"),
+    );
     no_leftovers(dst.as_ref());
 }
 
@@ -353,25 +447,59 @@ pub fn empty_table(_test: &str, open: Open) {
     let dir = tempdir();
     let out = dir.path().join("out");
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    run(dir.path(), &spec(&block(src.as_ref()), &parquet_dest(&out), "streams:\n  - name: e\n"), &env).ok();
+    run(
+        dir.path(),
+        &spec(
+            &block(src.as_ref()),
+            &parquet_dest(&out),
+            "streams:\n  - name: e\n",
+        ),
+        &env,
+    )
+    .ok();
     let (names, rows) = parquet_rows(&out.join("e"));
     assert_eq!(names, vec!["id".to_string(), "v".to_string()]);
     assert!(rows.is_empty());
     run(
         dir.path(),
-        &spec(&file_source(&out.join("e")), &block(dst.as_ref()), "streams:\n  - name: e_from_parquet\n"),
+        &spec(
+            &file_source(&out.join("e")),
+            &block(dst.as_ref()),
+            "streams:\n  - name: e_from_parquet\n",
+        ),
         &env,
     )
     .ok();
-    run(dir.path(), &spec(&block(src.as_ref()), &block(dst.as_ref()), "streams:\n  - name: e\n"), &env).ok();
+    run(
+        dir.path(),
+        &spec(
+            &block(src.as_ref()),
+            &block(dst.as_ref()),
+            "streams:\n  - name: e\n",
+        ),
+        &env,
+    )
+    .ok();
     for t in ["e", "e_from_parquet"] {
         assert_eq!(
-            dst.query(&format!("SELECT COUNT(*), COUNT({}), COUNT({}) FROM {}", dst.quote("id"), dst.quote("v"), dst.table(t))),
-            vec![vec![Some("0".to_string()), Some("0".to_string()), Some("0".to_string())]],
+            dst.query(&format!(
+                "SELECT COUNT(*), COUNT({}), COUNT({}) FROM {}",
+                dst.quote("id"),
+                dst.quote("v"),
+                dst.table(t)
+            )),
+            vec![vec![
+                Some("0".to_string()),
+                Some("0".to_string()),
+                Some("0".to_string())
+            ]],
             "{t}"
         );
     }
-    assert_eq!(dst.tables(), vec!["e".to_string(), "e_from_parquet".to_string()]);
+    assert_eq!(
+        dst.tables(),
+        vec!["e".to_string(), "e_from_parquet".to_string()]
+    );
 }
 
 /// Reserved words, mixed case, spaces and quote characters as table and column names.
@@ -383,7 +511,12 @@ pub fn quoted_reserved_and_mixed_case_identifiers(_test: &str, open: Open) {
         ("c\"q'".into(), Kind::Text, src.ddl(Kind::Text).into()),
     ];
     let rows: Rows = vec![
-        vec![Some("1".into()), Some("10".into()), Some("a".into()), Some("it's".into())],
+        vec![
+            Some("1".into()),
+            Some("10".into()),
+            Some("a".into()),
+            Some("it's".into()),
+        ],
         vec![Some("2".into()), None, None, Some("\"q\"".into())],
     ];
     let tables = ["order", "Mixed Case", "qu\"ote's"];
@@ -396,9 +529,24 @@ pub fn quoted_reserved_and_mixed_case_identifiers(_test: &str, open: Open) {
         .iter()
         .map(|t| format!("  - name: {}\n    primary_key: [id]\n", yaml(t)))
         .collect();
-    run(dir.path(), &spec(&block(src.as_ref()), &block(dst.as_ref()), &format!("streams:\n{streams}")), &env).ok();
+    run(
+        dir.path(),
+        &spec(
+            &block(src.as_ref()),
+            &block(dst.as_ref()),
+            &format!("streams:\n{streams}"),
+        ),
+        &env,
+    )
+    .ok();
     for t in tables {
-        same_rows(src.as_ref(), dst.as_ref(), t, &with_id(&cols), "odd identifiers");
+        same_rows(
+            src.as_ref(),
+            dst.as_ref(),
+            t,
+            &with_id(&cols),
+            "odd identifiers",
+        );
     }
     let mut want: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
     want.sort();
@@ -429,9 +577,20 @@ pub fn timeout_fails_without_publishing(_test: &str, open: Open) {
     .fails(1, "timed out after 2s (defaults.timeout)");
     let took = t.elapsed();
     // 2 s, then the grace period for the write to wind down.
-    assert!(took < Duration::from_secs(15), "the timeout did not stop the stream ({took:?})");
-    assert!(!r.stderr.contains("retrying"), "a timeout was retried:\n{}", r.stderr);
-    assert!(dst.tables().is_empty(), "published or left: {:?}", dst.tables());
+    assert!(
+        took < Duration::from_secs(15),
+        "the timeout did not stop the stream ({took:?})"
+    );
+    assert!(
+        !r.stderr.contains("retrying"),
+        "a timeout was retried:\n{}",
+        r.stderr
+    );
+    assert!(
+        dst.tables().is_empty(),
+        "published or left: {:?}",
+        dst.tables()
+    );
 }
 
 /// `etl discover` lists the tables and their columns; `etl check` connects to both ends.
@@ -445,7 +604,11 @@ pub fn discover_and_check(_test: &str, open: Open) {
     let text = spec(&block(src.as_ref()), &block(dst.as_ref()), "");
     let r = etl_spec(dir.path(), &["discover", "{spec}"], &text, &env).ok();
     for want in ["events", "Mixed Case", "updated_at", "Timestamp("] {
-        assert!(r.stdout.contains(want), "{want} missing from discover:\n{}", r.stdout);
+        assert!(
+            r.stdout.contains(want),
+            "{want} missing from discover:\n{}",
+            r.stdout
+        );
     }
     let r = etl_spec(dir.path(), &["check", "{spec}"], &text, &env).ok();
     assert!(r.stdout.contains("ok"), "{}", r.stdout);
@@ -461,15 +624,27 @@ pub fn wrong_login_is_refused_and_never_printed(test: &str, open: Open) {
     };
     let dir = tempdir();
     let out = dir.path().join("out");
-    let source = format!("  connector_type: {}\n  config:\n{}", src.connector_type(), bad.config);
+    let source = format!(
+        "  connector_type: {}\n  config:\n{}",
+        src.connector_type(),
+        bad.config
+    );
     let text = spec(&source, &parquet_dest(&out), "streams:\n  - name: t\n");
     let r = run(dir.path(), &text, &bad.env).fails(1, &bad.needle);
     let c = etl_spec(dir.path(), &["check", "{spec}"], &text, &bad.env);
     assert_eq!(c.code, 1, "check must fail:\n{}\n{}", c.stdout, c.stderr);
-    assert!(c.stdout.contains(&bad.needle) || c.stderr.contains(&bad.needle), "{}\n{}", c.stdout, c.stderr);
+    assert!(
+        c.stdout.contains(&bad.needle) || c.stderr.contains(&bad.needle),
+        "{}\n{}",
+        c.stdout,
+        c.stderr
+    );
     if let Some(secret) = &bad.secret {
         for out in [&r.stdout, &r.stderr, &c.stdout, &c.stderr] {
-            assert!(!out.contains(secret.as_str()), "the password was printed:\n{out}");
+            assert!(
+                !out.contains(secret.as_str()),
+                "the password was printed:\n{out}"
+            );
         }
     }
     assert!(files_under(&out).is_empty(), "nothing is written");
@@ -477,8 +652,15 @@ pub fn wrong_login_is_refused_and_never_printed(test: &str, open: Open) {
 
 /// A table `big` of `rows` integers (`id`, `v`).
 fn big_table(db: &dyn TestDb, rows: u64) {
-    let (t, id, v, int) = (db.table("big"), db.quote("id"), db.quote("v"), db.ddl(Kind::Int));
-    db.exec(&format!("CREATE TABLE {t} ({id} {int} NOT NULL PRIMARY KEY, {v} {int})"));
+    let (t, id, v, int) = (
+        db.table("big"),
+        db.quote("id"),
+        db.quote("v"),
+        db.ddl(Kind::Int),
+    );
+    db.exec(&format!(
+        "CREATE TABLE {t} ({id} {int} NOT NULL PRIMARY KEY, {v} {int})"
+    ));
     db.exec(&format!(
         "INSERT INTO {t} ({id}, {v}) SELECT i, i * 7 FROM {}",
         db.series(rows)
@@ -499,7 +681,11 @@ fn connection_ended(test: &str, open: Open, kill_source: bool, retries: u32) {
         &block(dst.as_ref()),
         &format!("defaults:\n  batch_size: 1000\n  retries: {retries}\n  retry_backoff_ms: 10\nstreams:\n  - name: big\n"),
     );
-    let victim = if kill_source { src.as_ref() } else { dst.as_ref() };
+    let victim = if kill_source {
+        src.as_ref()
+    } else {
+        dst.as_ref()
+    };
     let mut killed = Ok(0);
     let mut unsupported = None;
     let r = run_paused(dir.path(), &text, &env, "batch-2", || {
@@ -527,9 +713,21 @@ fn connection_ended(test: &str, open: Open, kill_source: bool, retries: u32) {
     let killed = killed.unwrap_or(0);
     assert!(killed >= 1, "no session of etl was found to end");
     if retries > 0 {
-        assert_eq!(r.code, 0, "the stream should have been retried\nstdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
-        assert!(r.stderr.contains("retrying"), "no retry logged:\n{}", r.stderr);
-        assert_eq!(fingerprint(src.as_ref(), "big"), fingerprint(dst.as_ref(), "big"), "exactly the source");
+        assert_eq!(
+            r.code, 0,
+            "the stream should have been retried\nstdout:\n{}\nstderr:\n{}",
+            r.stdout, r.stderr
+        );
+        assert!(
+            r.stderr.contains("retrying"),
+            "no retry logged:\n{}",
+            r.stderr
+        );
+        assert_eq!(
+            fingerprint(src.as_ref(), "big"),
+            fingerprint(dst.as_ref(), "big"),
+            "exactly the source"
+        );
         assert_eq!(dst.tables(), vec!["big".to_string()]);
     } else {
         assert_eq!(r.code, 1, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
@@ -539,7 +737,11 @@ fn connection_ended(test: &str, open: Open, kill_source: bool, retries: u32) {
             r.stderr
         );
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
-        assert!(dst.tables().is_empty(), "nothing is published: {:?}", dst.tables());
+        assert!(
+            dst.tables().is_empty(),
+            "nothing is published: {:?}",
+            dst.tables()
+        );
     }
 }
 

@@ -12,8 +12,10 @@ pub struct Sqlite {
 }
 
 /// SQLite needs no server: always available.
-pub fn backend(_test: &str) -> Option<Box<dyn Fn(&str) -> Box<dyn TestDb>>> {
-    Some(Box::new(|tag: &str| Box::new(Sqlite::new(tag)) as Box<dyn TestDb>))
+pub fn backend(_test: &str) -> Option<Backend> {
+    Some(Box::new(|tag: &str| {
+        Box::new(Sqlite::new(tag)) as Box<dyn TestDb>
+    }))
 }
 
 impl Sqlite {
@@ -99,24 +101,52 @@ impl TestDb for Sqlite {
 
     fn types(&self) -> Vec<TypeCase> {
         vec![
-            case("INTEGER", Kind::Int, ["9223372036854775807", "-9223372036854775808", "0"]),
-            case("DECIMAL(12,2)", Kind::Decimal, ["-1234567890.12", "0.00", "9999999.99"]),
+            case(
+                "INTEGER",
+                Kind::Int,
+                ["9223372036854775807", "-9223372036854775808", "0"],
+            ),
+            case(
+                "DECIMAL(12,2)",
+                Kind::Decimal,
+                ["-1234567890.12", "0.00", "9999999.99"],
+            ),
             case("REAL", Kind::Float, ["1.500000", "-2.250000", "0.000000"]),
             case("BOOLEAN", Kind::Bool, ["1", "0", "1"]),
-            case("TEXT", Kind::Text, ["héllo, \"wörld\" 'q' ☃ 😀", "", "line\nbreak\ttab"]),
+            case(
+                "TEXT",
+                Kind::Text,
+                ["héllo, \"wörld\" 'q' ☃ 😀", "", "line\nbreak\ttab"],
+            ),
             case("VARCHAR(20)", Kind::Text, ["vc", "", "x"]),
             case("BLOB", Kind::Bytes, ["deadbeef00", "", "00ff"]),
-            case("DATE", Kind::Date, ["2024-02-29", "0001-01-01", "9999-12-31"]),
-            case("TIME", Kind::Time, ["23:59:59.999999", "00:00:00.000000", "12:00:00.500000"]),
+            case(
+                "DATE",
+                Kind::Date,
+                ["2024-02-29", "0001-01-01", "9999-12-31"],
+            ),
+            case(
+                "TIME",
+                Kind::Time,
+                ["23:59:59.999999", "00:00:00.000000", "12:00:00.500000"],
+            ),
             case(
                 "TIMESTAMP",
                 Kind::Timestamp,
-                ["1999-12-31 23:59:59.123456", "1900-01-01 00:00:00.000000", "2262-04-11 23:47:16.854775"],
+                [
+                    "1999-12-31 23:59:59.123456",
+                    "1900-01-01 00:00:00.000000",
+                    "2262-04-11 23:47:16.854775",
+                ],
             ),
             case(
                 "TIMESTAMPTZ",
                 Kind::TimestampTz,
-                ["2024-01-01 12:00:00.000001", "1970-01-01 00:00:00.000000", "2038-01-19 03:14:07.999999"],
+                [
+                    "2024-01-01 12:00:00.000001",
+                    "1970-01-01 00:00:00.000000",
+                    "2038-01-19 03:14:07.999999",
+                ],
             ),
         ]
     }
