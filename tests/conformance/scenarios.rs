@@ -591,6 +591,18 @@ pub fn timeout_fails_without_publishing(_test: &str, open: Open) {
         "published or left: {:?}",
         dst.tables()
     );
+    // The duration is checked when the spec is read.
+    etl_spec(
+        dir.path(),
+        &["validate", "{spec}"],
+        &spec(
+            &block(src.as_ref()),
+            &block(dst.as_ref()),
+            "defaults:\n  timeout: soon\n",
+        ),
+        &env,
+    )
+    .fails(2, "expected a duration such as 45s, 30m, 2h or 1d");
 }
 
 /// `etl discover` lists the tables and their columns; `etl check` connects to both ends.
