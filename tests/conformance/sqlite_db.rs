@@ -22,7 +22,10 @@ impl Sqlite {
     fn new(tag: &str) -> Sqlite {
         let dir = tempdir();
         let path = dir.path().join(format!("{tag}.db"));
-        Sqlite { _dir: dir, path }
+        let db = Sqlite { _dir: dir, path };
+        // An existing, empty database (a source must exist to be opened).
+        db.exec("PRAGMA user_version = 1");
+        db
     }
 
     fn py(&self, what: &str, sql: &str) -> Vec<u8> {
