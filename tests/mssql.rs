@@ -211,47 +211,12 @@ fn refused_port_fails_fast_as_destination_too() {
 // Live tests (ETL_TEST_MSSQL_URL)
 
 mod live {
-    use std::io::Write;
-    use tiberius::{AuthMethod, Client, Config};
-    use tokio::net::TcpStream;
-    use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
-    /// `mssql://user:password@host:port/database[?trust_server_certificate=true]`.
-    pub struct Server {
-        pub host: String,
-        pub port: u16,
-        pub user: String,
-        pub password: String,
-        pub database: String,
-        pub trust: bool,
-    }
+    pub use super::common::MssqlUrl as Server;
 
     /// The live server, or `None` after saying loudly that the test did not run.
     pub fn server(test: &str) -> Option<Server> {
-        let Ok(url) = std::env::var("ETL_TEST_MSSQL_URL") else {
-            // Written past libtest's capture, so that the skip shows in every test run.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: {test}: ETL_TEST_MSSQL_URL not set (no SQL Server to test against)"
-            );
-            return None;
-        };
-        let rest = url
-            .strip_prefix("mssql://")
-            .expect("ETL_TEST_MSSQL_URL must start with mssql://");
-        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (auth, hostpart) = rest.rsplit_once('@').expect("user:password@ in the URL");
-        let (user, password) = auth.split_once(':').expect("user:password");
-        let (hostport, database) = hostpart.split_once('/').expect("/database in the URL");
-        let (host, port) = hostport.split_once(':').unwrap_or((hostport, "1433"));
-        Some(Server {
-            host: host.into(),
-            port: port.parse().expect("port"),
-            user: user.into(),
-            password: password.into(),
-            database: database.into(),
-            trust: query.contains("trust_server_certificate=true"),
-        })
+        super::common::mssql_url(test)
     }
 
     impl Server {
@@ -264,19 +229,6 @@ mod live {
 
         pub fn env(&self) -> [(&str, &str); 1] {
             [("ETL_TEST_MSSQL_PASSWORD", self.password.as_str())]
-        }
-
-        async fn client(&self) -> Client<Compat<TcpStream>> {
-            let mut c = Config::new();
-            c.host(&self.host);
-            c.port(self.port);
-            c.database(&self.database);
-            c.authentication(AuthMethod::sql_server(&self.user, &self.password));
-            if self.trust {
-                c.trust_cert();
-            }
-            let tcp = TcpStream::connect(c.get_addr()).await.expect("tcp");
-            Client::connect(c, tcp.compat_write()).await.expect("login")
         }
 
         /// Runs a batch and returns every row of its first result, each cell converted to text

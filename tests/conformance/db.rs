@@ -2,7 +2,7 @@
 //! helpers the scenarios share: spec blocks, runs, canonical rows, paused runs.
 
 use crate::common::*;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -131,12 +131,6 @@ pub fn unique(tag: &str) -> String {
     )
 }
 
-/// Says that a test did not run what it is named for, past libtest's capture (so that it
-/// shows in every run and `make test` lists it).
-pub fn skipped(test: &str, why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
-}
-
 /// A connector block (`  connector_type: …\n  config:\n …`) for `db`.
 pub fn block(db: &dyn TestDb) -> String {
     format!(
@@ -240,18 +234,14 @@ pub fn run_paused(
         paused,
         "etl never paused at `{point}` (built without --features fault-injection?):\n{stderr}"
     );
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    let run = Run::new(
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr,
-    };
-    for secret in TEST_SECRETS
-        .iter()
-        .copied()
-        .chain(env.iter().map(|(_, v)| v.as_str()).filter(|v| v.len() >= 6))
-    {
+    );
+    for (_, secret) in env.iter().filter(|(_, v)| v.len() >= 6) {
         assert!(
-            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
             "a secret was printed:\n{}\n{}",
             run.stdout,
             run.stderr
@@ -340,4 +330,11 @@ pub fn ts(day: u32, minutes: u32) -> String {
         minutes / 60 % 24,
         minutes % 60
     )
+}
+
+/// The first column of every row (e.g. table names), NULLs left out.
+pub fn first_column(rows: Vec<Vec<Option<String>>>) -> Vec<String> {
+    rows.into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect()
 }

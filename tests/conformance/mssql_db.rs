@@ -2,55 +2,22 @@
 //! (`mssql://user:password@host:port/database[?trust_server_certificate=true]`), read back
 //! through tiberius directly. Without the variable every test prints `SKIPPED:`.
 
+use crate::common::*;
 use crate::db::*;
-use tiberius::{AuthMethod, Client, Config};
+use tiberius::Client;
 use tokio::net::TcpStream;
-use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+use tokio_util::compat::Compat;
 
-#[derive(Clone)]
-struct Server {
-    host: String,
-    port: u16,
-    user: String,
-    password: String,
-    database: String,
-    trust: bool,
-}
+type Server = MssqlUrl;
 
 pub struct Mssql {
     server: Server,
     schema: String,
 }
 
-fn server(test: &str) -> Option<Server> {
-    let Ok(url) = std::env::var("ETL_TEST_MSSQL_URL") else {
-        skipped(
-            test,
-            "ETL_TEST_MSSQL_URL not set (no SQL Server to test against)",
-        );
-        return None;
-    };
-    let rest = url
-        .strip_prefix("mssql://")
-        .expect("ETL_TEST_MSSQL_URL must start with mssql://");
-    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let (auth, hostpart) = rest.rsplit_once('@').expect("user:password@ in the URL");
-    let (user, password) = auth.split_once(':').expect("user:password");
-    let (hostport, database) = hostpart.split_once('/').expect("/database in the URL");
-    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "1433"));
-    Some(Server {
-        host: host.into(),
-        port: port.parse().expect("port"),
-        user: user.into(),
-        password: password.into(),
-        database: database.into(),
-        trust: query.contains("trust_server_certificate=true"),
-    })
-}
-
 /// Runs only with `ETL_TEST_MSSQL_URL`.
 pub fn backend(test: &str) -> Option<Backend> {
-    let server = server(test)?;
+    let server = mssql_url(test)?;
     Some(Box::new(move |tag: &str| {
         let db = Mssql {
             server: server.clone(),
@@ -61,23 +28,18 @@ pub fn backend(test: &str) -> Option<Backend> {
     }))
 }
 
-impl Server {
+trait Connect {
+    fn run<T>(&self, f: impl AsyncFnOnce(&mut Client<Compat<TcpStream>>) -> T) -> T;
+}
+
+impl Connect for Server {
     fn run<T>(&self, f: impl AsyncFnOnce(&mut Client<Compat<TcpStream>>) -> T) -> T {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let mut c = Config::new();
-            c.host(&self.host);
-            c.port(self.port);
-            c.database(&self.database);
-            c.authentication(AuthMethod::sql_server(&self.user, &self.password));
-            if self.trust {
-                c.trust_cert();
-            }
-            let tcp = TcpStream::connect(c.get_addr()).await.expect("tcp");
-            let mut client = Client::connect(c, tcp.compat_write()).await.expect("login");
+            let mut client = self.client().await;
             f(&mut client).await
         })
     }
@@ -274,14 +236,11 @@ impl TestDb for Mssql {
     }
 
     fn tables(&self) -> Vec<String> {
-        self.query(&format!(
+        first_column(self.query(&format!(
             "SELECT t.name FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id \
              WHERE s.name = N'{}' ORDER BY t.name",
             self.schema
-        ))
-        .into_iter()
-        .filter_map(|r| r.into_iter().next().flatten())
-        .collect()
+        )))
     }
 
     fn kill_sessions(&self) -> Result<usize, NotSupported> {

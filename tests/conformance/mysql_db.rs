@@ -233,13 +233,10 @@ impl TestDb for Mysql {
     }
 
     fn tables(&self) -> Vec<String> {
-        self.query(&format!(
+        first_column(self.query(&format!(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = '{}' ORDER BY 1",
             self.database
-        ))
-        .into_iter()
-        .filter_map(|r| r.into_iter().next().flatten())
-        .collect()
+        )))
     }
 
     fn kill_sessions(&self) -> Result<usize, NotSupported> {

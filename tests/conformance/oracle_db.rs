@@ -3,6 +3,7 @@
 //! `ETL_TEST_ORACLE_DSN`, read back through the oracle crate directly. Without the variable
 //! every test prints `SKIPPED:`.
 
+use crate::common::skipped;
 use crate::db::*;
 
 #[derive(Clone)]
@@ -205,13 +206,10 @@ impl TestDb for Oracle {
     }
 
     fn tables(&self) -> Vec<String> {
-        self.query(&format!(
+        first_column(self.query(&format!(
             "SELECT table_name FROM all_tables WHERE owner = '{}' ORDER BY table_name",
             self.schema
-        ))
-        .into_iter()
-        .filter_map(|r| r.into_iter().next().flatten())
-        .collect()
+        )))
     }
 
     fn kill_sessions(&self) -> Result<usize, NotSupported> {

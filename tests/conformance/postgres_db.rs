@@ -210,13 +210,10 @@ impl TestDb for Postgres {
     }
 
     fn tables(&self) -> Vec<String> {
-        self.query(&format!(
+        first_column(self.query(&format!(
             "SELECT tablename FROM pg_tables WHERE schemaname = '{}' ORDER BY 1",
             self.schema
-        ))
-        .into_iter()
-        .filter_map(|r| r.into_iter().next().flatten())
-        .collect()
+        )))
     }
 
     fn kill_sessions(&self) -> Result<usize, NotSupported> {

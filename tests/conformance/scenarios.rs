@@ -69,6 +69,28 @@ fn insert(
     }
 }
 
+/// Runs `src` table `table` -> Parquet files under `dir/out/<table>` and reads them back with
+/// pyarrow: (column names, canonical rows sorted by id).
+fn to_parquet(
+    dir: &Path,
+    src: &dyn TestDb,
+    table: &str,
+    env: &[(String, String)],
+) -> (Vec<String>, Rows) {
+    let out = dir.join("out");
+    run(
+        dir,
+        &spec(
+            &block(src),
+            &parquet_dest(&out),
+            &format!("streams:\n  - name: {table}\n"),
+        ),
+        env,
+    )
+    .ok();
+    parquet_rows(&out.join(table))
+}
+
 fn with_id(cols: &[(String, Kind, String)]) -> Vec<(String, Kind)> {
     std::iter::once(("id".to_string(), Kind::Int))
         .chain(cols.iter().map(|(c, k, _)| (c.clone(), *k)))
@@ -144,31 +166,19 @@ pub fn every_type_round_trips_through_parquet(_test: &str, open: Open) {
     let dir = tempdir();
     let out = dir.path().join("out");
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    run(
-        dir.path(),
-        &spec(
-            &block(src.as_ref()),
-            &parquet_dest(&out),
-            "streams:\n  - name: alltypes\n",
-        ),
-        &env,
-    )
-    .ok();
-    let (names, from_parquet) = parquet_rows(&out.join("alltypes"));
+    let (names, from_parquet) = to_parquet(dir.path(), src.as_ref(), "alltypes", &env);
     let want: Vec<String> = with_id(&cols).into_iter().map(|c| c.0).collect();
     assert_eq!(names, want, "Parquet column names");
-    for (i, (p, s)) in from_parquet.iter().zip(&before).enumerate() {
-        for (j, (pv, sv)) in p.iter().zip(s).enumerate() {
-            assert_eq!(
-                pv,
-                sv,
-                "row {i}, column {} ({}): pyarrow read {pv:?}, the database holds {sv:?}",
-                names[j],
-                if j == 0 { "id" } else { &types[j - 1].ddl }
-            );
-        }
-    }
-    assert_eq!(from_parquet, before, "Parquet rows differ from the source");
+    let ddl: Vec<&str> = std::iter::once("id")
+        .chain(types.iter().map(|t| t.ddl.as_str()))
+        .collect();
+    same_cells(
+        &from_parquet,
+        &before,
+        &names,
+        &ddl,
+        "read back from Parquet by pyarrow",
+    );
     run(
         dir.path(),
         &spec(
@@ -180,19 +190,20 @@ pub fn every_type_round_trips_through_parquet(_test: &str, open: Open) {
     )
     .ok();
     let after = canon(dst.as_ref());
-    for (i, (a, b)) in after.iter().zip(&before).enumerate() {
-        for (j, (av, bv)) in a.iter().zip(b).enumerate() {
-            assert_eq!(
-                av,
-                bv,
-                "row {i}, column {} ({}) after the round trip",
-                names[j],
-                if j == 0 { "id" } else { &types[j - 1].ddl }
-            );
+    same_cells(&after, &before, &names, &ddl, "after the round trip");
+    no_leftovers(dst.as_ref());
+}
+
+/// `got` equals `want` (the source's rows), compared cell by cell so that a difference names
+/// its row, column and column type.
+#[track_caller]
+fn same_cells(got: &Rows, want: &Rows, names: &[String], ddl: &[&str], what: &str) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        for (j, (gv, wv)) in g.iter().zip(w).enumerate() {
+            assert_eq!(gv, wv, "{what}: row {i}, column {} ({})", names[j], ddl[j]);
         }
     }
-    assert_eq!(after, before, "rows differ after the round trip");
-    no_leftovers(dst.as_ref());
+    assert_eq!(got, want, "{what}: rows differ from the source");
 }
 
 fn kv_cols(db: &dyn TestDb) -> Vec<(String, Kind, String)> {
@@ -447,17 +458,7 @@ pub fn empty_table(_test: &str, open: Open) {
     let dir = tempdir();
     let out = dir.path().join("out");
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    run(
-        dir.path(),
-        &spec(
-            &block(src.as_ref()),
-            &parquet_dest(&out),
-            "streams:\n  - name: e\n",
-        ),
-        &env,
-    )
-    .ok();
-    let (names, rows) = parquet_rows(&out.join("e"));
+    let (names, rows) = to_parquet(dir.path(), src.as_ref(), "e", &env);
     assert_eq!(names, vec!["id".to_string(), "v".to_string()]);
     assert!(rows.is_empty());
     run(

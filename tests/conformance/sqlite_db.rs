@@ -163,10 +163,9 @@ impl TestDb for Sqlite {
     }
 
     fn tables(&self) -> Vec<String> {
-        self.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            .into_iter()
-            .filter_map(|r| r.into_iter().next().flatten())
-            .collect()
+        first_column(
+            self.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
+        )
     }
 
     fn kill_sessions(&self) -> Result<usize, NotSupported> {
