@@ -264,62 +264,6 @@ fn malformed_csv_row_fails_with_the_file_named_and_keeps_the_old_table() {
 }
 
 #[test]
-fn sqlite_to_sqlite_full_refresh_swaps_and_failure_keeps_old_rows() {
-    let dir = tempdir();
-    let shop = shop_db(dir.path());
-    let copy = dir.path().join("copy.db");
-    let src = format!(
-        "  connector_type: sqlite\n  config:\n    database_path: {}\n",
-        shop.display()
-    );
-    let spec = write_spec(
-        dir.path(),
-        "s.yaml",
-        &spec_text(
-            &src,
-            &copy,
-            "defaults:\n  batch_size: 100\nstreams:\n  - name: orders\n    primary_key: [id]\n",
-        ),
-    );
-    etl(dir.path(), &["run", &spec]).ok();
-    let conn = rusqlite::Connection::open(&copy).unwrap();
-    conn.execute(&format!("ATTACH '{}' AS orig", shop.display()), [])
-        .unwrap();
-    let diff = |conn: &rusqlite::Connection| -> i64 {
-        conn.query_row(
-            "SELECT (SELECT count(*) FROM (SELECT * FROM orig.orders EXCEPT SELECT * FROM orders)) + \
-                    (SELECT count(*) FROM (SELECT * FROM orders EXCEPT SELECT * FROM orig.orders))",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
-    assert_eq!(diff(&conn), 0, "copy equals the source");
-    drop(conn);
-    // Rerun: same result (the old table is replaced, not appended to).
-    etl(dir.path(), &["run", &spec]).ok();
-    assert_eq!(
-        sqlite_scalar(&copy, "SELECT count(*) FROM orders"),
-        rusqlite::types::Value::Integer(3000)
-    );
-    // A bad value late in the source fails the run; the copy keeps its previous rows.
-    let conn = rusqlite::Connection::open(&shop).unwrap();
-    conn.execute("UPDATE orders SET total = 'lots' WHERE id = 2500", [])
-        .unwrap();
-    conn.execute("DELETE FROM orders WHERE id < 100", [])
-        .unwrap();
-    drop(conn);
-    etl(dir.path(), &["run", &spec]).fails(
-        1,
-        "column `total`, row 2401: text 'lots' does not fit DECIMAL(12,2)",
-    );
-    assert_eq!(
-        sqlite_scalar(&copy, "SELECT count(*) FROM orders"),
-        rusqlite::types::Value::Integer(3000)
-    );
-}
-
-#[test]
 fn csv_dialect_options_both_ways() {
     let dir = tempdir();
     let csv = dir.path().join("in.csv");

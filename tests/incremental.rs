@@ -352,11 +352,7 @@ macro_rules! crash_tests {
 
 crash_tests! {
     crash_sqlite_batch_1: "sqlite", "batch-1", false;
-    crash_sqlite_batch_2: "sqlite", "batch-2", false;
     crash_sqlite_batch_4: "sqlite", "batch-4", false;
-    crash_sqlite_before_commit: "sqlite", "before-commit", false;
-    crash_sqlite_before_publish: "sqlite", "sql-before-publish", false;
-    crash_sqlite_after_commit: "sqlite", "after-commit", false;
     crash_sqlite_state_rename: "sqlite", "state-written-before-rename", false;
     crash_sqlite_first_run_batch_3: "sqlite", "batch-3", true;
     crash_sqlite_first_run_after_commit: "sqlite", "after-commit", true;

@@ -211,47 +211,12 @@ fn refused_port_fails_fast_as_destination_too() {
 // Live tests (ETL_TEST_MSSQL_URL)
 
 mod live {
-    use std::io::Write;
-    use tiberius::{AuthMethod, Client, Config};
-    use tokio::net::TcpStream;
-    use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
-    /// `mssql://user:password@host:port/database[?trust_server_certificate=true]`.
-    pub struct Server {
-        pub host: String,
-        pub port: u16,
-        pub user: String,
-        pub password: String,
-        pub database: String,
-        pub trust: bool,
-    }
+    pub use super::common::MssqlUrl as Server;
 
     /// The live server, or `None` after saying loudly that the test did not run.
     pub fn server(test: &str) -> Option<Server> {
-        let Ok(url) = std::env::var("ETL_TEST_MSSQL_URL") else {
-            // Written past libtest's capture, so that the skip shows in every test run.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: {test}: ETL_TEST_MSSQL_URL not set (no SQL Server to test against)"
-            );
-            return None;
-        };
-        let rest = url
-            .strip_prefix("mssql://")
-            .expect("ETL_TEST_MSSQL_URL must start with mssql://");
-        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (auth, hostpart) = rest.rsplit_once('@').expect("user:password@ in the URL");
-        let (user, password) = auth.split_once(':').expect("user:password");
-        let (hostport, database) = hostpart.split_once('/').expect("/database in the URL");
-        let (host, port) = hostport.split_once(':').unwrap_or((hostport, "1433"));
-        Some(Server {
-            host: host.into(),
-            port: port.parse().expect("port"),
-            user: user.into(),
-            password: password.into(),
-            database: database.into(),
-            trust: query.contains("trust_server_certificate=true"),
-        })
+        super::common::mssql_url(test)
     }
 
     impl Server {
@@ -264,19 +229,6 @@ mod live {
 
         pub fn env(&self) -> [(&str, &str); 1] {
             [("ETL_TEST_MSSQL_PASSWORD", self.password.as_str())]
-        }
-
-        async fn client(&self) -> Client<Compat<TcpStream>> {
-            let mut c = Config::new();
-            c.host(&self.host);
-            c.port(self.port);
-            c.database(&self.database);
-            c.authentication(AuthMethod::sql_server(&self.user, &self.password));
-            if self.trust {
-                c.trust_cert();
-            }
-            let tcp = TcpStream::connect(c.get_addr()).await.expect("tcp");
-            Client::connect(c, tcp.compat_write()).await.expect("login")
         }
 
         /// Runs a batch and returns every row of its first result, each cell converted to text
@@ -416,72 +368,6 @@ fn live_every_type_round_trips_through_parquet() {
     };
     assert_eq!(types(&src), types(&back));
     s.exec(&format!("DROP TABLE dbo.[{src}]; DROP TABLE dbo.[{back}];"));
-}
-
-#[test]
-fn live_full_refresh_replaces_and_merge_upserts() {
-    let Some(s) = live::server("live_full_refresh_replaces_and_merge_upserts") else {
-        return;
-    };
-    let (src, dst) = (live::name("src]odd"), live::name("dst select"));
-    s.exec(&format!(
-        "DROP TABLE IF EXISTS dbo.[{}]; DROP TABLE IF EXISTS dbo.[{}]; \
-         CREATE TABLE dbo.[{}] (id INT NOT NULL PRIMARY KEY, [na]]me] NVARCHAR(20), updated DATETIME2(6) NOT NULL); \
-         INSERT INTO dbo.[{}] VALUES (1, N'a', '2024-01-01'), (2, N'b', '2024-01-02');",
-        src.replace(']', "]]"),
-        dst,
-        src.replace(']', "]]"),
-        src.replace(']', "]]")
-    ));
-    let dir = tempdir();
-    let spec = |mode: &str| {
-        format!(
-            "version: 1\nname: ms_copy\nsource:\n{}destination:\n{}state:\n  path: {}\nstreams:\n  - name: \"{dst}\"\n    table: \"{src}\"\n    mode: {mode}\n    cursor_field: updated\n    primary_key: [id]\n",
-            s.block(),
-            s.block(),
-            dir.path().join("state.json").display()
-        )
-    };
-    let full = write_spec(dir.path(), "full.yaml", &spec("full_refresh"));
-    etl_in(dir.path(), &["run", &full], &s.env()).ok();
-    let q = format!("SELECT CONVERT(NVARCHAR(10), id), [na]]me] FROM dbo.[{dst}] ORDER BY id");
-    assert_eq!(
-        s.rows(&q),
-        vec![
-            vec!["1".to_string(), "a".into()],
-            vec!["2".into(), "b".into()]
-        ]
-    );
-    // Full refresh again after a delete: exactly the source's rows, no staging left behind.
-    s.exec(&format!(
-        "DELETE FROM dbo.[{}] WHERE id = 1",
-        src.replace(']', "]]")
-    ));
-    etl_in(dir.path(), &["run", &full], &s.env()).ok();
-    assert_eq!(s.rows(&q), vec![vec!["2".to_string(), "b".into()]]);
-    let leftovers = s.rows("SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_NAME LIKE '\\_etl\\_%' ESCAPE '\\'");
-    assert_eq!(leftovers, vec![vec!["0".to_string()]]);
-    // Incremental with a key: the changed row is updated, the new one inserted, none doubled.
-    let incr = write_spec(dir.path(), "incr.yaml", &spec("incremental"));
-    etl_in(dir.path(), &["run", &incr], &s.env()).ok();
-    s.exec(&format!(
-        "UPDATE dbo.[{0}] SET [na]]me] = N'b2', updated = '2024-02-01' WHERE id = 2; \
-         INSERT INTO dbo.[{0}] VALUES (3, N'c', '2024-02-02');",
-        src.replace(']', "]]")
-    ));
-    etl_in(dir.path(), &["run", &incr], &s.env()).ok();
-    etl_in(dir.path(), &["run", &incr], &s.env()).ok();
-    assert_eq!(
-        s.rows(&q),
-        vec![
-            vec!["2".to_string(), "b2".into()],
-            vec!["3".into(), "c".into()]
-        ]
-    );
-    s.exec(&format!(
-        "DROP TABLE dbo.[{}]; DROP TABLE dbo.[{dst}];",
-        src.replace(']', "]]")
-    ));
 }
 
 #[test]

@@ -254,32 +254,6 @@ fn zero_dates_fail_by_default_and_read_as_null_on_request() {
 }
 
 #[test]
-fn full_refresh_replaces_and_a_failed_run_keeps_the_old_table() {
-    let src = Db::new();
-    src.sql("CREATE TABLE t (id INT, flag TINYINT(1)); INSERT INTO t VALUES (1, 1), (2, 0)");
-    let dst = Db::new();
-    let dir = tempdir();
-    let spec = write_spec(
-        dir.path(),
-        "copy.yaml",
-        &format!(
-            "version: 1\nname: copy\nsource:\n{}destination:\n{}streams:\n  - name: t\n",
-            mysql_config(&src.0),
-            mysql_config(&dst.0)
-        ),
-    );
-    etl(dir.path(), &["run", &spec]).ok();
-    src.sql("INSERT INTO t VALUES (3, 1)");
-    etl(dir.path(), &["run", &spec]).ok();
-    assert_eq!(dst.sql("SELECT COUNT(*), SUM(id) FROM t"), "3\t6\n");
-    // A value that does not fit (a TINYINT(1) holding 7) fails the run half way.
-    src.sql("INSERT INTO t VALUES (4, 7)");
-    etl(dir.path(), &["run", &spec]).fails(1, "table `t`, column `flag`, row 4");
-    assert_eq!(dst.sql("SELECT COUNT(*), SUM(id) FROM t"), "3\t6\n");
-    assert_eq!(dst.tables(), vec!["t"], "no staging table is left");
-}
-
-#[test]
 fn partitioned_read_moves_every_row_once() {
     let src = Db::new();
     src.sql("CREATE TABLE big (id BIGINT, v VARCHAR(20)); INSERT INTO big SELECT seq, CONCAT('row ', seq) FROM seq_1_to_10007; INSERT INTO big VALUES (NULL, 'no id')");
@@ -539,93 +513,6 @@ fn incremental_appends_or_merges_on_the_primary_key() {
 }
 
 #[test]
-fn incremental_reads_by_cursor_and_merges_from_the_cli() {
-    let src = Db::new();
-    let dst = Db::new();
-    src.sql(
-        "CREATE TABLE events (id INT PRIMARY KEY, v VARCHAR(40), amount DECIMAL(10,2), updated_at DATETIME(6));
-         INSERT INTO events SELECT seq, CONCAT('v', seq), seq * 1.25, TIMESTAMP('2024-01-01') + INTERVAL seq MINUTE FROM seq_1_to_50",
-    );
-    let dir = tempdir();
-    let spec = write_spec(
-        dir.path(),
-        "inc.yaml",
-        &format!(
-            "version: 1\nname: inc\nsource:\n{}destination:\n{}state:\n  path: {}\nstreams:\n  - name: events\n    mode: incremental\n    cursor_field: updated_at\n    primary_key: [id]\n",
-            mysql_config(&src.0),
-            mysql_config(&dst.0),
-            dir.path().join("state.json").display()
-        ),
-    );
-    let all = "SELECT id, v, amount, updated_at FROM events ORDER BY id";
-    etl(dir.path(), &["run", &spec]).ok();
-    assert_eq!(src.sql(all), dst.sql(all));
-    src.sql(
-        "UPDATE events SET v = CONCAT(v, ' upd'), updated_at = TIMESTAMP('2024-02-01') + INTERVAL id SECOND WHERE id % 10 = 3;
-         INSERT INTO events SELECT seq, CONCAT('new', seq), seq, TIMESTAMP('2024-03-01') + INTERVAL seq SECOND FROM seq_51_to_60",
-    );
-    let r = etl(dir.path(), &["run", &spec]).ok();
-    // 5 updated + 10 new + the row holding the previous maximum (id 50).
-    assert!(r.stderr.contains("rows=16"), "{}", r.stderr);
-    assert_eq!(
-        src.sql(all),
-        dst.sql(all),
-        "merged without duplicates or loss"
-    );
-}
-
-/// MariaDB -> MariaDB incremental, SIGKILLed at `point` of the second run, then rerun: the
-/// destination equals the source (no loss, no duplicates).
-fn crash_at(point: &str) {
-    let src = Db::new();
-    let dst = Db::new();
-    src.sql(
-        "CREATE TABLE events (id INT PRIMARY KEY, v VARCHAR(40), updated_at DATETIME(6));
-         INSERT INTO events SELECT seq, CONCAT('v', seq), TIMESTAMP('2024-01-01') + INTERVAL seq MINUTE FROM seq_1_to_100",
-    );
-    let dir = tempdir();
-    let spec = write_spec(
-        dir.path(),
-        "inc.yaml",
-        &format!(
-            "version: 1\nname: inc\nsource:\n{}destination:\n{}state:\n  path: {}\ndefaults:\n  batch_size: 10\nstreams:\n  - name: events\n    mode: incremental\n    cursor_field: updated_at\n    primary_key: [id]\n",
-            mysql_config(&src.0),
-            mysql_config(&dst.0),
-            dir.path().join("state.json").display()
-        ),
-    );
-    etl(dir.path(), &["run", &spec]).ok();
-    src.sql(
-        "UPDATE events SET v = CONCAT(v, ' upd'), updated_at = '2024-02-01' WHERE id % 7 = 0;
-         INSERT INTO events SELECT seq, 'new', TIMESTAMP('2024-03-01') + INTERVAL seq SECOND FROM seq_101_to_140",
-    );
-    run_and_kill(dir.path(), &spec, point, &[]);
-    etl(dir.path(), &["run", &spec]).ok();
-    let all = "SELECT id, v, updated_at FROM events ORDER BY id";
-    assert_eq!(src.sql(all), dst.sql(all), "crash at {point}");
-}
-
-#[test]
-fn crash_during_read_then_rerun() {
-    crash_at("batch-3");
-}
-
-#[test]
-fn crash_before_commit_then_rerun() {
-    crash_at("before-commit");
-}
-
-#[test]
-fn crash_after_commit_before_state_then_rerun() {
-    crash_at("after-commit");
-}
-
-#[test]
-fn crash_between_state_write_and_rename_then_rerun() {
-    crash_at("state-written-before-rename");
-}
-
-#[test]
 fn incremental_to_parquet_adds_only_new_rows() {
     let src = Db::new();
     src.sql(
@@ -656,5 +543,30 @@ fn incremental_to_parquet_adds_only_new_rows() {
         files_under(&out.join("t")).len(),
         2,
         "a new part beside the first"
+    );
+}
+
+/// MySQL's own rule (the shared full-refresh scenarios are in tests/conformance/): a
+/// TINYINT(1) read as Boolean that holds 7 fails the run naming the column and row.
+#[test]
+fn a_tinyint1_holding_another_value_fails_naming_the_column_and_row() {
+    let src = Db::new();
+    src.sql("CREATE TABLE t (id INT, flag TINYINT(1)); INSERT INTO t VALUES (1, 1), (2, 0), (3, 1), (4, 7)");
+    let dst = Db::new();
+    let dir = tempdir();
+    let spec = write_spec(
+        dir.path(),
+        "copy.yaml",
+        &format!(
+            "version: 1\nname: copy\nsource:\n{}destination:\n{}streams:\n  - name: t\n",
+            mysql_config(&src.0),
+            mysql_config(&dst.0)
+        ),
+    );
+    etl(dir.path(), &["run", &spec]).fails(1, "table `t`, column `flag`, row 4");
+    assert!(
+        dst.tables().is_empty(),
+        "nothing published: {:?}",
+        dst.tables()
     );
 }

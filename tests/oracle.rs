@@ -335,58 +335,6 @@ fn live_every_type_round_trips_through_parquet() {
 }
 
 #[test]
-fn live_full_refresh_replaces_and_merge_upserts() {
-    let Some(o) = live("live_full_refresh_replaces_and_merge_upserts") else {
-        return;
-    };
-    let (src, dst) = (table("src"), table("dst select"));
-    o.exec(&[
-        &format!("DROP TABLE \"{src}\" PURGE"),
-        &format!("DROP TABLE \"{dst}\" PURGE"),
-        &format!(
-            "CREATE TABLE \"{src}\" (\"id\" NUMBER(10) PRIMARY KEY, \"na]me\" VARCHAR2(20), \"updated\" TIMESTAMP(6) NOT NULL)"
-        ),
-        &format!("INSERT INTO \"{src}\" VALUES (1, 'a', TIMESTAMP '2024-01-01 00:00:00')"),
-        &format!("INSERT INTO \"{src}\" VALUES (2, 'b', TIMESTAMP '2024-01-02 00:00:00')"),
-    ]);
-    let dir = tempdir();
-    let spec = |mode: &str| {
-        format!(
-            "version: 1\nname: ora_copy\nsource:\n{}destination:\n{}state:\n  path: {}\nstreams:\n  - name: \"{dst}\"\n    table: \"{src}\"\n    mode: {mode}\n    cursor_field: updated\n    primary_key: [id]\n",
-            o.block(),
-            o.block(),
-            dir.path().join("state.json").display()
-        )
-    };
-    let q = format!("SELECT \"id\" || ':' || \"na]me\" FROM \"{dst}\" ORDER BY \"id\"");
-    let full = write_spec(dir.path(), "full.yaml", &spec("full_refresh"));
-    etl_in(dir.path(), &["run", &full], &o.env()).ok();
-    assert_eq!(o.strings(&q), vec!["1:a", "2:b"]);
-    o.exec(&[&format!("DELETE FROM \"{src}\" WHERE \"id\" = 1")]);
-    etl_in(dir.path(), &["run", &full], &o.env()).ok();
-    assert_eq!(o.strings(&q), vec!["2:b"]);
-    let leftovers = o.strings(
-        "SELECT TO_CHAR(COUNT(*)) FROM user_tables WHERE table_name LIKE '\\_etl\\_%' ESCAPE '\\'",
-    );
-    assert_eq!(leftovers, vec!["0"]);
-    let incr = write_spec(dir.path(), "incr.yaml", &spec("incremental"));
-    etl_in(dir.path(), &["run", &incr], &o.env()).ok();
-    o.exec(&[
-        &format!(
-            "UPDATE \"{src}\" SET \"na]me\" = 'b2', \"updated\" = TIMESTAMP '2024-02-01 00:00:00' WHERE \"id\" = 2"
-        ),
-        &format!("INSERT INTO \"{src}\" VALUES (3, 'c', TIMESTAMP '2024-02-02 00:00:00')"),
-    ]);
-    etl_in(dir.path(), &["run", &incr], &o.env()).ok();
-    etl_in(dir.path(), &["run", &incr], &o.env()).ok();
-    assert_eq!(o.strings(&q), vec!["2:b2", "3:c"]);
-    o.exec(&[
-        &format!("DROP TABLE \"{src}\" PURGE"),
-        &format!("DROP TABLE \"{dst}\" PURGE"),
-    ]);
-}
-
-#[test]
 fn example_pipeline_validates() {
     let dir = tempdir();
     let spec = Path::new(ROOT).join("pipelines/parquet_to_oracle.yaml");

@@ -20,10 +20,19 @@ pub const TEST_SECRETS: &[&str] = &["s3cr3t-DO-NOT-PRINT", "Pw-n0t-sh0wn-4f7c"];
 
 impl Run {
     fn from(out: Output) -> Run {
+        Run::new(
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// A finished run's exit code and output, checked for [`TEST_SECRETS`].
+    pub fn new(code: i32, stdout: String, stderr: String) -> Run {
         let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code,
+            stdout,
+            stderr,
         };
         for secret in TEST_SECRETS {
             assert!(
@@ -395,4 +404,74 @@ pub fn mariadb(db: &str, q: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Says that a test did not run what it is named for, past libtest's capture (so that it
+/// shows in every run, and `make test` lists it after the total).
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
+}
+
+/// The live SQL Server of `ETL_TEST_MSSQL_URL`
+/// (`mssql://user:password@host:port/database[?trust_server_certificate=true]`).
+#[derive(Clone)]
+pub struct MssqlUrl {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub database: String,
+    pub trust: bool,
+}
+
+/// The live SQL Server, or `None` after saying loudly that `test` did not run.
+pub fn mssql_url(test: &str) -> Option<MssqlUrl> {
+    let Ok(url) = std::env::var("ETL_TEST_MSSQL_URL") else {
+        skipped(
+            test,
+            "ETL_TEST_MSSQL_URL not set (no SQL Server to test against)",
+        );
+        return None;
+    };
+    let rest = url
+        .strip_prefix("mssql://")
+        .expect("ETL_TEST_MSSQL_URL must start with mssql://");
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (auth, hostpart) = rest.rsplit_once('@').expect("user:password@ in the URL");
+    let (user, password) = auth.split_once(':').expect("user:password");
+    let (hostport, database) = hostpart.split_once('/').expect("/database in the URL");
+    let (host, port) = hostport.split_once(':').unwrap_or((hostport, "1433"));
+    Some(MssqlUrl {
+        host: host.into(),
+        port: port.parse().expect("port"),
+        user: user.into(),
+        password: password.into(),
+        database: database.into(),
+        trust: query.contains("trust_server_certificate=true"),
+    })
+}
+
+#[cfg(feature = "mssql")]
+impl MssqlUrl {
+    /// A tiberius client logged in to the live server (independent of etl's connector).
+    pub async fn client(
+        &self,
+    ) -> tiberius::Client<tokio_util::compat::Compat<tokio::net::TcpStream>> {
+        use tokio_util::compat::TokioAsyncWriteCompatExt;
+        let mut c = tiberius::Config::new();
+        c.host(&self.host);
+        c.port(self.port);
+        c.database(&self.database);
+        c.authentication(tiberius::AuthMethod::sql_server(&self.user, &self.password));
+        if self.trust {
+            c.trust_cert();
+        }
+        let tcp = tokio::net::TcpStream::connect(c.get_addr())
+            .await
+            .expect("tcp");
+        tiberius::Client::connect(c, tcp.compat_write())
+            .await
+            .expect("login")
+    }
 }

@@ -1,0 +1,775 @@
+//! The scenarios, written once over [`TestDb`]; `main.rs` runs each for every database.
+//! `test` is the test's name, for `SKIPPED:` lines.
+
+use crate::common::*;
+use crate::db::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+type Rows = Vec<Vec<Option<String>>>;
+
+/// Creates `name` in `db` with `id` (the primary key) and the given columns, and inserts
+/// `rows` (canonical text, `None` = NULL).
+fn create(
+    db: &dyn TestDb,
+    name: &str,
+    cols: &[(String, Kind, String)],
+    rows: &[Vec<Option<String>>],
+) {
+    let mut ddl: Vec<String> = vec![format!(
+        "{} {} NOT NULL PRIMARY KEY",
+        db.quote("id"),
+        db.ddl(Kind::Int)
+    )];
+    ddl.extend(cols.iter().map(|(c, _, t)| format!("{} {t}", db.quote(c))));
+    db.exec(&format!(
+        "CREATE TABLE {} ({})",
+        db.table(name),
+        ddl.join(", ")
+    ));
+    insert(db, name, cols, rows);
+}
+
+fn insert(
+    db: &dyn TestDb,
+    name: &str,
+    cols: &[(String, Kind, String)],
+    rows: &[Vec<Option<String>>],
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let kinds: Vec<Kind> = std::iter::once(Kind::Int)
+        .chain(cols.iter().map(|c| c.1))
+        .collect();
+    let names: Vec<String> = std::iter::once(db.quote("id"))
+        .chain(cols.iter().map(|c| db.quote(&c.0)))
+        .collect();
+    for chunk in rows.chunks(500) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|r| {
+                let v: Vec<String> = r
+                    .iter()
+                    .zip(&kinds)
+                    .map(|(v, k)| match v {
+                        Some(v) => db.literal(*k, v),
+                        None => "NULL".into(),
+                    })
+                    .collect();
+                format!("({})", v.join(", "))
+            })
+            .collect();
+        db.exec(&format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            db.table(name),
+            names.join(", "),
+            values.join(", ")
+        ));
+    }
+}
+
+/// Runs `src` table `table` -> Parquet files under `dir/out/<table>` and reads them back with
+/// pyarrow: (column names, canonical rows sorted by id).
+fn to_parquet(
+    dir: &Path,
+    src: &dyn TestDb,
+    table: &str,
+    env: &[(String, String)],
+) -> (Vec<String>, Rows) {
+    let out = dir.join("out");
+    run(
+        dir,
+        &spec(
+            &block(src),
+            &parquet_dest(&out),
+            &format!("streams:\n  - name: {table}\n"),
+        ),
+        env,
+    )
+    .ok();
+    parquet_rows(&out.join(table))
+}
+
+fn with_id(cols: &[(String, Kind, String)]) -> Vec<(String, Kind)> {
+    std::iter::once(("id".to_string(), Kind::Int))
+        .chain(cols.iter().map(|(c, k, _)| (c.clone(), *k)))
+        .collect()
+}
+
+#[track_caller]
+fn same_rows(
+    a: &dyn TestDb,
+    b: &dyn TestDb,
+    table: &str,
+    cols: &[(String, Kind)],
+    what: &str,
+) -> Rows {
+    let left = canonical_rows(a, table, cols);
+    let right = canonical_rows(b, table, cols);
+    assert_eq!(
+        left, right,
+        "{what}: table `{table}` differs from the source"
+    );
+    left
+}
+
+#[track_caller]
+fn no_leftovers(db: &dyn TestDb) {
+    let left = etl_leftovers(db);
+    assert!(left.is_empty(), "staging/old tables left behind: {left:?}");
+}
+
+/// Every type the database offers: DB -> Parquet (read back by pyarrow and compared with the
+/// database's own rendering) -> the same database (compared in SQL, column by column).
+pub fn every_type_round_trips_through_parquet(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let types = src.types();
+    let cols: Vec<(String, Kind, String)> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("c{i}"), t.kind, t.ddl.clone()))
+        .collect();
+    let mut rows: Rows = Vec::new();
+    for (r, id) in [(Some(0), "1"), (None, "2"), (Some(1), "3"), (Some(2), "4")] {
+        let mut row = vec![Some(id.to_string())];
+        row.extend(types.iter().map(|t| r.map(|r| t.values[r].to_string())));
+        rows.push(row);
+    }
+    create(src.as_ref(), "alltypes", &cols, &rows);
+    let canon = |db: &dyn TestDb| -> Rows {
+        let exprs: Vec<String> = std::iter::once(db.canon(&db.quote("id"), Kind::Int))
+            .chain(types.iter().zip(&cols).map(|(t, (c, k, _))| match t.canon {
+                Some(tpl) => {
+                    let q = db.quote(c);
+                    format!(
+                        "CASE WHEN {q} IS NULL THEN NULL ELSE {} END",
+                        tpl.replace("{}", &q)
+                    )
+                }
+                None => db.canon(&db.quote(c), *k),
+            }))
+            .collect();
+        db.query(&format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            exprs.join(", "),
+            db.table("alltypes"),
+            db.quote("id")
+        ))
+    };
+    let before = canon(src.as_ref());
+    // The database's own rendering must be the values inserted: the canonical forms agree.
+    assert_eq!(
+        before, rows,
+        "the database does not render the sample values canonically"
+    );
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let (names, from_parquet) = to_parquet(dir.path(), src.as_ref(), "alltypes", &env);
+    let want: Vec<String> = with_id(&cols).into_iter().map(|c| c.0).collect();
+    assert_eq!(names, want, "Parquet column names");
+    let ddl: Vec<&str> = std::iter::once("id")
+        .chain(types.iter().map(|t| t.ddl.as_str()))
+        .collect();
+    same_cells(
+        &from_parquet,
+        &before,
+        &names,
+        &ddl,
+        "read back from Parquet by pyarrow",
+    );
+    run(
+        dir.path(),
+        &spec(
+            &file_source(&out.join("alltypes")),
+            &block(dst.as_ref()),
+            "streams:\n  - name: alltypes\n    primary_key: [id]\n",
+        ),
+        &env,
+    )
+    .ok();
+    let after = canon(dst.as_ref());
+    same_cells(&after, &before, &names, &ddl, "after the round trip");
+    no_leftovers(dst.as_ref());
+}
+
+/// `got` equals `want` (the source's rows), compared cell by cell so that a difference names
+/// its row, column and column type.
+#[track_caller]
+fn same_cells(got: &Rows, want: &Rows, names: &[String], ddl: &[&str], what: &str) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        for (j, (gv, wv)) in g.iter().zip(w).enumerate() {
+            assert_eq!(gv, wv, "{what}: row {i}, column {} ({})", names[j], ddl[j]);
+        }
+    }
+    assert_eq!(got, want, "{what}: rows differ from the source");
+}
+
+fn kv_cols(db: &dyn TestDb) -> Vec<(String, Kind, String)> {
+    vec![("v".into(), Kind::Text, db.ddl(Kind::Text).into())]
+}
+
+fn kv_rows(ids: impl IntoIterator<Item = u32>, tag: &str) -> Rows {
+    ids.into_iter()
+        .map(|i| vec![Some(i.to_string()), Some(format!("{tag}{i}"))])
+        .collect()
+}
+
+/// A second full refresh replaces the table: deleted rows go, changed rows change.
+pub fn full_refresh_replaces_the_table(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols = kv_cols(src.as_ref());
+    create(src.as_ref(), "t", &cols, &kv_rows(1..=5, "v"));
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let text = spec(
+        &block(src.as_ref()),
+        &block(dst.as_ref()),
+        "streams:\n  - name: t\n",
+    );
+    run(dir.path(), &text, &env).ok();
+    same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "t",
+        &with_id(&cols),
+        "first run",
+    );
+    let (t, id, v) = (src.table("t"), src.quote("id"), src.quote("v"));
+    src.exec(&format!("DELETE FROM {t} WHERE {id} IN (1, 2)"));
+    src.exec(&format!("UPDATE {t} SET {v} = 'changed' WHERE {id} = 3"));
+    insert(src.as_ref(), "t", &cols, &kv_rows(6..=7, "new"));
+    run(dir.path(), &text, &env).ok();
+    let rows = same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "t",
+        &with_id(&cols),
+        "second run",
+    );
+    assert_eq!(rows.len(), 5);
+    assert_eq!(
+        dst.tables(),
+        vec!["t".to_string()],
+        "only the table, no staging"
+    );
+}
+
+/// A full refresh that fails late (row 5000 of a CSV does not fit its declared type, after
+/// several batches were loaded) keeps the old table and leaves no staging or old table.
+pub fn failed_full_refresh_keeps_the_old_table(_test: &str, open: Open) {
+    let dst = open("dst");
+    let dir = tempdir();
+    let csv = dir.path().join("t.csv");
+    let env = env_of(&[dst.as_ref()]);
+    let text = spec(
+        &file_source(&csv),
+        &block(dst.as_ref()),
+        "defaults:\n  batch_size: 1000\nstreams:\n  - name: t\n    schema: {id: int64, v: int32}\n",
+    );
+    let mut good = String::from("id,v\n");
+    for i in 1..=10 {
+        good.push_str(&format!("{i},{}\n", i * 3));
+    }
+    std::fs::write(&csv, good).expect("write csv");
+    run(dir.path(), &text, &env).ok();
+    let cols = vec![("id".to_string(), Kind::Int), ("v".to_string(), Kind::Int)];
+    let before = canonical_rows(dst.as_ref(), "t", &cols);
+    assert_eq!(before.len(), 10);
+    let mut bad = String::from("id,v\n");
+    for i in 1..=6000 {
+        if i == 5000 {
+            bad.push_str(&format!("{i},not-a-number\n"));
+        } else {
+            bad.push_str(&format!("{i},{i}\n"));
+        }
+    }
+    std::fs::write(&csv, bad).expect("write csv");
+    let r = run(dir.path(), &text, &env);
+    assert_eq!(r.code, 1, "the bad value must fail the run:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains("not-a-number") || r.stderr.contains("5000"),
+        "the error names the value or row:\n{}",
+        r.stderr
+    );
+    assert_eq!(
+        canonical_rows(dst.as_ref(), "t", &cols),
+        before,
+        "the old table is intact"
+    );
+    assert_eq!(
+        dst.tables(),
+        vec!["t".to_string()],
+        "no staging or old table left"
+    );
+}
+
+fn events_cols(db: &dyn TestDb) -> Vec<(String, Kind, String)> {
+    vec![
+        ("v".into(), Kind::Text, db.ddl(Kind::Text).into()),
+        (
+            "updated_at".into(),
+            Kind::Timestamp,
+            db.ddl(Kind::Timestamp).into(),
+        ),
+    ]
+}
+
+fn event_rows(ids: impl IntoIterator<Item = u32>, day: u32, tag: &str) -> Rows {
+    ids.into_iter()
+        .map(|i| {
+            vec![
+                Some(i.to_string()),
+                Some(format!("{tag}{i}")),
+                Some(ts(day, i)),
+            ]
+        })
+        .collect()
+}
+
+fn incremental_spec(src: &dyn TestDb, dst: &dyn TestDb, dir: &Path, batch: usize) -> String {
+    spec(
+        &block(src),
+        &block(dst),
+        &format!(
+            "state:\n  path: {}\ndefaults:\n  batch_size: {batch}\n  retry_backoff_ms: 10\nstreams:\n  - name: events\n    mode: incremental\n    cursor_field: updated_at\n    primary_key: [id]\n",
+            dir.join("state.json").display()
+        ),
+    )
+}
+
+/// Updates every 7th row (moving its cursor forward), changes a row holding the saved cursor
+/// value without moving it, adds a row sharing that value and new rows.
+fn change_events(src: &dyn TestDb, cols: &[(String, Kind, String)], last: u32) {
+    let t = src.table("events");
+    let (id, v, at) = (src.quote("id"), src.quote("v"), src.quote("updated_at"));
+    let moved = src.literal(Kind::Timestamp, &ts(20, 0));
+    let every_7th: Vec<String> = (7..last).step_by(7).map(|i| i.to_string()).collect();
+    src.exec(&format!(
+        "UPDATE {t} SET {v} = 'upd', {at} = {moved} WHERE {id} IN ({})",
+        every_7th.join(", ")
+    ));
+    src.exec(&format!(
+        "UPDATE {t} SET {v} = 'boundary, changed' WHERE {id} = {last}"
+    ));
+    let boundary = vec![vec![
+        Some("100000".to_string()),
+        Some("same cursor".to_string()),
+        Some(ts(1, last)),
+    ]];
+    insert(src, "events", cols, &boundary);
+    insert(
+        src,
+        "events",
+        cols,
+        &event_rows(last + 1..=last + 40, 25, "new"),
+    );
+}
+
+/// Incremental merge on the primary key: rows sharing the saved cursor value, updated rows and
+/// new rows; the destination equals the source afterwards, and a rerun changes nothing.
+pub fn incremental_merge_with_boundary_rows(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols = events_cols(src.as_ref());
+    create(src.as_ref(), "events", &cols, &event_rows(1..=50, 1, "v"));
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let text = incremental_spec(src.as_ref(), dst.as_ref(), dir.path(), 7);
+    run(dir.path(), &text, &env).ok();
+    same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(&cols),
+        "first run",
+    );
+    change_events(src.as_ref(), &cols, 50);
+    let r = run(dir.path(), &text, &env).ok();
+    // 7 moved (ids 7..49 step 7) + the changed boundary row 50 + the new row sharing its value
+    // + 40 new rows.
+    assert!(r.stderr.contains("rows=49"), "{}", r.stderr);
+    same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(&cols),
+        "merged: no loss, no duplicate",
+    );
+    run(dir.path(), &text, &env).ok();
+    let rows = same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(&cols),
+        "rerun",
+    );
+    assert_eq!(rows.len(), 91);
+    no_leftovers(dst.as_ref());
+}
+
+/// Incremental, SIGKILLed at `point` of the second run, then rerun: exactly the source.
+fn killed_at(point: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols = events_cols(src.as_ref());
+    create(src.as_ref(), "events", &cols, &event_rows(1..=100, 1, "v"));
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let text = incremental_spec(src.as_ref(), dst.as_ref(), dir.path(), 10);
+    run(dir.path(), &text, &env).ok();
+    change_events(src.as_ref(), &cols, 100);
+    let spec_path = write_spec(dir.path(), "spec.yaml", &text);
+    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    run_and_kill(dir.path(), &spec_path, point, &env_ref);
+    run(dir.path(), &text, &env).ok();
+    same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(&cols),
+        &format!("killed at {point}"),
+    );
+    no_leftovers(dst.as_ref());
+}
+
+pub fn killed_mid_read_then_rerun(_test: &str, open: Open) {
+    killed_at("batch-2", open);
+}
+
+pub fn killed_before_commit_then_rerun(_test: &str, open: Open) {
+    killed_at("before-commit", open);
+}
+
+/// Inside the destination's commit, before the publish SQL (the shared SQL engine's point).
+pub fn killed_before_publish_then_rerun(_test: &str, open: Open) {
+    killed_at("sql-before-publish", open);
+}
+
+pub fn killed_after_commit_then_rerun(_test: &str, open: Open) {
+    killed_at("after-commit", open);
+}
+
+/// An empty table keeps its columns: to Parquet (zero rows, both columns) and back, and
+/// database to database.
+pub fn empty_table(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols = kv_cols(src.as_ref());
+    create(src.as_ref(), "e", &cols, &[]);
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let (names, rows) = to_parquet(dir.path(), src.as_ref(), "e", &env);
+    assert_eq!(names, vec!["id".to_string(), "v".to_string()]);
+    assert!(rows.is_empty());
+    run(
+        dir.path(),
+        &spec(
+            &file_source(&out.join("e")),
+            &block(dst.as_ref()),
+            "streams:\n  - name: e_from_parquet\n",
+        ),
+        &env,
+    )
+    .ok();
+    run(
+        dir.path(),
+        &spec(
+            &block(src.as_ref()),
+            &block(dst.as_ref()),
+            "streams:\n  - name: e\n",
+        ),
+        &env,
+    )
+    .ok();
+    for t in ["e", "e_from_parquet"] {
+        assert_eq!(
+            dst.query(&format!(
+                "SELECT COUNT(*), COUNT({}), COUNT({}) FROM {}",
+                dst.quote("id"),
+                dst.quote("v"),
+                dst.table(t)
+            )),
+            vec![vec![
+                Some("0".to_string()),
+                Some("0".to_string()),
+                Some("0".to_string())
+            ]],
+            "{t}"
+        );
+    }
+    assert_eq!(
+        dst.tables(),
+        vec!["e".to_string(), "e_from_parquet".to_string()]
+    );
+}
+
+/// Reserved words, mixed case, spaces and quote characters as table and column names.
+pub fn quoted_reserved_and_mixed_case_identifiers(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols: Vec<(String, Kind, String)> = vec![
+        ("select".into(), Kind::Int, src.ddl(Kind::Int).into()),
+        ("Mixed Col".into(), Kind::Text, src.ddl(Kind::Text).into()),
+        ("c\"q'".into(), Kind::Text, src.ddl(Kind::Text).into()),
+    ];
+    let rows: Rows = vec![
+        vec![
+            Some("1".into()),
+            Some("10".into()),
+            Some("a".into()),
+            Some("it's".into()),
+        ],
+        vec![Some("2".into()), None, None, Some("\"q\"".into())],
+    ];
+    let tables = ["order", "Mixed Case", "qu\"ote's"];
+    for t in tables {
+        create(src.as_ref(), t, &cols, &rows);
+    }
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let streams: String = tables
+        .iter()
+        .map(|t| format!("  - name: {}\n    primary_key: [id]\n", yaml(t)))
+        .collect();
+    run(
+        dir.path(),
+        &spec(
+            &block(src.as_ref()),
+            &block(dst.as_ref()),
+            &format!("streams:\n{streams}"),
+        ),
+        &env,
+    )
+    .ok();
+    for t in tables {
+        same_rows(
+            src.as_ref(),
+            dst.as_ref(),
+            t,
+            &with_id(&cols),
+            "odd identifiers",
+        );
+    }
+    let mut want: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    want.sort();
+    let mut got = dst.tables();
+    got.sort();
+    assert_eq!(got, want);
+}
+
+/// `defaults.timeout` ends a stream whose source query is slow: exit 1 naming the timeout, no
+/// retry, nothing published.
+pub fn timeout_fails_without_publishing(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let t = Instant::now();
+    let r = run(
+        dir.path(),
+        &spec(
+            &block(src.as_ref()),
+            &block(dst.as_ref()),
+            &format!(
+                "defaults:\n  timeout: 2s\n  retries: 3\nstreams:\n  - name: slow\n    query: {}\n",
+                yaml(&src.slow_query())
+            ),
+        ),
+        &env,
+    )
+    .fails(1, "timed out after 2s (defaults.timeout)");
+    let took = t.elapsed();
+    // 2 s, then the grace period for the write to wind down.
+    assert!(
+        took < Duration::from_secs(15),
+        "the timeout did not stop the stream ({took:?})"
+    );
+    assert!(
+        !r.stderr.contains("retrying"),
+        "a timeout was retried:\n{}",
+        r.stderr
+    );
+    assert!(
+        dst.tables().is_empty(),
+        "published or left: {:?}",
+        dst.tables()
+    );
+    // The duration is checked when the spec is read.
+    etl_spec(
+        dir.path(),
+        &["validate", "{spec}"],
+        &spec(
+            &block(src.as_ref()),
+            &block(dst.as_ref()),
+            "defaults:\n  timeout: soon\n",
+        ),
+        &env,
+    )
+    .fails(2, "expected a duration such as 45s, 30m, 2h or 1d");
+}
+
+/// `etl discover` lists the tables and their columns; `etl check` connects to both ends.
+pub fn discover_and_check(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols = events_cols(src.as_ref());
+    create(src.as_ref(), "events", &cols, &event_rows(1..=3, 1, "v"));
+    create(src.as_ref(), "Mixed Case", &kv_cols(src.as_ref()), &[]);
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let text = spec(&block(src.as_ref()), &block(dst.as_ref()), "");
+    let r = etl_spec(dir.path(), &["discover", "{spec}"], &text, &env).ok();
+    for want in ["events", "Mixed Case", "updated_at", "Timestamp("] {
+        assert!(
+            r.stdout.contains(want),
+            "{want} missing from discover:\n{}",
+            r.stdout
+        );
+    }
+    let r = etl_spec(dir.path(), &["check", "{spec}"], &text, &env).ok();
+    assert!(r.stdout.contains("ok"), "{}", r.stdout);
+}
+
+/// A wrong password (SQLite: a path that cannot be opened) is refused by `run` and `check`,
+/// and the password is never printed.
+pub fn wrong_login_is_refused_and_never_printed(test: &str, open: Open) {
+    let src = open("src");
+    let bad = match src.bad_login() {
+        Ok(b) => b,
+        Err(NotSupported(why)) => return skipped(test, &why),
+    };
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    let source = format!(
+        "  connector_type: {}\n  config:\n{}",
+        src.connector_type(),
+        bad.config
+    );
+    let text = spec(&source, &parquet_dest(&out), "streams:\n  - name: t\n");
+    let r = run(dir.path(), &text, &bad.env).fails(1, &bad.needle);
+    let c = etl_spec(dir.path(), &["check", "{spec}"], &text, &bad.env);
+    assert_eq!(c.code, 1, "check must fail:\n{}\n{}", c.stdout, c.stderr);
+    assert!(
+        c.stdout.contains(&bad.needle) || c.stderr.contains(&bad.needle),
+        "{}\n{}",
+        c.stdout,
+        c.stderr
+    );
+    if let Some(secret) = &bad.secret {
+        for out in [&r.stdout, &r.stderr, &c.stdout, &c.stderr] {
+            assert!(
+                !out.contains(secret.as_str()),
+                "the password was printed:\n{out}"
+            );
+        }
+    }
+    assert!(files_under(&out).is_empty(), "nothing is written");
+}
+
+/// A table `big` of `rows` integers (`id`, `v`).
+fn big_table(db: &dyn TestDb, rows: u64) {
+    let (t, id, v, int) = (
+        db.table("big"),
+        db.quote("id"),
+        db.quote("v"),
+        db.ddl(Kind::Int),
+    );
+    db.exec(&format!(
+        "CREATE TABLE {t} ({id} {int} NOT NULL PRIMARY KEY, {v} {int})"
+    ));
+    db.exec(&format!(
+        "INSERT INTO {t} ({id}, {v}) SELECT i, i * 7 FROM {}",
+        db.series(rows)
+    ));
+}
+
+const BIG: u64 = 300_000;
+
+/// Ends the sessions of `side` (the source or the destination) while the run is paused at
+/// its second batch, then lets it go on with `retries` retries.
+fn connection_ended(test: &str, open: Open, kill_source: bool, retries: u32) {
+    let (src, dst) = (open("src"), open("dst"));
+    big_table(src.as_ref(), BIG);
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let text = spec(
+        &block(src.as_ref()),
+        &block(dst.as_ref()),
+        &format!("defaults:\n  batch_size: 1000\n  retries: {retries}\n  retry_backoff_ms: 10\nstreams:\n  - name: big\n"),
+    );
+    let victim = if kill_source {
+        src.as_ref()
+    } else {
+        dst.as_ref()
+    };
+    let mut killed = Ok(0);
+    let mut unsupported = None;
+    let r = run_paused(dir.path(), &text, &env, "batch-2", || {
+        // The destination may be between statements (its last one not naming the schema yet):
+        // look again for a few seconds.
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            killed = victim.kill_sessions();
+            match &killed {
+                Err(NotSupported(why)) => unsupported = Some(why.clone()),
+                Ok(0) if Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                Ok(_) => {}
+            }
+            break;
+        }
+        // Let the server notice before the run goes on.
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    if let Some(why) = unsupported {
+        return skipped(test, &why);
+    }
+    let killed = killed.unwrap_or(0);
+    assert!(killed >= 1, "no session of etl was found to end");
+    if retries > 0 {
+        assert_eq!(
+            r.code, 0,
+            "the stream should have been retried\nstdout:\n{}\nstderr:\n{}",
+            r.stdout, r.stderr
+        );
+        assert!(
+            r.stderr.contains("retrying"),
+            "no retry logged:\n{}",
+            r.stderr
+        );
+        assert_eq!(
+            fingerprint(src.as_ref(), "big"),
+            fingerprint(dst.as_ref(), "big"),
+            "exactly the source"
+        );
+        assert_eq!(dst.tables(), vec!["big".to_string()]);
+    } else {
+        assert_eq!(r.code, 1, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("the server closed the connection"),
+            "the message must say the server closed the connection:\n{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        assert!(
+            dst.tables().is_empty(),
+            "nothing is published: {:?}",
+            dst.tables()
+        );
+    }
+}
+
+pub fn source_connection_ended_mid_read_is_retried(test: &str, open: Open) {
+    connection_ended(test, open, true, 2);
+}
+
+pub fn source_connection_ended_mid_read_without_retries_fails(test: &str, open: Open) {
+    connection_ended(test, open, true, 0);
+}
+
+pub fn destination_connection_ended_mid_load_is_retried(test: &str, open: Open) {
+    connection_ended(test, open, false, 2);
+}
+
+pub fn destination_connection_ended_mid_load_without_retries_fails(test: &str, open: Open) {
+    connection_ended(test, open, false, 0);
+}
