@@ -1,19 +1,18 @@
-use super::types::{field_for, parse_type, ColumnBuilder};
+use super::types::{append, field_for, parse_type};
 use super::{
     connect, list_tables, qualified, quote, run_err, table_exists, MssqlClient, MssqlConfig,
     MssqlDialect,
 };
-use crate::connectors::sql::{cursor_predicate, spawn_reader, Batcher, SchemaSlot};
+use crate::connectors::sql::cursor_predicate;
+use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
 use crate::runner::cursor::CursorValue;
 use crate::spec::StreamSpec;
 use arrow::datatypes::{Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 pub struct MssqlSource {
     config: MssqlConfig,
@@ -157,9 +156,9 @@ async fn stream_rows(
     schema: SchemaRef,
     what: &str,
     batch_size: usize,
-    tx: &mpsc::Sender<Result<RecordBatch>>,
+    tx: &BatchTx,
 ) -> Result<()> {
-    let mut batcher = Batcher::new(schema, batch_size, what, ColumnBuilder::new)?;
+    let mut batcher = Batcher::new(schema, batch_size, what)?;
     let mut rows = client
         .simple_query(sql)
         .await
@@ -178,19 +177,15 @@ async fn stream_rows(
             )));
         }
         for (i, (_, v)) in row.cells().enumerate() {
-            if let Err(e) = batcher.builders[i].append(v) {
-                return Err(batcher.value_error(what, i, e));
+            if let Err(e) = append(&mut batcher.builders[i], v) {
+                return Err(batcher.value_error(i, e));
             }
         }
-        if let Some(batch) = batcher.row_done()? {
-            if tx.send(Ok(batch)).await.is_err() {
-                return Ok(()); // the reader went away: stop quietly
-            }
+        if !batcher.end_row(tx).await? {
+            return Ok(()); // the reader went away: stop quietly
         }
     }
-    if let Some(batch) = batcher.finish()? {
-        let _ = tx.send(Ok(batch)).await;
-    }
+    batcher.close(tx).await?;
     Ok(())
 }
 
@@ -202,7 +197,7 @@ async fn read_task(
     cursor: Option<(String, CursorValue)>,
     batch_size: usize,
     schema_slot: SchemaSlot,
-    tx: mpsc::Sender<Result<RecordBatch>>,
+    tx: BatchTx,
 ) -> Result<()> {
     let mut client = connect(&config).await?;
     let mut target = resolve(&mut client, &stream, &config).await?;

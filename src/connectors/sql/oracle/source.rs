@@ -1,20 +1,19 @@
-use super::types::{arrow_type, ColumnBuilder, Fetched};
+use super::types::{append, arrow_type, Fetched};
 use super::{
     blocking, check_ident, connect, list_tables, ora_err, qualified, table_exists, OracleConfig,
     OracleDialect,
 };
-use crate::connectors::sql::{cursor_predicate, spawn_reader, Batcher, SchemaSlot};
+use crate::connectors::sql::cursor_predicate;
+use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
 use crate::runner::cursor::CursorValue;
 use crate::spec::StreamSpec;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use oracle::sql_type::OracleType;
 use oracle::{Connection, SqlValue};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 pub struct OracleSource {
     config: OracleConfig,
@@ -116,7 +115,7 @@ fn read_blocking(
     cursor: Option<(String, CursorValue)>,
     batch_size: usize,
     slot: SchemaSlot,
-    tx: mpsc::Sender<Result<RecordBatch>>,
+    tx: BatchTx,
 ) -> Result<()> {
     let mut target = resolve(&conn, &stream, &config)?;
     if let Some((field, value)) = &cursor {
@@ -139,28 +138,24 @@ fn read_blocking(
     let rows = stmt.query(&[]).map_err(|e| ora_err(&what, &e))?;
     let schema = schema_of(rows.column_info(), &what)?;
     slot.send(schema.clone());
-    let mut batcher = Batcher::new(schema.clone(), batch_size, &what, ColumnBuilder::new)?;
+    let mut batcher = Batcher::new(schema.clone(), batch_size, &what)?;
     for row in rows {
         let row = row.map_err(|e| ora_err(&what, &e))?;
         batcher.start_row();
         for (i, v) in row.sql_values().iter().enumerate() {
             let appended = match fetch(v, schema.field(i).data_type()) {
-                Ok(value) => batcher.builders[i].append(value),
+                Ok(value) => append(&mut batcher.builders[i], value),
                 Err(e) => Err(crate::error::full_message(&e)),
             };
             if let Err(e) = appended {
-                return Err(batcher.value_error(&what, i, e));
+                return Err(batcher.value_error(i, e));
             }
         }
-        if let Some(batch) = batcher.row_done()? {
-            if tx.blocking_send(Ok(batch)).is_err() {
-                return Ok(()); // the reader went away: stop quietly
-            }
+        if !batcher.end_row_blocking(&tx)? {
+            return Ok(()); // the reader went away: stop quietly
         }
     }
-    if let Some(batch) = batcher.finish()? {
-        let _ = tx.blocking_send(Ok(batch));
-    }
+    batcher.close_blocking(&tx)?;
     let _ = conn.close();
     Ok(())
 }
