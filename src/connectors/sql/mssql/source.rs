@@ -7,7 +7,6 @@ use crate::connectors::sql::cursor_predicate;
 use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
-use crate::runner::cursor::CursorValue;
 use crate::spec::StreamSpec;
 use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
@@ -193,12 +192,16 @@ async fn stream_rows(
 /// schema), then streams the rows.
 async fn read_task(
     config: MssqlConfig,
-    stream: StreamSpec,
-    cursor: Option<(String, CursorValue)>,
-    batch_size: usize,
+    request: ReadRequest,
     schema_slot: SchemaSlot,
     tx: BatchTx,
 ) -> Result<()> {
+    let ReadRequest {
+        stream,
+        cursor,
+        batch_size,
+        ..
+    } = request;
     let mut client = connect(&config).await?;
     let mut target = resolve(&mut client, &stream, &config).await?;
     if let Some((field, value)) = &cursor {
@@ -251,9 +254,8 @@ impl Source for MssqlSource {
 
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let config = self.config.clone();
-        let batch_size = request.batch_size.max(1);
         spawn_reader("SQL Server", move |slot, tx| {
-            read_task(config, request.stream, request.cursor, batch_size, slot, tx)
+            read_task(config, request, slot, tx)
         })
         .await
     }

@@ -4,7 +4,6 @@ use crate::connectors::sql::cursor_predicate;
 use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
-use crate::runner::cursor::CursorValue;
 use crate::spec::StreamSpec;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
@@ -163,12 +162,16 @@ pub(super) struct StreamRead<'a> {
 
 async fn read_task(
     config: MysqlConfig,
-    stream: StreamSpec,
-    cursor: Option<(String, CursorValue)>,
-    batch_size: usize,
+    request: ReadRequest,
     slot: SchemaSlot,
     tx: BatchTx,
 ) -> Result<()> {
+    let ReadRequest {
+        stream,
+        cursor,
+        batch_size,
+        ..
+    } = request;
     let zero_dates = stream.zero_dates.unwrap_or_default();
     let mut conn = connect(&config, READ_INIT).await?;
     let mut target = resolve(&mut conn, &stream, &config).await?;
@@ -262,9 +265,8 @@ impl Source for MysqlSource {
 
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let config = self.config.clone();
-        let batch_size = request.batch_size.max(1);
         spawn_reader("MySQL", move |slot, tx| {
-            read_task(config, request.stream, request.cursor, batch_size, slot, tx)
+            read_task(config, request, slot, tx)
         })
         .await
     }

@@ -7,7 +7,6 @@ use crate::connectors::sql::cursor_predicate;
 use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
-use crate::runner::cursor::CursorValue;
 use crate::spec::StreamSpec;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
@@ -111,12 +110,16 @@ fn fetch(v: &SqlValue, data_type: &DataType) -> std::result::Result<Fetched, ora
 fn read_blocking(
     config: OracleConfig,
     conn: Connection,
-    stream: StreamSpec,
-    cursor: Option<(String, CursorValue)>,
-    batch_size: usize,
+    request: ReadRequest,
     slot: SchemaSlot,
     tx: BatchTx,
 ) -> Result<()> {
+    let ReadRequest {
+        stream,
+        cursor,
+        batch_size,
+        ..
+    } = request;
     let mut target = resolve(&conn, &stream, &config)?;
     if let Some((field, value)) = &cursor {
         target.sql = format!(
@@ -205,21 +208,9 @@ impl Source for OracleSource {
 
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let config = self.config.clone();
-        let batch_size = request.batch_size.max(1);
         spawn_reader("Oracle", move |slot, tx| async move {
             let conn = connect(&config).await?;
-            blocking(move || {
-                read_blocking(
-                    config,
-                    conn,
-                    request.stream,
-                    request.cursor,
-                    batch_size,
-                    slot,
-                    tx,
-                )
-            })
-            .await
+            blocking(move || read_blocking(config, conn, request, slot, tx)).await
         })
         .await
     }
