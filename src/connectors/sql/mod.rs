@@ -1,5 +1,6 @@
 //! SQL connectors and the dialect layer they share: identifier quoting, `CREATE TABLE` from an
-//! Arrow schema, and the staging-table names used for full refresh.
+//! Arrow schema, and the staging-table names used for full refresh. The read path they share
+//! is in [`reader`] (read task, batcher) and [`builder`] (the Arrow column builder).
 
 pub mod builder;
 #[cfg(feature = "mssql")]

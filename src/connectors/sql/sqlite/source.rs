@@ -293,3 +293,41 @@ impl Source for SqliteSource {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    /// A query with an untyped column infers its type from the first batch; the batches after
+    /// it keep the batch size.
+    #[tokio::test]
+    async fn batches_after_type_inference_keep_their_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 7) INSERT INTO t SELECT i FROM n;",
+        )
+        .unwrap();
+        let source = SqliteSource::new(
+            SqliteConfig {
+                database_path: path.to_string_lossy().into_owned(),
+                batch_size: Some(2),
+            },
+            &Defaults::default(),
+        );
+        let stream = StreamSpec {
+            query: Some("SELECT id, id * 2 AS twice FROM t ORDER BY id".into()),
+            ..StreamSpec::named("q")
+        };
+        let reader = source.read(ReadRequest::new(stream, 2)).await.unwrap();
+        assert_eq!(reader.schema.field(1).data_type(), &DataType::Int64);
+        let sizes: Vec<usize> = reader
+            .batches
+            .map(|b| b.unwrap().num_rows())
+            .collect()
+            .await;
+        assert_eq!(sizes, vec![2, 2, 2, 1]);
+    }
+}
