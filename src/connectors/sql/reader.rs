@@ -3,8 +3,10 @@
 //! slow destination slows the read instead of growing memory.
 
 use super::builder::ColumnBuilder;
+use super::{cursor_predicate, Dialect};
 use crate::connectors::Reader;
 use crate::error::{Error, Result as EtlResult};
+use crate::runner::cursor::CursorValue;
 use crate::runner::CHANNEL_CAPACITY;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -85,6 +87,24 @@ where
             .map_err(|e| Error::run(format!("{name} reader panicked: {e}")))?
     })
     .await
+}
+
+/// An incremental read's `SELECT`: the rows of `sql` at or after the saved cursor (>= keeps
+/// the rows that share the boundary value); `sql` itself without a cursor. `as_kw` introduces
+/// a derived table's alias (`"AS "`; Oracle takes none).
+pub fn since_cursor(
+    d: &dyn Dialect,
+    sql: String,
+    cursor: Option<&(String, CursorValue)>,
+    as_kw: &str,
+) -> String {
+    match cursor {
+        Some((field, value)) => format!(
+            "SELECT * FROM ({sql}) {as_kw}_etl_src WHERE {}",
+            cursor_predicate(d, field, value)
+        ),
+        None => sql,
+    }
 }
 
 /// Collects a source's rows into batches of `batch_size`: the driver appends a row's values to

@@ -3,8 +3,7 @@ use super::{
     connect, list_tables, qualified, quote, run_err, table_exists, MssqlClient, MssqlConfig,
     MssqlDialect,
 };
-use crate::connectors::sql::cursor_predicate;
-use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher, SchemaSlot};
+use crate::connectors::sql::reader::{since_cursor, spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
 use crate::spec::StreamSpec;
@@ -196,27 +195,15 @@ async fn read_task(
     schema_slot: SchemaSlot,
     tx: BatchTx,
 ) -> Result<()> {
-    let ReadRequest {
-        stream,
-        cursor,
-        batch_size,
-        ..
-    } = request;
     let mut client = connect(&config).await?;
-    let mut target = resolve(&mut client, &stream, &config).await?;
-    if let Some((field, value)) = &cursor {
-        // Incremental: rows at or after the saved cursor (>= keeps boundary rows).
-        target.sql = format!(
-            "SELECT * FROM ({}) AS _etl_src WHERE {}",
-            target.sql,
-            cursor_predicate(&MssqlDialect, field, value)
-        );
-    }
+    let mut target = resolve(&mut client, &request.stream, &config).await?;
+    target.sql = since_cursor(&MssqlDialect, target.sql, request.cursor.as_ref(), "AS ");
     let cols = describe(&mut client, &target.sql, &target.what).await?;
     let schema = schema_of(&cols, &target.what)?;
     schema_slot.send(schema.clone());
     let sql = select_sql(&target.sql, &cols);
-    stream_rows(&mut client, &sql, schema, &target.what, batch_size, &tx).await?;
+    let what = &target.what;
+    stream_rows(&mut client, &sql, schema, what, request.batch_size, &tx).await?;
     let _ = client.close().await;
     Ok(())
 }

@@ -1,7 +1,6 @@
 use super::types::{append, arrow_type, nullable, ZeroDates, COLUMN_TYPE_KEY};
 use super::{connect, list_tables, quote, run_err, table_exists, MysqlConfig, MysqlDialect};
-use crate::connectors::sql::cursor_predicate;
-use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher, SchemaSlot};
+use crate::connectors::sql::reader::{since_cursor, spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
 use crate::spec::StreamSpec;
@@ -166,29 +165,19 @@ async fn read_task(
     slot: SchemaSlot,
     tx: BatchTx,
 ) -> Result<()> {
-    let ReadRequest {
-        stream,
-        cursor,
-        batch_size,
-        ..
-    } = request;
+    let stream = &request.stream;
     let zero_dates = stream.zero_dates.unwrap_or_default();
     let mut conn = connect(&config, READ_INIT).await?;
-    let mut target = resolve(&mut conn, &stream, &config).await?;
-    if let Some((field, value)) = &cursor {
-        // Incremental: rows at or after the saved cursor (>= keeps boundary rows); partitions
-        // then split this filtered SELECT rather than the whole table.
-        target.sql = format!(
-            "SELECT * FROM ({}) AS _etl_src WHERE {}",
-            target.sql,
-            cursor_predicate(&MysqlDialect, field, value)
-        );
+    let mut target = resolve(&mut conn, stream, &config).await?;
+    if request.cursor.is_some() {
+        // Partitions split the SELECT filtered by the cursor rather than the whole table.
         target.table = None;
     }
+    target.sql = since_cursor(&MysqlDialect, target.sql, request.cursor.as_ref(), "AS ");
     let read = StreamRead {
         zero_dates,
         column_types: &target.column_types,
-        batch_size,
+        batch_size: request.batch_size,
     };
     match &stream.partition {
         Some(p) => {

@@ -3,8 +3,7 @@ use super::{
     blocking, check_ident, connect, list_tables, ora_err, qualified, table_exists, OracleConfig,
     OracleDialect,
 };
-use crate::connectors::sql::cursor_predicate;
-use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher, SchemaSlot};
+use crate::connectors::sql::reader::{since_cursor, spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
 use crate::spec::StreamSpec;
@@ -114,20 +113,9 @@ fn read_blocking(
     slot: SchemaSlot,
     tx: BatchTx,
 ) -> Result<()> {
-    let ReadRequest {
-        stream,
-        cursor,
-        batch_size,
-        ..
-    } = request;
-    let mut target = resolve(&conn, &stream, &config)?;
-    if let Some((field, value)) = &cursor {
-        target.sql = format!(
-            "SELECT * FROM ({}) _etl_src WHERE {}",
-            target.sql,
-            cursor_predicate(&OracleDialect, field, value)
-        );
-    }
+    let mut target = resolve(&conn, &request.stream, &config)?;
+    target.sql = since_cursor(&OracleDialect, target.sql, request.cursor.as_ref(), "");
+    let batch_size = request.batch_size;
     let what = target.what;
     let fetch_size = u32::try_from(batch_size)
         .unwrap_or(u32::MAX)
