@@ -1,5 +1,6 @@
 //! SQL connectors and the dialect layer they share: identifier quoting, `CREATE TABLE` from an
-//! Arrow schema, and the staging-table names used for full refresh.
+//! Arrow schema, and the staging-table names used for full refresh. The read path they share
+//! is in [`reader`] (read task, batcher) and [`builder`] (the Arrow column builder).
 
 /// Registers a SQL connector's config type (see the registry): the per-stream keys its source
 /// takes, its streams' validation, its source, and its destination (the SQL engine over the
@@ -32,6 +33,7 @@ macro_rules! sql_connector {
 }
 pub(crate) use sql_connector;
 
+pub mod builder;
 pub mod engine;
 #[cfg(feature = "mssql")]
 pub mod mssql;
@@ -39,16 +41,11 @@ pub mod mysql;
 #[cfg(feature = "oracle")]
 pub mod oracle;
 pub mod postgres;
+pub mod reader;
 pub mod sqlite;
 
-use crate::connectors::Reader;
-use crate::error::{Error, Result as EtlResult};
 use crate::spec::StreamSpec;
-use arrow::datatypes::{Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
-use std::future::Future;
-use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
+use arrow::datatypes::Schema;
 
 /// What differs between SQL databases when writing.
 pub trait Dialect: Send + Sync {
@@ -296,137 +293,6 @@ pub fn merge_statement_sql<D: Dialect + ?Sized>(
     sql
 }
 
-/// Where a read task hands over the stream's schema, once, before its first batch.
-#[derive(Clone)]
-pub struct SchemaSlot(Arc<Mutex<Option<oneshot::Sender<EtlResult<SchemaRef>>>>>);
-
-impl SchemaSlot {
-    fn take(&self) -> Option<oneshot::Sender<EtlResult<SchemaRef>>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    /// Hands the schema to the runner (later calls do nothing).
-    pub fn send(&self, schema: SchemaRef) {
-        if let Some(tx) = self.take() {
-            let _ = tx.send(Ok(schema));
-        }
-    }
-}
-
-/// Runs a source's read on its own task and returns the [`Reader`] once the task has sent the
-/// schema. The task sends batches into a bounded channel (so a slow destination slows the read
-/// instead of growing memory); an error before the schema fails the `read` call itself, an
-/// error after it ends the batch stream. `db` names the database in messages.
-pub async fn spawn_reader<F, Fut>(db: &str, task: F) -> EtlResult<Reader>
-where
-    F: FnOnce(SchemaSlot, mpsc::Sender<EtlResult<RecordBatch>>) -> Fut,
-    Fut: Future<Output = EtlResult<()>> + Send + 'static,
-{
-    let (schema_tx, schema_rx) = oneshot::channel();
-    let slot = SchemaSlot(Arc::new(Mutex::new(Some(schema_tx))));
-    let (tx, rx) = mpsc::channel(2);
-    let fut = task(slot.clone(), tx.clone());
-    tokio::spawn(async move {
-        if let Err(e) = fut.await {
-            match slot.take() {
-                Some(stx) => {
-                    let _ = stx.send(Err(e));
-                }
-                None => {
-                    let _ = tx.send(Err(e)).await;
-                }
-            }
-        }
-    });
-    let schema = schema_rx
-        .await
-        .map_err(|_| Error::run(format!("{db} reader stopped before it produced a schema")))??;
-    Ok(Reader::new(
-        schema,
-        Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)),
-    ))
-}
-
-/// A connector's builder of one Arrow column.
-pub trait ColumnFinish {
-    /// The column's values since the last call, as an Arrow array.
-    fn finish(&mut self) -> arrow::array::ArrayRef;
-}
-
-/// Collects a source's rows into batches of `batch_size`: the connector appends a row's values
-/// to `builders`, then calls [`Batcher::row_done`], which hands out each full batch.
-pub struct Batcher<B> {
-    schema: SchemaRef,
-    pub builders: Vec<B>,
-    batch_size: usize,
-    in_batch: usize,
-    /// Rows seen so far (1-based number of the current row, for messages).
-    pub row_no: u64,
-}
-
-impl<B: ColumnFinish> Batcher<B> {
-    /// `make` builds one column's builder from its Arrow type and the batch size.
-    pub fn new(
-        schema: SchemaRef,
-        batch_size: usize,
-        what: &str,
-        make: impl Fn(&arrow::datatypes::DataType, usize) -> Result<B, String>,
-    ) -> EtlResult<Self> {
-        let builders = schema
-            .fields()
-            .iter()
-            .map(|f| make(f.data_type(), batch_size))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::run(format!("{what}: {e}")))?;
-        Ok(Batcher {
-            schema,
-            builders,
-            batch_size: batch_size.max(1),
-            in_batch: 0,
-            row_no: 0,
-        })
-    }
-
-    /// Call before appending a row's values.
-    pub fn start_row(&mut self) {
-        self.row_no += 1;
-    }
-
-    /// Call after a row's values were appended: a full batch, when there is one.
-    pub fn row_done(&mut self) -> EtlResult<Option<RecordBatch>> {
-        self.in_batch += 1;
-        if self.in_batch < self.batch_size {
-            return Ok(None);
-        }
-        self.flush().map(Some)
-    }
-
-    /// The last, partial batch (none when it would be empty).
-    pub fn finish(&mut self) -> EtlResult<Option<RecordBatch>> {
-        if self.in_batch == 0 {
-            return Ok(None);
-        }
-        self.flush().map(Some)
-    }
-
-    fn flush(&mut self) -> EtlResult<RecordBatch> {
-        self.in_batch = 0;
-        let cols = self.builders.iter_mut().map(|b| b.finish()).collect();
-        Ok(RecordBatch::try_new(self.schema.clone(), cols)?)
-    }
-
-    /// `{what}, column `name`, row N: {e}` for a value that does not fit column `i`.
-    pub fn value_error(&self, what: &str, i: usize, e: impl std::fmt::Display) -> Error {
-        let name = self
-            .schema
-            .fields()
-            .get(i)
-            .map(|f| f.name().as_str())
-            .unwrap_or("?");
-        Error::Value(format!("{what}, column `{name}`, row {}: {e}", self.row_no))
-    }
-}
-
 /// Spec checks shared by every SQL source.
 pub fn validate_streams(streams: &[StreamSpec]) -> Result<(), String> {
     for s in streams {
@@ -504,35 +370,6 @@ mod tests {
             &MergeInto::new("t", "s", &cols[..1], &["id".into()]),
         );
         assert!(!only_keys.contains("MATCHED THEN UPDATE"), "{only_keys}");
-    }
-
-    struct Ints(arrow::array::Int64Builder);
-    impl ColumnFinish for Ints {
-        fn finish(&mut self) -> arrow::array::ArrayRef {
-            Arc::new(self.0.finish())
-        }
-    }
-
-    #[test]
-    fn batcher_cuts_full_batches_and_a_last_partial_one() {
-        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
-        let mut b = Batcher::new(schema, 2, "t", |_, n| {
-            Ok(Ints(arrow::array::Int64Builder::with_capacity(n)))
-        })
-        .unwrap();
-        let mut sizes = Vec::new();
-        for v in 0..5 {
-            b.start_row();
-            b.builders[0].0.append_value(v);
-            if let Some(batch) = b.row_done().unwrap() {
-                sizes.push(batch.num_rows());
-            }
-        }
-        sizes.extend(b.finish().unwrap().map(|x| x.num_rows()));
-        assert_eq!(sizes, vec![2, 2, 1]);
-        assert!(b.finish().unwrap().is_none());
-        let e = b.value_error("table `t`", 0, "too big");
-        assert_eq!(e.to_string(), "table `t`, column `n`, row 5: too big");
     }
 
     #[test]

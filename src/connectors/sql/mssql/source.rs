@@ -1,19 +1,16 @@
-use super::types::{field_for, parse_type, ColumnBuilder};
+use super::types::{append, field_for, parse_type};
 use super::{
     connect, list_tables, qualified, quote, run_err, table_exists, MssqlClient, MssqlConfig,
     MssqlDialect,
 };
-use crate::connectors::sql::{cursor_predicate, spawn_reader, Batcher, SchemaSlot};
+use crate::connectors::sql::reader::{since_cursor, spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
-use crate::runner::cursor::CursorValue;
 use crate::spec::StreamSpec;
 use arrow::datatypes::{Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 pub struct MssqlSource {
     config: MssqlConfig,
@@ -157,9 +154,9 @@ async fn stream_rows(
     schema: SchemaRef,
     what: &str,
     batch_size: usize,
-    tx: &mpsc::Sender<Result<RecordBatch>>,
+    tx: &BatchTx,
 ) -> Result<()> {
-    let mut batcher = Batcher::new(schema, batch_size, what, ColumnBuilder::new)?;
+    let mut batcher = Batcher::new(schema, batch_size, what)?;
     let mut rows = client
         .simple_query(sql)
         .await
@@ -178,19 +175,15 @@ async fn stream_rows(
             )));
         }
         for (i, (_, v)) in row.cells().enumerate() {
-            if let Err(e) = batcher.builders[i].append(v) {
-                return Err(batcher.value_error(what, i, e));
+            if let Err(e) = append(&mut batcher.builders[i], v) {
+                return Err(batcher.value_error(i, e));
             }
         }
-        if let Some(batch) = batcher.row_done()? {
-            if tx.send(Ok(batch)).await.is_err() {
-                return Ok(()); // the reader went away: stop quietly
-            }
+        if !batcher.end_row(tx).await? {
+            return Ok(()); // the reader went away: stop quietly
         }
     }
-    if let Some(batch) = batcher.finish()? {
-        let _ = tx.send(Ok(batch)).await;
-    }
+    batcher.close(tx).await?;
     Ok(())
 }
 
@@ -198,27 +191,19 @@ async fn stream_rows(
 /// schema), then streams the rows.
 async fn read_task(
     config: MssqlConfig,
-    stream: StreamSpec,
-    cursor: Option<(String, CursorValue)>,
-    batch_size: usize,
+    request: ReadRequest,
     schema_slot: SchemaSlot,
-    tx: mpsc::Sender<Result<RecordBatch>>,
+    tx: BatchTx,
 ) -> Result<()> {
     let mut client = connect(&config).await?;
-    let mut target = resolve(&mut client, &stream, &config).await?;
-    if let Some((field, value)) = &cursor {
-        // Incremental: rows at or after the saved cursor (>= keeps boundary rows).
-        target.sql = format!(
-            "SELECT * FROM ({}) AS _etl_src WHERE {}",
-            target.sql,
-            cursor_predicate(&MssqlDialect, field, value)
-        );
-    }
+    let mut target = resolve(&mut client, &request.stream, &config).await?;
+    target.sql = since_cursor(&MssqlDialect, target.sql, request.cursor.as_ref(), "AS ");
     let cols = describe(&mut client, &target.sql, &target.what).await?;
     let schema = schema_of(&cols, &target.what)?;
     schema_slot.send(schema.clone());
     let sql = select_sql(&target.sql, &cols);
-    stream_rows(&mut client, &sql, schema, &target.what, batch_size, &tx).await?;
+    let what = &target.what;
+    stream_rows(&mut client, &sql, schema, what, request.batch_size, &tx).await?;
     let _ = client.close().await;
     Ok(())
 }
@@ -256,9 +241,8 @@ impl Source for MssqlSource {
 
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let config = self.config.clone();
-        let batch_size = request.batch_size.max(1);
         spawn_reader("SQL Server", move |slot, tx| {
-            read_task(config, request.stream, request.cursor, batch_size, slot, tx)
+            read_task(config, request, slot, tx)
         })
         .await
     }

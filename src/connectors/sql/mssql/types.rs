@@ -50,11 +50,11 @@
 //! exactly through bulk insert (`xml`, `text`, `ntext`, `image`, `rowversion`) fall back to the
 //! table above.
 
+use crate::connectors::sql::builder::ColumnBuilder;
 use arrow::array::*;
 use arrow::datatypes::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
 use tiberius::numeric::Numeric;
 use tiberius::time::{Date, DateTime, DateTime2, DateTimeOffset, SmallDateTime, Time};
 use tiberius::{ColumnData, Uuid};
@@ -429,167 +429,54 @@ pub fn column_type_name(d: &DataType, in_key: bool) -> Result<String, String> {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/// Accumulates one column's values for a batch.
-pub enum ColumnBuilder {
-    Bool(BooleanBuilder),
-    U8(UInt8Builder),
-    I16(Int16Builder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    F32(Float32Builder),
-    F64(Float64Builder),
-    Decimal(Decimal128Builder, u8, i8),
-    Text(StringBuilder),
-    Binary(BinaryBuilder),
-    Uuid(FixedSizeBinaryBuilder),
-    Date(Date32Builder),
-    Time(Time64MicrosecondBuilder),
-    TimeNs(Time64NanosecondBuilder),
-    Timestamp(TimestampMicrosecondBuilder),
-    TimestampNs(TimestampNanosecondBuilder),
-}
-
-impl ColumnBuilder {
-    pub fn new(data_type: &DataType, capacity: usize) -> Result<Self, String> {
-        use ColumnBuilder as B;
-        Ok(match data_type {
-            DataType::Boolean => B::Bool(BooleanBuilder::with_capacity(capacity)),
-            DataType::UInt8 => B::U8(UInt8Builder::with_capacity(capacity)),
-            DataType::Int16 => B::I16(Int16Builder::with_capacity(capacity)),
-            DataType::Int32 => B::I32(Int32Builder::with_capacity(capacity)),
-            DataType::Int64 => B::I64(Int64Builder::with_capacity(capacity)),
-            DataType::Float32 => B::F32(Float32Builder::with_capacity(capacity)),
-            DataType::Float64 => B::F64(Float64Builder::with_capacity(capacity)),
-            DataType::Decimal128(p, s) => B::Decimal(
-                Decimal128Builder::with_capacity(capacity)
-                    .with_precision_and_scale(*p, *s)
-                    .map_err(|e| e.to_string())?,
-                *p,
-                *s,
-            ),
-            DataType::Utf8 => B::Text(StringBuilder::with_capacity(capacity, capacity * 16)),
-            DataType::Binary => B::Binary(BinaryBuilder::with_capacity(capacity, capacity * 16)),
-            DataType::FixedSizeBinary(16) => {
-                B::Uuid(FixedSizeBinaryBuilder::with_capacity(capacity, 16))
-            }
-            DataType::Date32 => B::Date(Date32Builder::with_capacity(capacity)),
-            DataType::Time64(TimeUnit::Microsecond) => {
-                B::Time(Time64MicrosecondBuilder::with_capacity(capacity))
-            }
-            DataType::Time64(TimeUnit::Nanosecond) => {
-                B::TimeNs(Time64NanosecondBuilder::with_capacity(capacity))
-            }
-            DataType::Timestamp(TimeUnit::Microsecond, tz) => B::Timestamp(
-                TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone_opt(tz.clone()),
-            ),
-            DataType::Timestamp(TimeUnit::Nanosecond, tz) => B::TimestampNs(
-                TimestampNanosecondBuilder::with_capacity(capacity).with_timezone_opt(tz.clone()),
-            ),
-            other => return Err(format!("no reader for Arrow type {other}")),
-        })
+/// Appends one driver value to a column of its mapped Arrow type, or says why it does not fit.
+pub fn append(b: &mut ColumnBuilder, v: &ColumnData<'_>) -> Result<(), String> {
+    if is_null(v) {
+        b.append_null();
+        return Ok(());
     }
-
-    pub fn finish(&mut self) -> ArrayRef {
-        crate::connectors::sql::ColumnFinish::finish(self)
-    }
-}
-
-impl crate::connectors::sql::ColumnFinish for ColumnBuilder {
-    fn finish(&mut self) -> ArrayRef {
-        use ColumnBuilder as B;
-        match self {
-            B::Bool(b) => Arc::new(b.finish()),
-            B::U8(b) => Arc::new(b.finish()),
-            B::I16(b) => Arc::new(b.finish()),
-            B::I32(b) => Arc::new(b.finish()),
-            B::I64(b) => Arc::new(b.finish()),
-            B::F32(b) => Arc::new(b.finish()),
-            B::F64(b) => Arc::new(b.finish()),
-            B::Decimal(b, _, _) => Arc::new(b.finish()),
-            B::Text(b) => Arc::new(b.finish()),
-            B::Binary(b) => Arc::new(b.finish()),
-            B::Uuid(b) => Arc::new(b.finish()),
-            B::Date(b) => Arc::new(b.finish()),
-            B::Time(b) => Arc::new(b.finish()),
-            B::TimeNs(b) => Arc::new(b.finish()),
-            B::Timestamp(b) => Arc::new(b.finish()),
-            B::TimestampNs(b) => Arc::new(b.finish()),
+    let mismatch = || format!("{} does not fit the column's type", show(v));
+    match (b.data_type(), v) {
+        (DataType::Boolean, ColumnData::Bit(Some(x))) => b.append_bool(*x),
+        (DataType::UInt8, ColumnData::U8(Some(x))) => b.append_u8(*x),
+        (DataType::Int16, ColumnData::I16(Some(x))) => b.append_i16(*x),
+        (DataType::Int16, ColumnData::U8(Some(x))) => b.append_i16(*x as i16),
+        (DataType::Int32, ColumnData::I32(Some(x))) => b.append_i32(*x),
+        (DataType::Int32, ColumnData::I16(Some(x))) => b.append_i32(*x as i32),
+        (DataType::Int64, ColumnData::I64(Some(x))) => b.append_i64(*x),
+        (DataType::Int64, ColumnData::I32(Some(x))) => b.append_i64(*x as i64),
+        (DataType::Float32, ColumnData::F32(Some(x))) => b.append_f32(*x),
+        (DataType::Float64, ColumnData::F64(Some(x))) => b.append_f64(*x),
+        (DataType::Float64, ColumnData::F32(Some(x))) => b.append_f64(*x as f64),
+        (&DataType::Decimal128(p, s), ColumnData::Numeric(Some(n))) => {
+            b.append_decimal128(rescale(n.value(), n.scale() as i8, p, s)?)
         }
-    }
-}
-
-impl ColumnBuilder {
-    fn append_null(&mut self) {
-        use ColumnBuilder as B;
-        match self {
-            B::Bool(b) => b.append_null(),
-            B::U8(b) => b.append_null(),
-            B::I16(b) => b.append_null(),
-            B::I32(b) => b.append_null(),
-            B::I64(b) => b.append_null(),
-            B::F32(b) => b.append_null(),
-            B::F64(b) => b.append_null(),
-            B::Decimal(b, _, _) => b.append_null(),
-            B::Text(b) => b.append_null(),
-            B::Binary(b) => b.append_null(),
-            B::Uuid(b) => b.append_null(),
-            B::Date(b) => b.append_null(),
-            B::Time(b) => b.append_null(),
-            B::TimeNs(b) => b.append_null(),
-            B::Timestamp(b) => b.append_null(),
-            B::TimestampNs(b) => b.append_null(),
+        (DataType::Utf8, ColumnData::String(Some(x))) => b.append_str(x),
+        (DataType::Utf8, ColumnData::Xml(Some(x))) => b.append_str(&x.to_string()),
+        (DataType::Binary, ColumnData::Binary(Some(x))) => b.append_bytes(x),
+        (DataType::FixedSizeBinary(16), ColumnData::Guid(Some(u))) => b.append_fixed(u.as_bytes()),
+        (DataType::Date32, ColumnData::Date(Some(d))) => {
+            b.append_date32((d.days() as i64 - DATE_EPOCH_DAYS) as i32)
         }
-    }
-
-    /// Appends one driver value, or says why it does not fit the column.
-    pub fn append(&mut self, v: &ColumnData<'_>) -> Result<(), String> {
-        use ColumnBuilder as B;
-        if is_null(v) {
-            self.append_null();
-            return Ok(());
+        (DataType::Time64(TimeUnit::Microsecond), ColumnData::Time(Some(t))) => {
+            b.append_time_us(to_micros(time_nanos(t))?)
         }
-        let mismatch = || format!("{} does not fit the column's type", show(v));
-        match (self, v) {
-            (B::Bool(b), ColumnData::Bit(Some(x))) => b.append_value(*x),
-            (B::U8(b), ColumnData::U8(Some(x))) => b.append_value(*x),
-            (B::I16(b), ColumnData::I16(Some(x))) => b.append_value(*x),
-            (B::I16(b), ColumnData::U8(Some(x))) => b.append_value(*x as i16),
-            (B::I32(b), ColumnData::I32(Some(x))) => b.append_value(*x),
-            (B::I32(b), ColumnData::I16(Some(x))) => b.append_value(*x as i32),
-            (B::I64(b), ColumnData::I64(Some(x))) => b.append_value(*x),
-            (B::I64(b), ColumnData::I32(Some(x))) => b.append_value(*x as i64),
-            (B::F32(b), ColumnData::F32(Some(x))) => b.append_value(*x),
-            (B::F64(b), ColumnData::F64(Some(x))) => b.append_value(*x),
-            (B::F64(b), ColumnData::F32(Some(x))) => b.append_value(*x as f64),
-            (B::Decimal(b, p, s), ColumnData::Numeric(Some(n))) => {
-                b.append_value(rescale(n.value(), n.scale() as i8, *p, *s)?)
-            }
-            (B::Text(b), ColumnData::String(Some(x))) => b.append_value(x),
-            (B::Text(b), ColumnData::Xml(Some(x))) => b.append_value(x.to_string()),
-            (B::Binary(b), ColumnData::Binary(Some(x))) => b.append_value(x),
-            (B::Uuid(b), ColumnData::Guid(Some(u))) => {
-                b.append_value(u.as_bytes()).map_err(|e| e.to_string())?
-            }
-            (B::Date(b), ColumnData::Date(Some(d))) => {
-                b.append_value((d.days() as i64 - DATE_EPOCH_DAYS) as i32)
-            }
-            (B::Time(b), ColumnData::Time(Some(t))) => b.append_value(to_micros(time_nanos(t))?),
-            (B::TimeNs(b), ColumnData::Time(Some(t))) => b.append_value(time_nanos(t) as i64),
-            (B::Timestamp(b), v) => {
-                b.append_value(to_micros(timestamp_nanos(v).ok_or_else(mismatch)?)?)
-            }
-            (B::TimestampNs(b), v) => {
-                let ns = timestamp_nanos(v).ok_or_else(mismatch)?;
-                b.append_value(i64::try_from(ns).map_err(|_| {
-                    format!(
-                        "{} is outside the nanosecond timestamp range (years 1677-2262); CAST the column to datetime2(6) in a `query:`",
-                        show(v)
-                    )
-                })?)
-            }
-            _ => return Err(mismatch()),
+        (DataType::Time64(TimeUnit::Nanosecond), ColumnData::Time(Some(t))) => {
+            b.append_time_ns(time_nanos(t) as i64)
         }
-        Ok(())
+        (DataType::Timestamp(TimeUnit::Microsecond, _), v) => {
+            b.append_timestamp_us(to_micros(timestamp_nanos(v).ok_or_else(mismatch)?)?)
+        }
+        (DataType::Timestamp(TimeUnit::Nanosecond, _), v) => {
+            let ns = timestamp_nanos(v).ok_or_else(mismatch)?;
+            b.append_timestamp_ns(i64::try_from(ns).map_err(|_| {
+                format!(
+                    "{} is outside the nanosecond timestamp range (years 1677-2262); CAST the column to datetime2(6) in a `query:`",
+                    show(v)
+                )
+            })?)
+        }
+        _ => Err(mismatch()),
     }
 }
 
@@ -1098,18 +985,19 @@ mod tests {
     #[test]
     fn values_read_exactly_or_fail() {
         let mut b = ColumnBuilder::new(&DataType::Decimal128(12, 2), 4).unwrap();
-        b.append(&ColumnData::Numeric(Some(Numeric::new_with_scale(
-            -1250, 3,
-        ))))
+        append(
+            &mut b,
+            &ColumnData::Numeric(Some(Numeric::new_with_scale(-1250, 3))),
+        )
         .unwrap();
-        assert!(b
-            .append(&ColumnData::Numeric(Some(Numeric::new_with_scale(
-                -1255, 3
-            ))))
-            .unwrap_err()
-            .contains("decimal places"));
-        b.append(&ColumnData::Numeric(None)).unwrap();
-        let a = b.finish();
+        assert!(append(
+            &mut b,
+            &ColumnData::Numeric(Some(Numeric::new_with_scale(-1255, 3)))
+        )
+        .unwrap_err()
+        .contains("decimal places"));
+        append(&mut b, &ColumnData::Numeric(None)).unwrap();
+        let a = b.finish().unwrap();
         let a = a.as_primitive::<Decimal128Type>();
         assert_eq!(a.value(0), -125);
         assert!(a.is_null(1));
@@ -1120,35 +1008,36 @@ mod tests {
         let v = ColumnData::DateTime2(Some(DateTime2::new(date, time)));
         let mut ns =
             ColumnBuilder::new(&DataType::Timestamp(TimeUnit::Nanosecond, None), 1).unwrap();
-        ns.append(&v).unwrap();
-        let a = ns.finish();
+        append(&mut ns, &v).unwrap();
+        let a = ns.finish().unwrap();
         assert_eq!(
             a.as_primitive::<TimestampNanosecondType>().value(0),
             19_782 * 86_400_000_000_000 + 86_399_123_456_700
         );
         let mut us =
             ColumnBuilder::new(&DataType::Timestamp(TimeUnit::Microsecond, None), 1).unwrap();
-        assert!(us.append(&v).unwrap_err().contains("100-nanosecond"));
+        assert!(append(&mut us, &v).unwrap_err().contains("100-nanosecond"));
 
         // datetime: 1900-01-01 00:00:00.003 is one 1/300 s tick.
         let mut us =
             ColumnBuilder::new(&DataType::Timestamp(TimeUnit::Microsecond, None), 1).unwrap();
-        us.append(&ColumnData::DateTime(Some(DateTime::new(0, 1))))
-            .unwrap();
-        us.append(&ColumnData::DateTime(Some(DateTime::new(0, 2))))
-            .unwrap();
-        let a = us.finish();
+        append(&mut us, &ColumnData::DateTime(Some(DateTime::new(0, 1)))).unwrap();
+        append(&mut us, &ColumnData::DateTime(Some(DateTime::new(0, 2)))).unwrap();
+        let a = us.finish().unwrap();
         let a = a.as_primitive::<TimestampMicrosecondType>();
         assert_eq!(a.value(0), -DATETIME_EPOCH_DAYS * 86_400_000_000 + 3_000);
         assert_eq!(a.value(1), -DATETIME_EPOCH_DAYS * 86_400_000_000 + 7_000);
 
         let mut d = ColumnBuilder::new(&DataType::Date32, 1).unwrap();
-        d.append(&ColumnData::Date(Some(Date::new(DATE_EPOCH_DAYS as u32))))
-            .unwrap();
-        assert_eq!(d.finish().as_primitive::<Date32Type>().value(0), 0);
+        append(
+            &mut d,
+            &ColumnData::Date(Some(Date::new(DATE_EPOCH_DAYS as u32))),
+        )
+        .unwrap();
+        assert_eq!(d.finish().unwrap().as_primitive::<Date32Type>().value(0), 0);
 
         let mut i = ColumnBuilder::new(&DataType::Int32, 1).unwrap();
-        assert!(i.append(&ColumnData::String(Some("x".into()))).is_err());
+        assert!(append(&mut i, &ColumnData::String(Some("x".into()))).is_err());
     }
 
     #[test]

@@ -1,12 +1,10 @@
-use super::types::{arrow_type, nullable, ColumnBuilder, ZeroDates, COLUMN_TYPE_KEY};
+use super::types::{append, arrow_type, nullable, ZeroDates, COLUMN_TYPE_KEY};
 use super::{connect, list_tables, quote, run_err, table_exists, MysqlConfig, MysqlDialect};
-use crate::connectors::sql::cursor_predicate;
+use crate::connectors::sql::reader::{since_cursor, spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
-use crate::runner::cursor::CursorValue;
 use crate::spec::StreamSpec;
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Column, Conn, Value};
@@ -27,8 +25,6 @@ async fn column_types(conn: &mut Conn, schema: Option<&str>, table: &str) -> Res
         .map_err(|e| run_err(&format!("reading the columns of table `{table}`"), e))?;
     Ok(rows.into_iter().collect())
 }
-use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
 
 /// Session settings of a reading connection: a slow destination must not make the server give
 /// up on sending a large result.
@@ -121,134 +117,87 @@ fn schema_of(
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// Runs `sql` and sends its rows as batches of `batch_size` into `tx`. The result set is read
-/// row by row from the socket (never buffered whole); `tx` is bounded, so a slow destination
-/// slows the read down instead of growing memory.
-#[allow(clippy::too_many_arguments)]
+/// Runs `sql` and sends its rows as batches of `batch_size` into `tx`, handing the schema to
+/// `slot` first. The result set is read row by row from the socket (never buffered whole).
 pub(super) async fn stream_rows(
     conn: &mut Conn,
     sql: &str,
     what: &str,
-    zero_dates: ZeroDates,
-    column_types: &ColumnTypes,
-    batch_size: usize,
-    schema_tx: &mut Option<oneshot::Sender<Result<SchemaRef>>>,
-    tx: &mpsc::Sender<Result<RecordBatch>>,
+    stream: &StreamRead<'_>,
+    slot: &SchemaSlot,
+    tx: &BatchTx,
 ) -> Result<()> {
     let mut result = conn
         .exec_iter(sql, ())
         .await
         .map_err(|e| run_err(what, e))?;
     let columns: Arc<[Column]> = result.columns().unwrap_or_else(|| Arc::from(Vec::new()));
-    let schema = schema_of(&columns, what, zero_dates, column_types)?;
-    if let Some(stx) = schema_tx.take() {
-        let _ = stx.send(Ok(schema.clone()));
-    }
-    let mut builders = schema
-        .fields()
-        .iter()
-        .map(|f| ColumnBuilder::new(f.data_type(), batch_size))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::run(format!("{what}: {e}")))?;
-    let flush = |builders: &mut Vec<ColumnBuilder>| -> Result<RecordBatch> {
-        let cols = builders.iter_mut().map(|b| b.finish()).collect::<Vec<_>>();
-        Ok(RecordBatch::try_new(schema.clone(), cols)?)
-    };
-    let mut row_no = 0u64;
-    let mut in_batch = 0usize;
+    let schema = schema_of(&columns, what, stream.zero_dates, stream.column_types)?;
+    slot.send(schema.clone());
+    let mut batcher = Batcher::new(schema, stream.batch_size, what)?;
     while let Some(row) = result.next().await.map_err(|e| run_err(what, e))? {
-        row_no += 1;
+        batcher.start_row();
         for (i, v) in row.unwrap_raw().into_iter().enumerate() {
-            if let Some(b) = builders.get_mut(i) {
-                b.append(v.unwrap_or(Value::NULL), zero_dates)
-                    .map_err(|e| {
-                        Error::Value(format!(
-                            "{what}, column `{}`, row {row_no}: {e}",
-                            schema.field(i).name()
-                        ))
-                    })?;
+            if let Some(b) = batcher.builders.get_mut(i) {
+                if let Err(e) = append(b, v.unwrap_or(Value::NULL), stream.zero_dates) {
+                    return Err(batcher.value_error(i, e));
+                }
             }
         }
-        in_batch += 1;
-        if in_batch == batch_size {
-            in_batch = 0;
-            if tx.send(Ok(flush(&mut builders)?)).await.is_err() {
-                return Ok(()); // the reader went away: stop quietly
-            }
+        if !batcher.end_row(tx).await? {
+            return Ok(()); // the reader went away: stop quietly
         }
     }
-    if in_batch > 0 {
-        let _ = tx.send(Ok(flush(&mut builders)?)).await;
-    }
+    batcher.close(tx).await?;
     Ok(())
+}
+
+/// What every read of one stream shares (each partition's read too).
+pub(super) struct StreamRead<'a> {
+    pub zero_dates: ZeroDates,
+    pub column_types: &'a ColumnTypes,
+    pub batch_size: usize,
 }
 
 async fn read_task(
     config: MysqlConfig,
-    stream: StreamSpec,
-    cursor: Option<(String, CursorValue)>,
-    batch_size: usize,
-    schema_tx: oneshot::Sender<Result<SchemaRef>>,
-    tx: mpsc::Sender<Result<RecordBatch>>,
-) {
-    let mut schema_tx = Some(schema_tx);
+    request: ReadRequest,
+    slot: SchemaSlot,
+    tx: BatchTx,
+) -> Result<()> {
+    let stream = &request.stream;
     let zero_dates = stream.zero_dates.unwrap_or_default();
-    let result = async {
-        let mut conn = connect(&config, READ_INIT).await?;
-        let mut target = resolve(&mut conn, &stream, &config).await?;
-        if let Some((field, value)) = &cursor {
-            // Incremental: rows at or after the saved cursor (>= keeps boundary rows); partitions
-            // then split this filtered SELECT rather than the whole table.
-            target.sql = format!(
-                "SELECT * FROM ({}) AS _etl_src WHERE {}",
-                target.sql,
-                cursor_predicate(&MysqlDialect, field, value)
-            );
-            target.table = None;
-        }
-        match &stream.partition {
-            Some(p) => {
-                super::source_partition::read_partitioned(
-                    conn,
-                    &config,
-                    &target.sql,
-                    target.table.as_deref(),
-                    &target.what,
-                    p,
-                    zero_dates,
-                    &target.column_types,
-                    batch_size,
-                    &mut schema_tx,
-                    &tx,
-                )
-                .await
-            }
-            None => {
-                stream_rows(
-                    &mut conn,
-                    &target.sql,
-                    &target.what,
-                    zero_dates,
-                    &target.column_types,
-                    batch_size,
-                    &mut schema_tx,
-                    &tx,
-                )
-                .await?;
-                let _ = conn.disconnect().await;
-                Ok(())
-            }
-        }
+    let mut conn = connect(&config, READ_INIT).await?;
+    let mut target = resolve(&mut conn, stream, &config).await?;
+    if request.cursor.is_some() {
+        // Partitions split the SELECT filtered by the cursor rather than the whole table.
+        target.table = None;
     }
-    .await;
-    if let Err(e) = result {
-        match schema_tx.take() {
-            Some(stx) => {
-                let _ = stx.send(Err(e));
-            }
-            None => {
-                let _ = tx.send(Err(e)).await;
-            }
+    target.sql = since_cursor(&MysqlDialect, target.sql, request.cursor.as_ref(), "AS ");
+    let read = StreamRead {
+        zero_dates,
+        column_types: &target.column_types,
+        batch_size: request.batch_size,
+    };
+    match &stream.partition {
+        Some(p) => {
+            super::source_partition::read_partitioned(
+                conn,
+                &config,
+                &target.sql,
+                target.table.as_deref(),
+                &target.what,
+                p,
+                &read,
+                &slot,
+                &tx,
+            )
+            .await
+        }
+        None => {
+            stream_rows(&mut conn, &target.sql, &target.what, &read, &slot, &tx).await?;
+            let _ = conn.disconnect().await;
+            Ok(())
         }
     }
 }
@@ -304,19 +253,10 @@ impl Source for MysqlSource {
     }
 
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
-        let (schema_tx, schema_rx) = oneshot::channel();
-        let (tx, rx) = mpsc::channel(2);
-        tokio::spawn(read_task(
-            self.config.clone(),
-            request.stream,
-            request.cursor,
-            request.batch_size.max(1),
-            schema_tx,
-            tx,
-        ));
-        let schema = schema_rx
-            .await
-            .map_err(|_| Error::run("MySQL reader stopped before it produced a schema"))??;
-        Ok(Reader::new(schema, Box::pin(ReceiverStream::new(rx))))
+        let config = self.config.clone();
+        spawn_reader("MySQL", move |slot, tx| {
+            read_task(config, request, slot, tx)
+        })
+        .await
     }
 }

@@ -1,16 +1,13 @@
 //! `partition: {column, count}`: a stream read as `count` ranges of an integer column, each on
 //! its own connection, all feeding the same bounded channel.
 
-use super::source::{stream_rows as stream_rows_into, ColumnTypes};
-use super::types::ZeroDates;
+use super::source::{stream_rows, StreamRead};
 use super::{connect, quote, run_err, MysqlConfig};
+use crate::connectors::sql::reader::{BatchTx, SchemaSlot};
 use crate::error::{Error, Result};
 use crate::spec::PartitionSpec;
-use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use tokio::sync::{mpsc, oneshot};
 
 /// `[lo, hi)` ranges covering `min..=max` in at most `count` parts.
 pub fn ranges(min: i128, max: i128, count: usize) -> Vec<(i128, i128)> {
@@ -35,11 +32,9 @@ pub(super) async fn read_partitioned(
     table: Option<&str>,
     what: &str,
     spec: &PartitionSpec,
-    zero_dates: ZeroDates,
-    column_types: &ColumnTypes,
-    batch_size: usize,
-    schema_tx: &mut Option<oneshot::Sender<Result<SchemaRef>>>,
-    tx: &mpsc::Sender<Result<RecordBatch>>,
+    read: &StreamRead<'_>,
+    slot: &SchemaSlot,
+    tx: &BatchTx,
 ) -> Result<()> {
     let column = spec
         .column
@@ -68,17 +63,7 @@ pub(super) async fn read_partitioned(
         Some((Some(lo), Some(hi))) => (parse(&lo)?, parse(&hi)?),
         // Empty, or only NULLs: one plain read.
         _ => {
-            stream_rows_into(
-                &mut conn,
-                sql,
-                what,
-                zero_dates,
-                column_types,
-                batch_size,
-                schema_tx,
-                tx,
-            )
-            .await?;
+            stream_rows(&mut conn, sql, what, read, slot, tx).await?;
             let _ = conn.disconnect().await;
             return Ok(());
         }
@@ -86,7 +71,6 @@ pub(super) async fn read_partitioned(
     let parts = ranges(min, max, spec.count);
     let n = parts.len();
     let mut first_conn = Some(conn);
-    let mut first_schema = schema_tx.take();
     let mut jobs = Vec::with_capacity(n);
     for (k, (lo, hi)) in parts.into_iter().enumerate() {
         // Rows whose partition column is NULL go with the first range.
@@ -103,40 +87,15 @@ pub(super) async fn read_partitioned(
             column
         );
         let conn = first_conn.take();
-        let mut stx = first_schema.take();
-        let tx = tx.clone();
-        let config = config.clone();
-        let column_types = column_types.clone();
         jobs.push(async move {
-            let run = async {
-                let mut conn = match conn {
-                    Some(c) => c,
-                    None => connect(&config, super::source::READ_INIT).await?,
-                };
-                // Only the first partition reports the schema; the others have the same one.
-                stream_rows_into(
-                    &mut conn,
-                    &part_sql,
-                    &part_what,
-                    zero_dates,
-                    &column_types,
-                    batch_size,
-                    &mut stx,
-                    &tx,
-                )
-                .await?;
-                let _ = conn.disconnect().await;
-                Ok::<(), Error>(())
-            }
-            .await;
-            match (run, stx.take()) {
-                // Failed before the schema was known: the caller is waiting for it.
-                (Err(e), Some(s)) => {
-                    let _ = s.send(Err(e));
-                    Err(Error::run(format!("{part_what}: failed")))
-                }
-                (r, _) => r,
-            }
+            let mut conn = match conn {
+                Some(c) => c,
+                None => connect(config, super::source::READ_INIT).await?,
+            };
+            // Every partition has the same schema; the first to know it hands it over.
+            stream_rows(&mut conn, &part_sql, &part_what, read, slot, tx).await?;
+            let _ = conn.disconnect().await;
+            Ok::<(), Error>(())
         });
     }
     futures::future::try_join_all(jobs).await.map(|_| ())

@@ -43,6 +43,7 @@
 //! a MySQL destination re-creates that type instead of the table above when the field's Arrow
 //! type still matches it, so MySQL -> Parquet -> MySQL keeps `VARCHAR(20)`, `ENUM(...)`, `YEAR`.
 
+use crate::connectors::sql::builder::ColumnBuilder;
 pub use crate::spec::ZeroDates;
 use arrow::array::*;
 use arrow::datatypes::*;
@@ -50,7 +51,6 @@ use chrono::{NaiveDate, NaiveDateTime};
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::{Column, Value};
 use std::io::Write;
-use std::sync::Arc;
 
 /// MySQL's `binary` character set id: a string column with it holds bytes, not text.
 const BINARY_CHARSET: u16 = 63;
@@ -237,213 +237,96 @@ pub fn nullable(col: &Column, data_type: &DataType, zero_dates: ZeroDates) -> bo
     !col.flags().contains(ColumnFlags::NOT_NULL_FLAG) || (datey && zero_dates == ZeroDates::Null)
 }
 
-/// Accumulates one column's values for a batch.
-pub enum ColumnBuilder {
-    Bool(BooleanBuilder),
-    I8(Int8Builder),
-    I16(Int16Builder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    U8(UInt8Builder),
-    U16(UInt16Builder),
-    U32(UInt32Builder),
-    U64(UInt64Builder),
-    F32(Float32Builder),
-    F64(Float64Builder),
-    Decimal(Decimal128Builder, u8, i8),
-    Decimal256(Decimal256Builder, u8, i8),
-    Date(Date32Builder),
-    Time(Time64MicrosecondBuilder),
-    Timestamp(TimestampMicrosecondBuilder),
-    Text(StringBuilder),
-    Binary(BinaryBuilder),
-    Null(NullBuilder),
-}
-
-impl ColumnBuilder {
-    pub fn new(data_type: &DataType, capacity: usize) -> Result<Self, String> {
-        use ColumnBuilder as B;
-        Ok(match data_type {
-            DataType::Boolean => B::Bool(BooleanBuilder::with_capacity(capacity)),
-            DataType::Int8 => B::I8(Int8Builder::with_capacity(capacity)),
-            DataType::Int16 => B::I16(Int16Builder::with_capacity(capacity)),
-            DataType::Int32 => B::I32(Int32Builder::with_capacity(capacity)),
-            DataType::Int64 => B::I64(Int64Builder::with_capacity(capacity)),
-            DataType::UInt8 => B::U8(UInt8Builder::with_capacity(capacity)),
-            DataType::UInt16 => B::U16(UInt16Builder::with_capacity(capacity)),
-            DataType::UInt32 => B::U32(UInt32Builder::with_capacity(capacity)),
-            DataType::UInt64 => B::U64(UInt64Builder::with_capacity(capacity)),
-            DataType::Float32 => B::F32(Float32Builder::with_capacity(capacity)),
-            DataType::Float64 => B::F64(Float64Builder::with_capacity(capacity)),
-            DataType::Decimal128(p, s) => B::Decimal(
-                Decimal128Builder::with_capacity(capacity)
-                    .with_precision_and_scale(*p, *s)
-                    .map_err(|e| e.to_string())?,
-                *p,
-                *s,
-            ),
-            DataType::Decimal256(p, s) => B::Decimal256(
-                Decimal256Builder::with_capacity(capacity)
-                    .with_precision_and_scale(*p, *s)
-                    .map_err(|e| e.to_string())?,
-                *p,
-                *s,
-            ),
-            DataType::Date32 => B::Date(Date32Builder::with_capacity(capacity)),
-            DataType::Time64(TimeUnit::Microsecond) => {
-                B::Time(Time64MicrosecondBuilder::with_capacity(capacity))
-            }
-            DataType::Timestamp(TimeUnit::Microsecond, tz) => B::Timestamp(
-                TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone_opt(tz.clone()),
-            ),
-            DataType::Utf8 => B::Text(StringBuilder::with_capacity(capacity, capacity * 16)),
-            DataType::Binary => B::Binary(BinaryBuilder::with_capacity(capacity, capacity * 16)),
-            DataType::Null => B::Null(NullBuilder::new()),
-            other => return Err(format!("no reader for Arrow type {other}")),
-        })
+/// Appends one value to a column of its mapped Arrow type, or says why it does not fit.
+pub fn append(b: &mut ColumnBuilder, v: Value, zero_dates: ZeroDates) -> Result<(), String> {
+    if v == Value::NULL {
+        b.append_null();
+        return Ok(());
     }
-
-    pub fn finish(&mut self) -> ArrayRef {
-        use ColumnBuilder as B;
-        match self {
-            B::Bool(b) => Arc::new(b.finish()),
-            B::I8(b) => Arc::new(b.finish()),
-            B::I16(b) => Arc::new(b.finish()),
-            B::I32(b) => Arc::new(b.finish()),
-            B::I64(b) => Arc::new(b.finish()),
-            B::U8(b) => Arc::new(b.finish()),
-            B::U16(b) => Arc::new(b.finish()),
-            B::U32(b) => Arc::new(b.finish()),
-            B::U64(b) => Arc::new(b.finish()),
-            B::F32(b) => Arc::new(b.finish()),
-            B::F64(b) => Arc::new(b.finish()),
-            B::Decimal(b, _, _) => Arc::new(b.finish()),
-            B::Decimal256(b, _, _) => Arc::new(b.finish()),
-            B::Date(b) => Arc::new(b.finish()),
-            B::Time(b) => Arc::new(b.finish()),
-            B::Timestamp(b) => Arc::new(b.finish()),
-            B::Text(b) => Arc::new(b.finish()),
-            B::Binary(b) => Arc::new(b.finish()),
-            B::Null(b) => Arc::new(b.finish()),
-        }
-    }
-
-    /// Appends one value, or says why it does not fit.
-    pub fn append(&mut self, v: Value, zero_dates: ZeroDates) -> Result<(), String> {
-        use ColumnBuilder as B;
-        if v == Value::NULL {
-            match self {
-                B::Bool(b) => b.append_null(),
-                B::I8(b) => b.append_null(),
-                B::I16(b) => b.append_null(),
-                B::I32(b) => b.append_null(),
-                B::I64(b) => b.append_null(),
-                B::U8(b) => b.append_null(),
-                B::U16(b) => b.append_null(),
-                B::U32(b) => b.append_null(),
-                B::U64(b) => b.append_null(),
-                B::F32(b) => b.append_null(),
-                B::F64(b) => b.append_null(),
-                B::Decimal(b, _, _) => b.append_null(),
-                B::Decimal256(b, _, _) => b.append_null(),
-                B::Date(b) => b.append_null(),
-                B::Time(b) => b.append_null(),
-                B::Timestamp(b) => b.append_null(),
-                B::Text(b) => b.append_null(),
-                B::Binary(b) => b.append_null(),
-                B::Null(b) => b.append_null(),
-            }
-            return Ok(());
-        }
-        match self {
-            B::Bool(b) => match integer(&v)? {
-                Int::S(0) | Int::U(0) => b.append_value(false),
-                Int::S(1) | Int::U(1) => b.append_value(true),
-                _ => {
-                    return Err(format!(
-                        "{} does not fit BOOLEAN (a TINYINT(1) holding a value other than 0 or 1: CAST it to SIGNED in a `query:`)",
-                        show(&v)
-                    ))
-                }
-            },
-            B::I8(b) => b.append_value(fit(&v, "TINYINT")?),
-            B::I16(b) => b.append_value(fit(&v, "SMALLINT")?),
-            B::I32(b) => b.append_value(fit(&v, "INT")?),
-            B::I64(b) => b.append_value(fit(&v, "BIGINT")?),
-            B::U8(b) => b.append_value(fit(&v, "TINYINT UNSIGNED")?),
-            B::U16(b) => b.append_value(fit(&v, "SMALLINT UNSIGNED")?),
-            B::U32(b) => b.append_value(fit(&v, "INT UNSIGNED")?),
-            B::U64(b) => b.append_value(fit(&v, "BIGINT UNSIGNED")?),
-            B::F32(b) => b.append_value(match v {
-                Value::Float(f) => f,
-                Value::Double(d) if (d as f32) as f64 == d || d.is_nan() => d as f32,
-                Value::Bytes(ref s) => parse_text(s, "FLOAT")?,
-                _ => return Err(format!("{} does not fit FLOAT", show(&v))),
-            }),
-            B::F64(b) => b.append_value(match v {
-                Value::Double(d) => d,
-                Value::Float(f) => f as f64,
-                Value::Bytes(ref s) => parse_text(s, "DOUBLE")?,
-                _ => return Err(format!("{} does not fit DOUBLE", show(&v))),
-            }),
-            B::Decimal(b, p, s) => match &v {
-                Value::Bytes(t) => b.append_value(parse_decimal(t, *p, *s)?),
-                Value::Int(i) => b.append_value(parse_decimal(i.to_string().as_bytes(), *p, *s)?),
-                Value::UInt(i) => b.append_value(parse_decimal(i.to_string().as_bytes(), *p, *s)?),
-                _ => return Err(format!("{} does not fit DECIMAL({p},{s})", show(&v))),
-            },
-            B::Decimal256(b, p, s) => match &v {
-                Value::Bytes(t) => b.append_value(parse_decimal256(t, *p, *s)?),
-                _ => return Err(format!("{} does not fit DECIMAL({p},{s})", show(&v))),
-            },
-            B::Date(b) => match date_time(&v)? {
-                Some(dt) => b.append_value(
-                    dt.date().num_days_from_ce_opt_epoch(),
-                ),
-                None => zero(zero_dates, &v, b)?,
-            },
-            B::Time(b) => {
-                let us = match v {
-                    Value::Time(neg, days, h, m, s, us) => {
-                        let t = (((days as i64 * 24 + h as i64) * 60 + m as i64) * 60 + s as i64)
-                            * 1_000_000
-                            + us as i64;
-                        if neg && t != 0 {
-                            -t
-                        } else {
-                            t
-                        }
+    match *b.data_type() {
+        DataType::Boolean => match integer(&v)? {
+            Int::S(0) | Int::U(0) => b.append_bool(false),
+            Int::S(1) | Int::U(1) => b.append_bool(true),
+            _ => Err(format!(
+                "{} does not fit BOOLEAN (a TINYINT(1) holding a value other than 0 or 1: CAST it to SIGNED in a `query:`)",
+                show(&v)
+            )),
+        },
+        DataType::Int8 => b.append_i8(fit(&v, "TINYINT")?),
+        DataType::Int16 => b.append_i16(fit(&v, "SMALLINT")?),
+        DataType::Int32 => b.append_i32(fit(&v, "INT")?),
+        DataType::Int64 => b.append_i64(fit(&v, "BIGINT")?),
+        DataType::UInt8 => b.append_u8(fit(&v, "TINYINT UNSIGNED")?),
+        DataType::UInt16 => b.append_u16(fit(&v, "SMALLINT UNSIGNED")?),
+        DataType::UInt32 => b.append_u32(fit(&v, "INT UNSIGNED")?),
+        DataType::UInt64 => b.append_u64(fit(&v, "BIGINT UNSIGNED")?),
+        DataType::Float32 => b.append_f32(match v {
+            Value::Float(f) => f,
+            Value::Double(d) if (d as f32) as f64 == d || d.is_nan() => d as f32,
+            Value::Bytes(ref s) => parse_text(s, "FLOAT")?,
+            _ => return Err(format!("{} does not fit FLOAT", show(&v))),
+        }),
+        DataType::Float64 => b.append_f64(match v {
+            Value::Double(d) => d,
+            Value::Float(f) => f as f64,
+            Value::Bytes(ref s) => parse_text(s, "DOUBLE")?,
+            _ => return Err(format!("{} does not fit DOUBLE", show(&v))),
+        }),
+        DataType::Decimal128(p, s) => match &v {
+            Value::Bytes(t) => b.append_decimal128(parse_decimal(t, p, s)?),
+            Value::Int(i) => b.append_decimal128(parse_decimal(i.to_string().as_bytes(), p, s)?),
+            Value::UInt(i) => b.append_decimal128(parse_decimal(i.to_string().as_bytes(), p, s)?),
+            _ => Err(format!("{} does not fit DECIMAL({p},{s})", show(&v))),
+        },
+        DataType::Decimal256(p, s) => match &v {
+            Value::Bytes(t) => b.append_decimal256(parse_decimal256(t, p, s)?),
+            _ => Err(format!("{} does not fit DECIMAL({p},{s})", show(&v))),
+        },
+        DataType::Date32 => match date_time(&v)? {
+            Some(dt) => b.append_date32(dt.date().num_days_from_ce_opt_epoch()),
+            None => zero(zero_dates, &v, b),
+        },
+        DataType::Time64(_) => {
+            let us = match v {
+                Value::Time(neg, days, h, m, s, us) => {
+                    let t = (((days as i64 * 24 + h as i64) * 60 + m as i64) * 60 + s as i64)
+                        * 1_000_000
+                        + us as i64;
+                    if neg && t != 0 {
+                        -t
+                    } else {
+                        t
                     }
-                    _ => return Err(format!("{} does not fit TIME", show(&v))),
-                };
-                if !(0..MICROS_PER_DAY).contains(&us) {
-                    return Err(format!(
-                        "TIME {} is not a time of day (Arrow Time64 holds 00:00:00 to 23:59:59.999999); CAST it to CHAR in a `query:`",
-                        show(&v)
-                    ));
                 }
-                b.append_value(us)
+                _ => return Err(format!("{} does not fit TIME", show(&v))),
+            };
+            if !(0..MICROS_PER_DAY).contains(&us) {
+                return Err(format!(
+                    "TIME {} is not a time of day (Arrow Time64 holds 00:00:00 to 23:59:59.999999); CAST it to CHAR in a `query:`",
+                    show(&v)
+                ));
             }
-            B::Timestamp(b) => match date_time(&v)? {
-                Some(dt) => b.append_value(dt.and_utc().timestamp_micros()),
-                None => zero(zero_dates, &v, b)?,
-            },
-            B::Text(b) => match &v {
-                Value::Bytes(t) => b.append_value(
-                    std::str::from_utf8(t).map_err(|e| format!("text is not valid UTF-8: {e}"))?,
-                ),
-                // Expressions in a query can mix types; keep their exact text.
-                Value::Int(i) => b.append_value(i.to_string()),
-                Value::UInt(i) => b.append_value(i.to_string()),
-                _ => return Err(format!("{} does not fit a text column", show(&v))),
-            },
-            B::Binary(b) => match &v {
-                Value::Bytes(t) => b.append_value(t),
-                _ => return Err(format!("{} does not fit a binary column", show(&v))),
-            },
-            B::Null(_) => return Err(format!("{} in a column typed NULL", show(&v))),
+            b.append_time_us(us)
         }
-        Ok(())
+        DataType::Timestamp(..) => match date_time(&v)? {
+            Some(dt) => b.append_timestamp_us(dt.and_utc().timestamp_micros()),
+            None => zero(zero_dates, &v, b),
+        },
+        DataType::Utf8 => match &v {
+            Value::Bytes(t) => b.append_str(
+                std::str::from_utf8(t).map_err(|e| format!("text is not valid UTF-8: {e}"))?,
+            ),
+            // Expressions in a query can mix types; keep their exact text.
+            Value::Int(i) => b.append_str(&i.to_string()),
+            Value::UInt(i) => b.append_str(&i.to_string()),
+            _ => Err(format!("{} does not fit a text column", show(&v))),
+        },
+        DataType::Binary => match &v {
+            Value::Bytes(t) => b.append_bytes(t),
+            _ => Err(format!("{} does not fit a binary column", show(&v))),
+        },
+        DataType::Null => Err(format!("{} in a column typed NULL", show(&v))),
+        ref other => Err(format!("no reader for Arrow type {other}")),
     }
 }
 
@@ -456,25 +339,17 @@ impl EpochDays for NaiveDate {
     }
 }
 
-fn zero<B: NullAppend>(zero_dates: ZeroDates, v: &Value, b: &mut B) -> Result<(), String> {
+/// A zero or invalid date: NULL, or an error, as the stream's `zero_dates` says.
+fn zero(zero_dates: ZeroDates, v: &Value, b: &mut ColumnBuilder) -> Result<(), String> {
     match zero_dates {
         ZeroDates::Null => {
-            b.null();
+            b.append_null();
             Ok(())
         }
         ZeroDates::Fail => Err(format!(
             "zero or invalid date {} (set `zero_dates: null` on the stream to read such dates as NULL)",
             show(v)
         )),
-    }
-}
-
-trait NullAppend {
-    fn null(&mut self);
-}
-impl<T: ArrowPrimitiveType> NullAppend for PrimitiveBuilder<T> {
-    fn null(&mut self) {
-        self.append_null()
     }
 }
 
@@ -939,25 +814,25 @@ mod tests {
     #[test]
     fn values_are_checked_against_the_column() {
         let mut b = ColumnBuilder::new(&DataType::Boolean, 1).unwrap();
-        assert!(b.append(Value::Int(2), ZeroDates::Fail).is_err());
-        assert!(b.append(Value::Int(1), ZeroDates::Fail).is_ok());
+        assert!(append(&mut b, Value::Int(2), ZeroDates::Fail).is_err());
+        assert!(append(&mut b, Value::Int(1), ZeroDates::Fail).is_ok());
         let mut b = ColumnBuilder::new(&DataType::UInt64, 1).unwrap();
-        assert!(b.append(Value::UInt(u64::MAX), ZeroDates::Fail).is_ok());
-        assert!(b.append(Value::Int(-1), ZeroDates::Fail).is_err());
+        assert!(append(&mut b, Value::UInt(u64::MAX), ZeroDates::Fail).is_ok());
+        assert!(append(&mut b, Value::Int(-1), ZeroDates::Fail).is_err());
         let mut b = ColumnBuilder::new(&DataType::Date32, 1).unwrap();
         let zero = Value::Date(0, 0, 0, 0, 0, 0, 0);
-        assert!(b
-            .append(zero.clone(), ZeroDates::Fail)
+        assert!(append(&mut b, zero.clone(), ZeroDates::Fail)
             .unwrap_err()
             .contains("zero_dates"));
-        assert!(b.append(zero, ZeroDates::Null).is_ok());
+        assert!(append(&mut b, zero, ZeroDates::Null).is_ok());
         let mut b = ColumnBuilder::new(&DataType::Time64(TimeUnit::Microsecond), 1).unwrap();
-        assert!(b
-            .append(Value::Time(false, 1, 1, 0, 0, 0), ZeroDates::Fail)
-            .is_err());
-        assert!(b
-            .append(Value::Time(false, 0, 23, 59, 59, 999_999), ZeroDates::Fail)
-            .is_ok());
+        assert!(append(&mut b, Value::Time(false, 1, 1, 0, 0, 0), ZeroDates::Fail).is_err());
+        assert!(append(
+            &mut b,
+            Value::Time(false, 0, 23, 59, 59, 999_999),
+            ZeroDates::Fail
+        )
+        .is_ok());
     }
 
     #[test]

@@ -1,20 +1,17 @@
-use super::types::{arrow_type, ColumnBuilder, Fetched};
+use super::types::{append, arrow_type, Fetched};
 use super::{
     blocking, check_ident, connect, list_tables, ora_err, qualified, table_exists, OracleConfig,
     OracleDialect,
 };
-use crate::connectors::sql::{cursor_predicate, spawn_reader, Batcher, SchemaSlot};
+use crate::connectors::sql::reader::{since_cursor, spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
-use crate::runner::cursor::CursorValue;
 use crate::spec::StreamSpec;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use oracle::sql_type::OracleType;
 use oracle::{Connection, SqlValue};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 pub struct OracleSource {
     config: OracleConfig,
@@ -112,20 +109,13 @@ fn fetch(v: &SqlValue, data_type: &DataType) -> std::result::Result<Fetched, ora
 fn read_blocking(
     config: OracleConfig,
     conn: Connection,
-    stream: StreamSpec,
-    cursor: Option<(String, CursorValue)>,
-    batch_size: usize,
+    request: ReadRequest,
     slot: SchemaSlot,
-    tx: mpsc::Sender<Result<RecordBatch>>,
+    tx: BatchTx,
 ) -> Result<()> {
-    let mut target = resolve(&conn, &stream, &config)?;
-    if let Some((field, value)) = &cursor {
-        target.sql = format!(
-            "SELECT * FROM ({}) _etl_src WHERE {}",
-            target.sql,
-            cursor_predicate(&OracleDialect, field, value)
-        );
-    }
+    let mut target = resolve(&conn, &request.stream, &config)?;
+    target.sql = since_cursor(&OracleDialect, target.sql, request.cursor.as_ref(), "");
+    let batch_size = request.batch_size;
     let what = target.what;
     let fetch_size = u32::try_from(batch_size)
         .unwrap_or(u32::MAX)
@@ -139,28 +129,24 @@ fn read_blocking(
     let rows = stmt.query(&[]).map_err(|e| ora_err(&what, &e))?;
     let schema = schema_of(rows.column_info(), &what)?;
     slot.send(schema.clone());
-    let mut batcher = Batcher::new(schema.clone(), batch_size, &what, ColumnBuilder::new)?;
+    let mut batcher = Batcher::new(schema.clone(), batch_size, &what)?;
     for row in rows {
         let row = row.map_err(|e| ora_err(&what, &e))?;
         batcher.start_row();
         for (i, v) in row.sql_values().iter().enumerate() {
             let appended = match fetch(v, schema.field(i).data_type()) {
-                Ok(value) => batcher.builders[i].append(value),
+                Ok(value) => append(&mut batcher.builders[i], value),
                 Err(e) => Err(crate::error::full_message(&e)),
             };
             if let Err(e) = appended {
-                return Err(batcher.value_error(&what, i, e));
+                return Err(batcher.value_error(i, e));
             }
         }
-        if let Some(batch) = batcher.row_done()? {
-            if tx.blocking_send(Ok(batch)).is_err() {
-                return Ok(()); // the reader went away: stop quietly
-            }
+        if !batcher.end_row_blocking(&tx)? {
+            return Ok(()); // the reader went away: stop quietly
         }
     }
-    if let Some(batch) = batcher.finish()? {
-        let _ = tx.blocking_send(Ok(batch));
-    }
+    batcher.close_blocking(&tx)?;
     let _ = conn.close();
     Ok(())
 }
@@ -210,21 +196,9 @@ impl Source for OracleSource {
 
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let config = self.config.clone();
-        let batch_size = request.batch_size.max(1);
         spawn_reader("Oracle", move |slot, tx| async move {
             let conn = connect(&config).await?;
-            blocking(move || {
-                read_blocking(
-                    config,
-                    conn,
-                    request.stream,
-                    request.cursor,
-                    batch_size,
-                    slot,
-                    tx,
-                )
-            })
-            .await
+            blocking(move || read_blocking(config, conn, request, slot, tx)).await
         })
         .await
     }

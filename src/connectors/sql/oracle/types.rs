@@ -43,10 +43,10 @@
 //! | Interval(YearMonth) | `INTERVAL YEAR(9) TO MONTH` |
 //! | Null | `VARCHAR2(1)` (all NULL) |
 
+use crate::connectors::sql::builder::ColumnBuilder;
 use arrow::array::*;
 use arrow::datatypes::*;
 use oracle::sql_type::{IntervalDS, IntervalYM, OracleType, Timestamp, ToSql};
-use std::sync::Arc;
 
 const NANOS_PER_DAY: i128 = 86_400_000_000_000;
 
@@ -463,22 +463,6 @@ pub fn interval_nanos(d: &IntervalDS) -> i128 {
         + d.nanoseconds() as i128
 }
 
-/// Accumulates one column's values for a batch.
-pub enum ColumnBuilder {
-    Bool(BooleanBuilder),
-    I64(Int64Builder),
-    F32(Float32Builder),
-    F64(Float64Builder),
-    Decimal(Decimal128Builder, u8, i8),
-    Text(StringBuilder),
-    Binary(BinaryBuilder),
-    Timestamp(TimestampMicrosecondBuilder),
-    TimestampNs(TimestampNanosecondBuilder),
-    Duration(DurationMicrosecondBuilder),
-    DurationNs(DurationNanosecondBuilder),
-    YearMonth(IntervalYearMonthBuilder),
-}
-
 /// One fetched value, as the source reads it from the driver.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fetched {
@@ -495,129 +479,57 @@ pub enum Fetched {
     Ym(IntervalYM),
 }
 
-impl ColumnBuilder {
-    pub fn new(data_type: &DataType, capacity: usize) -> Result<Self, String> {
-        use ColumnBuilder as B;
-        Ok(match data_type {
-            DataType::Boolean => B::Bool(BooleanBuilder::with_capacity(capacity)),
-            DataType::Int64 => B::I64(Int64Builder::with_capacity(capacity)),
-            DataType::Float32 => B::F32(Float32Builder::with_capacity(capacity)),
-            DataType::Float64 => B::F64(Float64Builder::with_capacity(capacity)),
-            DataType::Decimal128(p, s) => B::Decimal(
-                Decimal128Builder::with_capacity(capacity)
-                    .with_precision_and_scale(*p, *s)
-                    .map_err(|e| e.to_string())?,
-                *p,
-                *s,
-            ),
-            DataType::Utf8 => B::Text(StringBuilder::with_capacity(capacity, capacity * 16)),
-            DataType::Binary => B::Binary(BinaryBuilder::with_capacity(capacity, capacity * 16)),
-            DataType::Timestamp(TimeUnit::Microsecond, tz) => B::Timestamp(
-                TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone_opt(tz.clone()),
-            ),
-            DataType::Timestamp(TimeUnit::Nanosecond, tz) => B::TimestampNs(
-                TimestampNanosecondBuilder::with_capacity(capacity).with_timezone_opt(tz.clone()),
-            ),
-            DataType::Duration(TimeUnit::Microsecond) => {
-                B::Duration(DurationMicrosecondBuilder::with_capacity(capacity))
-            }
-            DataType::Duration(TimeUnit::Nanosecond) => {
-                B::DurationNs(DurationNanosecondBuilder::with_capacity(capacity))
-            }
-            DataType::Interval(IntervalUnit::YearMonth) => {
-                B::YearMonth(IntervalYearMonthBuilder::with_capacity(capacity))
-            }
-            other => return Err(format!("no reader for Arrow type {other}")),
-        })
-    }
-
-    pub fn finish(&mut self) -> ArrayRef {
-        crate::connectors::sql::ColumnFinish::finish(self)
-    }
-}
-
-impl crate::connectors::sql::ColumnFinish for ColumnBuilder {
-    fn finish(&mut self) -> ArrayRef {
-        use ColumnBuilder as B;
-        match self {
-            B::Bool(b) => Arc::new(b.finish()),
-            B::I64(b) => Arc::new(b.finish()),
-            B::F32(b) => Arc::new(b.finish()),
-            B::F64(b) => Arc::new(b.finish()),
-            B::Decimal(b, _, _) => Arc::new(b.finish()),
-            B::Text(b) => Arc::new(b.finish()),
-            B::Binary(b) => Arc::new(b.finish()),
-            B::Timestamp(b) => Arc::new(b.finish()),
-            B::TimestampNs(b) => Arc::new(b.finish()),
-            B::Duration(b) => Arc::new(b.finish()),
-            B::DurationNs(b) => Arc::new(b.finish()),
-            B::YearMonth(b) => Arc::new(b.finish()),
+/// Appends one fetched value to a column of its mapped Arrow type, or says why it does not
+/// fit exactly.
+pub fn append(b: &mut ColumnBuilder, v: Fetched) -> Result<(), String> {
+    match (b.data_type(), v) {
+        (_, Fetched::Null) => {
+            b.append_null();
+            Ok(())
         }
-    }
-}
-
-impl ColumnBuilder {
-    /// Appends one fetched value, or says why it does not fit the column exactly.
-    pub fn append(&mut self, v: Fetched) -> Result<(), String> {
-        use ColumnBuilder as B;
-        let shown = format!("{v:?}");
-        let mismatch = || format!("{shown} does not fit the column's type");
-        match (self, v) {
-            (B::Bool(b), Fetched::Null) => b.append_null(),
-            (B::I64(b), Fetched::Null) => b.append_null(),
-            (B::F32(b), Fetched::Null) => b.append_null(),
-            (B::F64(b), Fetched::Null) => b.append_null(),
-            (B::Decimal(b, ..), Fetched::Null) => b.append_null(),
-            (B::Text(b), Fetched::Null) => b.append_null(),
-            (B::Binary(b), Fetched::Null) => b.append_null(),
-            (B::Timestamp(b), Fetched::Null) => b.append_null(),
-            (B::TimestampNs(b), Fetched::Null) => b.append_null(),
-            (B::Duration(b), Fetched::Null) => b.append_null(),
-            (B::DurationNs(b), Fetched::Null) => b.append_null(),
-            (B::YearMonth(b), Fetched::Null) => b.append_null(),
-            (B::Bool(b), Fetched::Bool(x)) => b.append_value(x),
-            (B::I64(b), Fetched::Int(x)) => b.append_value(x),
-            (B::I64(b), Fetched::Text(t)) => b.append_value(
-                t.trim()
-                    .parse::<i64>()
-                    .map_err(|_| format!("{t} is not a whole number that fits 64 bits"))?,
-            ),
-            (B::F32(b), Fetched::F32(x)) => b.append_value(x),
-            (B::F64(b), Fetched::F64(x)) => b.append_value(x),
-            (B::F64(b), Fetched::Text(t)) => b.append_value(exact_f64(&t)?),
-            (B::Decimal(b, p, s), Fetched::Text(t)) => b.append_value(
-                crate::values::parse_decimal(&t, *p, *s).map_err(|e| {
-                    format!("{e} (CAST the column to NUMBER(p,s) in a `query:` to choose the scale)")
-                })?,
-            ),
-            (B::Text(b), Fetched::Text(t)) => b.append_value(t),
-            (B::Binary(b), Fetched::Bytes(x)) => b.append_value(x),
-            (B::Timestamp(b), Fetched::Ts(t)) => {
-                let ns = timestamp_nanos(&t)?;
-                if ns % 1000 != 0 {
-                    return Err(format!("{t} has sub-microsecond digits"));
-                }
-                b.append_value(i64::try_from(ns / 1000).map_err(|_| "timestamp out of range")?)
+        (DataType::Boolean, Fetched::Bool(x)) => b.append_bool(x),
+        (DataType::Int64, Fetched::Int(x)) => b.append_i64(x),
+        (DataType::Int64, Fetched::Text(t)) => b.append_i64(
+            t.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{t} is not a whole number that fits 64 bits"))?,
+        ),
+        (DataType::Float32, Fetched::F32(x)) => b.append_f32(x),
+        (DataType::Float64, Fetched::F64(x)) => b.append_f64(x),
+        (DataType::Float64, Fetched::Text(t)) => b.append_f64(exact_f64(&t)?),
+        (&DataType::Decimal128(p, s), Fetched::Text(t)) => b.append_decimal128(
+            crate::values::parse_decimal(&t, p, s).map_err(|e| {
+                format!("{e} (CAST the column to NUMBER(p,s) in a `query:` to choose the scale)")
+            })?,
+        ),
+        (DataType::Utf8, Fetched::Text(t)) => b.append_str(&t),
+        (DataType::Binary, Fetched::Bytes(x)) => b.append_bytes(&x),
+        (DataType::Timestamp(TimeUnit::Microsecond, _), Fetched::Ts(t)) => {
+            let ns = timestamp_nanos(&t)?;
+            if ns % 1000 != 0 {
+                return Err(format!("{t} has sub-microsecond digits"));
             }
-            (B::TimestampNs(b), Fetched::Ts(t)) => b.append_value(
-                i64::try_from(timestamp_nanos(&t)?).map_err(|_| {
-                    format!("{t} is outside the nanosecond timestamp range (years 1677-2262); CAST it to TIMESTAMP(6) in a `query:`")
-                })?,
-            ),
-            (B::Duration(b), Fetched::Ds(d)) => {
-                let ns = interval_nanos(&d);
-                if ns % 1000 != 0 {
-                    return Err(format!("{d} has sub-microsecond digits"));
-                }
-                b.append_value(i64::try_from(ns / 1000).map_err(|_| "interval out of range")?)
-            }
-            (B::DurationNs(b), Fetched::Ds(d)) => b.append_value(
-                i64::try_from(interval_nanos(&d)).map_err(|_| "interval out of range")?,
-            ),
-            (B::YearMonth(b), Fetched::Ym(y)) => b.append_value(y.years() * 12 + y.months()),
-            _ => return Err(mismatch()),
+            b.append_timestamp_us(i64::try_from(ns / 1000).map_err(|_| "timestamp out of range")?)
         }
-        Ok(())
+        (DataType::Timestamp(TimeUnit::Nanosecond, _), Fetched::Ts(t)) => b.append_timestamp_ns(
+            i64::try_from(timestamp_nanos(&t)?).map_err(|_| {
+                format!("{t} is outside the nanosecond timestamp range (years 1677-2262); CAST it to TIMESTAMP(6) in a `query:`")
+            })?,
+        ),
+        (DataType::Duration(TimeUnit::Microsecond), Fetched::Ds(d)) => {
+            let ns = interval_nanos(&d);
+            if ns % 1000 != 0 {
+                return Err(format!("{d} has sub-microsecond digits"));
+            }
+            b.append_duration_us(i64::try_from(ns / 1000).map_err(|_| "interval out of range")?)
+        }
+        (DataType::Duration(TimeUnit::Nanosecond), Fetched::Ds(d)) => b.append_duration_ns(
+            i64::try_from(interval_nanos(&d)).map_err(|_| "interval out of range")?,
+        ),
+        (DataType::Interval(IntervalUnit::YearMonth), Fetched::Ym(y)) => {
+            b.append_year_month(y.years() * 12 + y.months())
+        }
+        (_, v) => Err(format!("{v:?} does not fit the column's type")),
     }
 }
 
@@ -793,23 +705,20 @@ mod tests {
     #[test]
     fn values_read_exactly_or_fail() {
         let mut b = ColumnBuilder::new(&DataType::Decimal128(38, 10), 2).unwrap();
-        b.append(Fetched::Text("12.5".into())).unwrap();
-        assert!(b
-            .append(Fetched::Text("0.00000000001".into()))
+        append(&mut b, Fetched::Text("12.5".into())).unwrap();
+        assert!(append(&mut b, Fetched::Text("0.00000000001".into()))
             .unwrap_err()
             .contains("CAST"));
         let mut i = ColumnBuilder::new(&DataType::Int64, 1).unwrap();
-        i.append(Fetched::Text("-9223372036854775808".into()))
-            .unwrap();
-        assert!(i.append(Fetched::Text("1.5".into())).is_err());
+        append(&mut i, Fetched::Text("-9223372036854775808".into())).unwrap();
+        assert!(append(&mut i, Fetched::Text("1.5".into())).is_err());
         assert_eq!(exact_f64("0.1").unwrap(), 0.1);
         assert_eq!(exact_f64("-2.50").unwrap(), -2.5);
         assert!(exact_f64("0.12345678901234567890123").is_err());
         let mut t =
             ColumnBuilder::new(&DataType::Timestamp(TimeUnit::Microsecond, None), 1).unwrap();
         let ts = Timestamp::new(2024, 2, 29, 23, 59, 59, 123_456_789).unwrap();
-        assert!(t
-            .append(Fetched::Ts(ts))
+        assert!(append(&mut t, Fetched::Ts(ts))
             .unwrap_err()
             .contains("sub-microsecond"));
         let plus2 = Timestamp::new(2024, 1, 1, 2, 0, 0, 0)

@@ -6,12 +6,11 @@
 
 use super::source::{copy_batches, Plan};
 use super::{connect, pg_error, qualified, PostgresConfig, PostgresDialect};
+use crate::connectors::sql::reader::{BatchTx, SchemaSlot};
 use crate::connectors::sql::Dialect;
 use crate::error::{Error, Result};
 use crate::spec::PartitionSpec;
-use arrow::record_batch::RecordBatch;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 /// The WHERE conditions of the parts (at most `count`; fewer when the range is small).
@@ -100,14 +99,16 @@ async fn filters(client: &Client, plan: &Plan, p: &PartitionSpec) -> Result<Vec<
     }
 }
 
-/// Starts the parts; their batches (and the first error) arrive on `tx`.
-pub(super) async fn spawn(
+/// Reads the parts, each on its own connection; their batches (and the first error) arrive on
+/// `tx`. The schema is handed over once the parts are planned and the snapshot exported.
+pub(super) async fn read(
     config: PostgresConfig,
     client: Client,
     plan: Plan,
     p: PartitionSpec,
     batch_size: usize,
-    tx: mpsc::Sender<Result<RecordBatch>>,
+    slot: SchemaSlot,
+    tx: BatchTx,
 ) -> Result<()> {
     let what = plan.what.clone();
     let parts = filters(&client, &plan, &p).await?;
@@ -122,6 +123,7 @@ pub(super) async fn spawn(
         .and_then(|r| r.try_get(0))
         .map_err(|e| Error::run(format!("{what}: exporting a snapshot: {}", pg_error(&e))))?;
     tracing::debug!(stream = %what, parts = parts.len(), "partitioned read");
+    slot.send(plan.schema.clone());
     let plan = Arc::new(plan);
     let mut tasks = tokio::task::JoinSet::new();
     for f in parts {
@@ -150,9 +152,7 @@ pub(super) async fn spawn(
     drop(tx);
     // The exporting transaction must stay open until every part has imported the snapshot;
     // keeping it until the parts finish is simplest.
-    tokio::spawn(async move {
-        while tasks.join_next().await.is_some() {}
-        let _ = client.batch_execute("COMMIT").await;
-    });
+    while tasks.join_next().await.is_some() {}
+    let _ = client.batch_execute("COMMIT").await;
     Ok(())
 }

@@ -1,19 +1,17 @@
-use super::types::{arrow_field, scalar_for, ColumnDecoder, ColumnKind};
+use super::types::{append, arrow_field, scalar_for, ColumnKind};
 use super::{connect, describe, pg_error, qualified, PostgresConfig, PostgresDialect};
+use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher};
 use crate::connectors::sql::{cursor_predicate, Dialect};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
 use crate::spec::StreamSpec;
 use arrow::datatypes::{Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use bytes::{Buf, BytesMut};
 use futures::StreamExt;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::Client;
-use tokio_stream::wrappers::ReceiverStream;
 
 pub struct PostgresSource {
     config: PostgresConfig,
@@ -270,14 +268,15 @@ pub(super) async fn plan(
     })
 }
 
-/// Runs one `COPY (select) TO STDOUT (FORMAT binary)` and sends its rows as batches.
-/// Returns `Ok(false)` when the receiver went away.
+/// Runs one `COPY (select) TO STDOUT (FORMAT binary)`, decoding its fields straight into the
+/// column builders, and sends its rows as batches. Returns `Ok(false)` when the receiver went
+/// away.
 pub(super) async fn copy_batches(
     client: &Client,
     select: &str,
     plan: &Plan,
     batch_size: usize,
-    tx: &mpsc::Sender<Result<RecordBatch>>,
+    tx: &BatchTx,
 ) -> Result<bool> {
     let what = &plan.what;
     let copy = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
@@ -287,20 +286,10 @@ pub(super) async fn copy_batches(
         .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
     futures::pin_mut!(stream);
     let ncols = plan.kinds.len();
-    let mut decoders: Vec<ColumnDecoder> = plan
-        .kinds
-        .iter()
-        .map(|k| ColumnDecoder::new(*k, batch_size))
-        .collect();
+    let mut batcher = Batcher::new(plan.schema.clone(), batch_size, what)?;
     let mut buf = BytesMut::new();
     let mut header_done = false;
     let mut trailer = false;
-    let mut in_batch = 0usize;
-    let mut row_no = 0u64;
-    let flush = |decoders: &mut Vec<ColumnDecoder>| -> Result<RecordBatch> {
-        let cols = decoders.iter_mut().map(|d| d.finish()).collect::<Vec<_>>();
-        Ok(RecordBatch::try_new(plan.schema.clone(), cols)?)
-    };
     let malformed = || {
         Error::run(format!(
             "{what}: malformed binary COPY data from the server"
@@ -363,9 +352,10 @@ pub(super) async fn copy_batches(
             if !complete {
                 break;
             }
-            row_no += 1;
+            batcher.start_row();
             let mut p = pos + 2;
-            for (i, d) in decoders.iter_mut().enumerate() {
+            let mut failed = None;
+            for (i, (b, kind)) in batcher.builders.iter_mut().zip(&plan.kinds).enumerate() {
                 let l = i32::from_be_bytes([buf[p], buf[p + 1], buf[p + 2], buf[p + 3]]);
                 p += 4;
                 let v = if l < 0 {
@@ -375,20 +365,17 @@ pub(super) async fn copy_batches(
                     p += l as usize;
                     Some(v)
                 };
-                d.append(v).map_err(|e| {
-                    Error::Value(format!(
-                        "{what}, column `{}`, row {row_no}: {e}",
-                        plan.schema.field(i).name()
-                    ))
-                })?;
+                if let Err(e) = append(b, *kind, v) {
+                    failed = Some((i, e));
+                    break;
+                }
+            }
+            if let Some((i, e)) = failed {
+                return Err(batcher.value_error(i, e));
             }
             pos = p;
-            in_batch += 1;
-            if in_batch == batch_size {
-                in_batch = 0;
-                if tx.send(Ok(flush(&mut decoders)?)).await.is_err() {
-                    return Ok(false);
-                }
+            if !batcher.end_row(tx).await? {
+                return Ok(false);
             }
         }
         buf.advance(pos);
@@ -396,10 +383,7 @@ pub(super) async fn copy_batches(
     if !trailer && header_done {
         return Err(malformed());
     }
-    if in_batch > 0 && tx.send(Ok(flush(&mut decoders)?)).await.is_err() {
-        return Ok(false);
-    }
-    Ok(true)
+    batcher.close(tx).await
 }
 
 #[async_trait]
@@ -457,32 +441,31 @@ impl Source for PostgresSource {
 
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let batch_size = self.config.batch_size.unwrap_or(request.batch_size).max(1);
-        let client = connect(&self.config).await?;
-        let mut plan = plan(&client, &self.config, &request.stream).await?;
-        // Incremental: rows at or after the saved cursor (>= keeps boundary rows).
-        plan.filter = request
-            .cursor
-            .as_ref()
-            .map(|(field, value)| cursor_predicate(&PostgresDialect, field, value));
-        let schema = plan.schema.clone();
-        let (tx, rx) = mpsc::channel(2);
-        match request.stream.partition.clone() {
-            Some(p) if p.count > 1 => {
-                super::partition::spawn(self.config.clone(), client, plan, p, batch_size, tx)
-                    .await?;
+        let config = self.config.clone();
+        spawn_reader("PostgreSQL", move |slot, tx| async move {
+            let client = connect(&config).await?;
+            let mut plan = plan(&client, &config, &request.stream).await?;
+            // Incremental: rows at or after the saved cursor (>= keeps boundary rows).
+            plan.filter = request
+                .cursor
+                .as_ref()
+                .map(|(field, value)| cursor_predicate(&PostgresDialect, field, value));
+            match request.stream.partition.clone() {
+                Some(p) if p.count > 1 => {
+                    super::partition::read(config, client, plan, p, batch_size, slot, tx).await
+                }
+                _ => {
+                    slot.send(plan.schema.clone());
+                    let select = match &plan.filter {
+                        Some(f) => format!("{} WHERE {f}", plan.select),
+                        None => plan.select.clone(),
+                    };
+                    copy_batches(&client, &select, &plan, batch_size, &tx)
+                        .await
+                        .map(|_| ())
+                }
             }
-            _ => {
-                let select = match &plan.filter {
-                    Some(f) => format!("{} WHERE {f}", plan.select),
-                    None => plan.select.clone(),
-                };
-                tokio::spawn(async move {
-                    if let Err(e) = copy_batches(&client, &select, &plan, batch_size, &tx).await {
-                        let _ = tx.send(Err(e)).await;
-                    }
-                });
-            }
-        }
-        Ok(Reader::new(schema, Box::pin(ReceiverStream::new(rx))))
+        })
+        .await
     }
 }

@@ -30,15 +30,9 @@
 //! `money`, `timetz`, `inet`, ranges, composites) fail naming the column, unless the stream casts
 //! the column (`cast: {col: text}`).
 
-use arrow::array::NullBufferBuilder;
-use arrow::array::{
-    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
-    Decimal256Builder, FixedSizeBinaryBuilder, Float32Builder, Float64Builder, Int16Builder,
-    Int32Builder, Int64Builder, ListArray, StringBuilder, Time64MicrosecondBuilder,
-    TimestampMicrosecondBuilder,
-};
-use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{i256, DataType, Field, FieldRef, IntervalUnit, TimeUnit};
+use crate::connectors::sql::builder::ColumnBuilder;
+use arrow::array::{Array, ListArray};
+use arrow::datatypes::{i256, DataType, Field, IntervalUnit, TimeUnit};
 use bytes::{BufMut, BytesMut};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -225,186 +219,143 @@ fn want(b: &[u8], n: usize, what: &str) -> Result<(), String> {
     }
 }
 
-/// Builders for one scalar kind.
-enum ScalarBuilder {
-    Bool(BooleanBuilder),
-    I16(Int16Builder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    F32(Float32Builder),
-    F64(Float64Builder),
-    Dec128(Decimal128Builder),
-    Dec256(Decimal256Builder),
-    Str(StringBuilder),
-    Bin(BinaryBuilder),
-    Fixed(FixedSizeBinaryBuilder),
-    Date(Date32Builder),
-    Time(Time64MicrosecondBuilder),
-    Ts(TimestampMicrosecondBuilder),
+/// Appends one binary COPY field (`None`: NULL) to a column read as `kind`.
+#[inline]
+pub fn append(b: &mut ColumnBuilder, kind: ColumnKind, v: Option<&[u8]>) -> Result<(), String> {
+    let Some(v) = v else {
+        b.append_null();
+        return Ok(());
+    };
+    if !kind.array {
+        return append_scalar(b, kind.scalar, v);
+    }
+    let n = append_array(b.list_items()?, kind.scalar, v)?;
+    b.end_list(n)
 }
 
-impl ScalarBuilder {
-    fn new(s: Scalar, cap: usize) -> Self {
-        match s {
-            Scalar::Bool => Self::Bool(BooleanBuilder::with_capacity(cap)),
-            Scalar::I16 => Self::I16(Int16Builder::with_capacity(cap)),
-            Scalar::I32 => Self::I32(Int32Builder::with_capacity(cap)),
-            Scalar::I64 => Self::I64(Int64Builder::with_capacity(cap)),
-            Scalar::F32 => Self::F32(Float32Builder::with_capacity(cap)),
-            Scalar::F64 => Self::F64(Float64Builder::with_capacity(cap)),
-            Scalar::Numeric { precision, scale } if precision <= 38 => Self::Dec128(
-                Decimal128Builder::with_capacity(cap)
-                    .with_data_type(DataType::Decimal128(precision, scale)),
-            ),
-            Scalar::Numeric { precision, scale } => Self::Dec256(
-                Decimal256Builder::with_capacity(cap)
-                    .with_data_type(DataType::Decimal256(precision, scale)),
-            ),
-            Scalar::Text | Scalar::Jsonb | Scalar::Interval => {
-                Self::Str(StringBuilder::with_capacity(cap, cap * 16))
-            }
-            Scalar::Bytea => Self::Bin(BinaryBuilder::with_capacity(cap, cap * 16)),
-            Scalar::Uuid => Self::Fixed(FixedSizeBinaryBuilder::with_capacity(cap, 16)),
-            Scalar::Date => Self::Date(Date32Builder::with_capacity(cap)),
-            Scalar::Time => Self::Time(Time64MicrosecondBuilder::with_capacity(cap)),
-            Scalar::Timestamp => Self::Ts(TimestampMicrosecondBuilder::with_capacity(cap)),
-            Scalar::TimestampTz => {
-                Self::Ts(TimestampMicrosecondBuilder::with_capacity(cap).with_timezone("UTC"))
-            }
+/// Appends a one-dimensional array's elements; returns their number.
+fn append_array(items: &mut ColumnBuilder, s: Scalar, v: &[u8]) -> Result<i32, String> {
+    let bad = || "malformed array".to_string();
+    if v.len() < 12 {
+        return Err(bad());
+    }
+    let ndim = be_i32(v);
+    if ndim == 0 {
+        return Ok(0);
+    }
+    if ndim != 1 {
+        return Err(format!(
+            "{ndim}-dimensional array: only one-dimensional arrays map to an Arrow List (cast the column to text)"
+        ));
+    }
+    if v.len() < 20 {
+        return Err(bad());
+    }
+    let n = be_i32(&v[12..]);
+    let mut pos = 20;
+    for _ in 0..n {
+        let len = be_i32(v.get(pos..pos + 4).ok_or_else(bad)?);
+        pos += 4;
+        if len < 0 {
+            items.append_null();
+        } else {
+            let e = v.get(pos..pos + len as usize).ok_or_else(bad)?;
+            append_scalar(items, s, e)?;
+            pos += len as usize;
         }
     }
+    Ok(n)
+}
 
-    fn append_null(&mut self) {
-        match self {
-            Self::Bool(b) => b.append_null(),
-            Self::I16(b) => b.append_null(),
-            Self::I32(b) => b.append_null(),
-            Self::I64(b) => b.append_null(),
-            Self::F32(b) => b.append_null(),
-            Self::F64(b) => b.append_null(),
-            Self::Dec128(b) => b.append_null(),
-            Self::Dec256(b) => b.append_null(),
-            Self::Str(b) => b.append_null(),
-            Self::Bin(b) => b.append_null(),
-            Self::Fixed(b) => b.append_null(),
-            Self::Date(b) => b.append_null(),
-            Self::Time(b) => b.append_null(),
-            Self::Ts(b) => b.append_null(),
+/// Appends one non-NULL scalar field.
+#[inline]
+fn append_scalar(b: &mut ColumnBuilder, s: Scalar, v: &[u8]) -> Result<(), String> {
+    match s {
+        Scalar::Bool => {
+            want(v, 1, "boolean")?;
+            b.append_bool(v[0] != 0)
         }
-    }
-
-    fn append(&mut self, s: Scalar, v: &[u8]) -> Result<(), String> {
-        match (self, s) {
-            (Self::Bool(b), _) => {
-                want(v, 1, "boolean")?;
-                b.append_value(v[0] != 0)
-            }
-            (Self::I16(b), _) => {
-                want(v, 2, "smallint")?;
-                b.append_value(be_i16(v))
-            }
-            (Self::I32(b), _) => {
-                want(v, 4, "integer")?;
-                b.append_value(be_i32(v))
-            }
-            (Self::I64(b), _) => {
-                want(v, 8, "bigint")?;
-                b.append_value(be_i64(v))
-            }
-            (Self::F32(b), _) => {
-                want(v, 4, "real")?;
-                b.append_value(f32::from_bits(be_i32(v) as u32))
-            }
-            (Self::F64(b), _) => {
-                want(v, 8, "double precision")?;
-                b.append_value(f64::from_bits(be_i64(v) as u64))
-            }
-            (Self::Dec128(b), Scalar::Numeric { precision, scale }) => {
-                let u = numeric_to_unscaled(v, precision, scale)?;
-                let u = u
-                    .to_i128()
-                    .ok_or_else(|| "numeric out of range".to_string())?;
-                b.append_value(u)
-            }
-            (Self::Dec256(b), Scalar::Numeric { precision, scale }) => {
-                b.append_value(numeric_to_unscaled(v, precision, scale)?)
-            }
-            (Self::Str(b), Scalar::Jsonb) => match v.split_first() {
-                Some((1, rest)) => b.append_value(utf8(rest)?),
-                _ => return Err("unsupported jsonb binary version".into()),
-            },
-            (Self::Str(b), Scalar::Interval) => {
-                want(v, 16, "interval")?;
-                b.append_value(iso_interval(be_i64(v), be_i32(&v[8..]), be_i32(&v[12..])))
-            }
-            (Self::Str(b), _) => b.append_value(utf8(v)?),
-            (Self::Bin(b), _) => b.append_value(v),
-            (Self::Fixed(b), _) => {
-                want(v, 16, "uuid")?;
-                b.append_value(v).map_err(|e| e.to_string())?
-            }
-            (Self::Date(b), _) => {
-                want(v, 4, "date")?;
-                let d = be_i32(v);
-                if d == i32::MAX || d == i32::MIN {
-                    return Err(
-                        "date is ±infinity, which Arrow cannot hold (cast the column to text)"
-                            .into(),
-                    );
-                }
-                b.append_value(
-                    d.checked_add(PG_EPOCH_DAYS)
-                        .ok_or_else(|| "date out of range".to_string())?,
-                )
-            }
-            (Self::Time(b), _) => {
-                want(v, 8, "time")?;
-                let t = be_i64(v);
-                if !(0..86_400_000_000).contains(&t) {
-                    return Err(
-                        "time 24:00:00 is outside Arrow's Time64 range (cast the column to text)"
-                            .into(),
-                    );
-                }
-                b.append_value(t)
-            }
-            (Self::Ts(b), _) => {
-                want(v, 8, "timestamp")?;
-                let t = be_i64(v);
-                if t == i64::MAX || t == i64::MIN {
-                    return Err(
-                        "timestamp is ±infinity, which Arrow cannot hold (cast the column to text)"
-                            .into(),
-                    );
-                }
-                b.append_value(
-                    t.checked_add(PG_EPOCH_US)
-                        .ok_or_else(|| "timestamp out of range".to_string())?,
-                )
-            }
-            (Self::Dec128(_) | Self::Dec256(_), _) => {
-                return Err("internal: decimal builder for a non-numeric column".into())
-            }
+        Scalar::I16 => {
+            want(v, 2, "smallint")?;
+            b.append_i16(be_i16(v))
         }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            Self::Bool(b) => Arc::new(b.finish()),
-            Self::I16(b) => Arc::new(b.finish()),
-            Self::I32(b) => Arc::new(b.finish()),
-            Self::I64(b) => Arc::new(b.finish()),
-            Self::F32(b) => Arc::new(b.finish()),
-            Self::F64(b) => Arc::new(b.finish()),
-            Self::Dec128(b) => Arc::new(b.finish()),
-            Self::Dec256(b) => Arc::new(b.finish()),
-            Self::Str(b) => Arc::new(b.finish()),
-            Self::Bin(b) => Arc::new(b.finish()),
-            Self::Fixed(b) => Arc::new(b.finish()),
-            Self::Date(b) => Arc::new(b.finish()),
-            Self::Time(b) => Arc::new(b.finish()),
-            Self::Ts(b) => Arc::new(b.finish()),
+        Scalar::I32 => {
+            want(v, 4, "integer")?;
+            b.append_i32(be_i32(v))
+        }
+        Scalar::I64 => {
+            want(v, 8, "bigint")?;
+            b.append_i64(be_i64(v))
+        }
+        Scalar::F32 => {
+            want(v, 4, "real")?;
+            b.append_f32(f32::from_bits(be_i32(v) as u32))
+        }
+        Scalar::F64 => {
+            want(v, 8, "double precision")?;
+            b.append_f64(f64::from_bits(be_i64(v) as u64))
+        }
+        Scalar::Numeric { precision, scale } if precision <= 38 => {
+            let u = numeric_to_unscaled(v, precision, scale)?;
+            let u = u
+                .to_i128()
+                .ok_or_else(|| "numeric out of range".to_string())?;
+            b.append_decimal128(u)
+        }
+        Scalar::Numeric { precision, scale } => {
+            b.append_decimal256(numeric_to_unscaled(v, precision, scale)?)
+        }
+        Scalar::Jsonb => match v.split_first() {
+            Some((1, rest)) => b.append_str(utf8(rest)?),
+            _ => Err("unsupported jsonb binary version".into()),
+        },
+        Scalar::Interval => {
+            want(v, 16, "interval")?;
+            b.append_str(&iso_interval(be_i64(v), be_i32(&v[8..]), be_i32(&v[12..])))
+        }
+        Scalar::Text => b.append_str(utf8(v)?),
+        Scalar::Bytea => b.append_bytes(v),
+        Scalar::Uuid => {
+            want(v, 16, "uuid")?;
+            b.append_fixed(v)
+        }
+        Scalar::Date => {
+            want(v, 4, "date")?;
+            let d = be_i32(v);
+            if d == i32::MAX || d == i32::MIN {
+                return Err(
+                    "date is ±infinity, which Arrow cannot hold (cast the column to text)".into(),
+                );
+            }
+            b.append_date32(
+                d.checked_add(PG_EPOCH_DAYS)
+                    .ok_or_else(|| "date out of range".to_string())?,
+            )
+        }
+        Scalar::Time => {
+            want(v, 8, "time")?;
+            let t = be_i64(v);
+            if !(0..86_400_000_000).contains(&t) {
+                return Err(
+                    "time 24:00:00 is outside Arrow's Time64 range (cast the column to text)"
+                        .into(),
+                );
+            }
+            b.append_time_us(t)
+        }
+        Scalar::Timestamp | Scalar::TimestampTz => {
+            want(v, 8, "timestamp")?;
+            let t = be_i64(v);
+            if t == i64::MAX || t == i64::MIN {
+                return Err(
+                    "timestamp is ±infinity, which Arrow cannot hold (cast the column to text)"
+                        .into(),
+                );
+            }
+            b.append_timestamp_us(
+                t.checked_add(PG_EPOCH_US)
+                    .ok_or_else(|| "timestamp out of range".to_string())?,
+            )
         }
     }
 }
@@ -528,98 +479,6 @@ pub fn iso_interval(micros: i64, days: i32, months: i32) -> String {
         s.push_str("T0S");
     }
     s
-}
-
-/// Builds one Arrow column from binary COPY fields.
-pub struct ColumnDecoder {
-    kind: ColumnKind,
-    values: ScalarBuilder,
-    /// Arrays only: offsets and validity of the list.
-    offsets: Vec<i32>,
-    nulls: NullBufferBuilder,
-    item: FieldRef,
-}
-
-impl ColumnDecoder {
-    pub fn new(kind: ColumnKind, cap: usize) -> Self {
-        ColumnDecoder {
-            kind,
-            values: ScalarBuilder::new(kind.scalar, cap),
-            offsets: vec![0],
-            nulls: NullBufferBuilder::new(cap),
-            item: Arc::new(Field::new("item", kind.scalar.data_type(), true)),
-        }
-    }
-
-    pub fn append(&mut self, v: Option<&[u8]>) -> Result<(), String> {
-        if !self.kind.array {
-            return match v {
-                None => {
-                    self.values.append_null();
-                    Ok(())
-                }
-                Some(v) => self.values.append(self.kind.scalar, v),
-            };
-        }
-        let last = self.offsets.last().copied().unwrap_or(0);
-        let Some(v) = v else {
-            self.offsets.push(last);
-            self.nulls.append_null();
-            return Ok(());
-        };
-        let n = self.append_array(v)?;
-        self.offsets.push(last + n);
-        self.nulls.append_non_null();
-        Ok(())
-    }
-
-    fn append_array(&mut self, v: &[u8]) -> Result<i32, String> {
-        let bad = || "malformed array".to_string();
-        if v.len() < 12 {
-            return Err(bad());
-        }
-        let ndim = be_i32(v);
-        if ndim == 0 {
-            return Ok(0);
-        }
-        if ndim != 1 {
-            return Err(format!(
-                "{ndim}-dimensional array: only one-dimensional arrays map to an Arrow List (cast the column to text)"
-            ));
-        }
-        if v.len() < 20 {
-            return Err(bad());
-        }
-        let n = be_i32(&v[12..]);
-        let mut pos = 20;
-        for _ in 0..n {
-            let len = be_i32(v.get(pos..pos + 4).ok_or_else(bad)?);
-            pos += 4;
-            if len < 0 {
-                self.values.append_null();
-            } else {
-                let e = v.get(pos..pos + len as usize).ok_or_else(bad)?;
-                self.values.append(self.kind.scalar, e)?;
-                pos += len as usize;
-            }
-        }
-        Ok(n)
-    }
-
-    pub fn finish(&mut self) -> ArrayRef {
-        let values = self.values.finish();
-        if !self.kind.array {
-            return values;
-        }
-        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
-        let nulls = self.nulls.finish();
-        Arc::new(ListArray::new(
-            self.item.clone(),
-            OffsetBuffer::new(offsets.into()),
-            values,
-            nulls,
-        ))
-    }
 }
 
 // ------------------------------------------------------------------------------------------

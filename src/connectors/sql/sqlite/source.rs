@@ -1,19 +1,17 @@
-use super::types::{arrow_type, infer_type, ColumnBuilder};
+use super::types::{append, arrow_type, infer_type};
 use super::{quote_table, SqliteConfig, SqliteDialect};
+use crate::connectors::sql::reader::{spawn_blocking_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::sql::Dialect;
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
 use crate::runner::cursor::CursorValue;
 use crate::spec::{Defaults, StreamSpec};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
 
 pub struct SqliteSource {
     config: SqliteConfig,
@@ -129,137 +127,102 @@ fn read_blocking(
     stream: &StreamSpec,
     cursor: Option<&(String, CursorValue)>,
     batch_size: usize,
-    schema_tx: oneshot::Sender<Result<SchemaRef>>,
-    tx: mpsc::Sender<Result<RecordBatch>>,
-) {
-    let mut schema_tx = Some(schema_tx);
-    let result = (|| -> Result<()> {
-        let conn = open(path)?;
-        let (sql, what) = stream_sql(&conn, stream, path)?;
-        // Incremental: rows at or after the cursor (>= keeps rows sharing the boundary value).
-        let (sql, param) = match cursor {
-            Some((field, value)) => (
-                format!(
-                    "SELECT * FROM ({sql}) AS _etl_src WHERE {} >= ?1",
-                    SqliteDialect.quote_ident(field)
-                ),
-                Some(match value {
-                    CursorValue::Int(i) => rusqlite::types::Value::Integer(*i),
-                    CursorValue::Float(f) => rusqlite::types::Value::Real(*f),
-                    other => rusqlite::types::Value::Text(other.text()),
-                }),
+    slot: SchemaSlot,
+    tx: BatchTx,
+) -> Result<()> {
+    let conn = open(path)?;
+    let (sql, what) = stream_sql(&conn, stream, path)?;
+    // Incremental: rows at or after the cursor (>= keeps rows sharing the boundary value).
+    let (sql, param) = match cursor {
+        Some((field, value)) => (
+            format!(
+                "SELECT * FROM ({sql}) AS _etl_src WHERE {} >= ?1",
+                SqliteDialect.quote_ident(field)
             ),
-            None => (sql, None),
-        };
-        let mut stmt = conn
-            .prepare(&sql)
-            .map_err(|e| Error::run(format!("{what}: {e}")))?;
-        let declared = declared_fields(&stmt, &what)?;
-        let ncols = declared.len();
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(param.iter()))
-            .map_err(|e| Error::run(format!("{what}: {e}")))?;
+            Some(match value {
+                CursorValue::Int(i) => rusqlite::types::Value::Integer(*i),
+                CursorValue::Float(f) => rusqlite::types::Value::Real(*f),
+                other => rusqlite::types::Value::Text(other.text()),
+            }),
+        ),
+        None => (sql, None),
+    };
+    let mut stmt = conn
+        .prepare(&sql)
+        .map_err(|e| Error::run(format!("{what}: {e}")))?;
+    let declared = declared_fields(&stmt, &what)?;
+    let ncols = declared.len();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(param.iter()))
+        .map_err(|e| Error::run(format!("{what}: {e}")))?;
 
-        // Columns without a declared type take the type of their first value in the first batch.
-        let mut first: Vec<Vec<Value>> = Vec::new();
-        let mut exhausted = false;
-        if declared.iter().any(|(_, t)| t.is_none()) {
-            while first.len() < batch_size {
-                match rows
-                    .next()
-                    .map_err(|e| Error::run(format!("{what}: {e}")))?
-                {
-                    Some(r) => first.push(
-                        (0..ncols)
-                            .map(|i| r.get::<_, Value>(i))
-                            .collect::<rusqlite::Result<_>>()?,
-                    ),
-                    None => {
-                        exhausted = true;
-                        break;
-                    }
-                }
-            }
-        }
-        let fields: Vec<(String, DataType)> = declared
-            .into_iter()
-            .enumerate()
-            .map(|(i, (name, t))| {
-                let t = t.unwrap_or_else(|| {
-                    first
-                        .iter()
-                        .find_map(|r| infer_type((&r[i]).into()))
-                        .unwrap_or(DataType::Utf8)
-                });
-                (name, t)
-            })
-            .collect();
-        let schema = schema_of(&fields);
-        if let Some(tx) = schema_tx.take() {
-            let _ = tx.send(Ok(schema.clone()));
-        }
-
-        let mut builders: Vec<ColumnBuilder> = fields
-            .iter()
-            .map(|(_, t)| ColumnBuilder::new(t, batch_size))
-            .collect();
-        let mut in_batch = 0usize;
-        let mut row_no = 0u64;
-        let fail = |row_no: u64, col: usize, why: String| {
-            Error::Value(format!(
-                "{what}, column `{}`, row {row_no}: {why}",
-                fields[col].0
-            ))
-        };
-        let flush = |builders: &mut Vec<ColumnBuilder>| -> Result<RecordBatch> {
-            let cols = builders
-                .iter_mut()
-                .map(|b| b.finish())
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(RecordBatch::try_new(schema.clone(), cols)?)
-        };
-        for r in &first {
-            row_no += 1;
-            for (i, v) in r.iter().enumerate() {
-                builders[i]
-                    .append(v.into())
-                    .map_err(|e| fail(row_no, i, e))?;
-            }
-            in_batch += 1;
-        }
-        if !exhausted {
-            while let Some(r) = rows
+    // Columns without a declared type take the type of their first value in the first batch.
+    let mut first: Vec<Vec<Value>> = Vec::new();
+    let mut exhausted = false;
+    if declared.iter().any(|(_, t)| t.is_none()) {
+        while first.len() < batch_size {
+            match rows
                 .next()
                 .map_err(|e| Error::run(format!("{what}: {e}")))?
             {
-                row_no += 1;
-                for (i, b) in builders.iter_mut().enumerate() {
-                    b.append(r.get_ref(i)?).map_err(|e| fail(row_no, i, e))?;
+                Some(r) => first.push(
+                    (0..ncols)
+                        .map(|i| r.get::<_, Value>(i))
+                        .collect::<rusqlite::Result<_>>()?,
+                ),
+                None => {
+                    exhausted = true;
+                    break;
                 }
-                in_batch += 1;
-                if in_batch == batch_size {
-                    in_batch = 0;
-                    if tx.blocking_send(Ok(flush(&mut builders)?)).is_err() {
-                        return Ok(()); // the reader went away: stop quietly
-                    }
-                }
-            }
-        }
-        if in_batch > 0 {
-            let _ = tx.blocking_send(Ok(flush(&mut builders)?));
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        match schema_tx.take() {
-            Some(stx) => {
-                let _ = stx.send(Err(e));
-            }
-            None => {
-                let _ = tx.blocking_send(Err(e));
             }
         }
     }
+    let fields: Vec<(String, DataType)> = declared
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, t))| {
+            let t = t.unwrap_or_else(|| {
+                first
+                    .iter()
+                    .find_map(|r| infer_type((&r[i]).into()))
+                    .unwrap_or(DataType::Utf8)
+            });
+            (name, t)
+        })
+        .collect();
+    let schema = schema_of(&fields);
+    slot.send(schema.clone());
+
+    let mut batcher = Batcher::new(schema, batch_size, &what)?;
+    for r in &first {
+        batcher.start_row();
+        for (i, v) in r.iter().enumerate() {
+            if let Err(e) = append(&mut batcher.builders[i], v.into()) {
+                return Err(batcher.value_error(i, e));
+            }
+        }
+        if !batcher.end_row_blocking(&tx)? {
+            return Ok(());
+        }
+    }
+    if !exhausted {
+        while let Some(r) = rows
+            .next()
+            .map_err(|e| Error::run(format!("{what}: {e}")))?
+        {
+            batcher.start_row();
+            for i in 0..ncols {
+                if let Err(e) = append(&mut batcher.builders[i], r.get_ref(i)?) {
+                    return Err(batcher.value_error(i, e));
+                }
+            }
+            if !batcher.end_row_blocking(&tx)? {
+                return Ok(()); // the reader went away: stop quietly
+            }
+        }
+    }
+    batcher.close_blocking(&tx)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -317,16 +280,54 @@ impl Source for SqliteSource {
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let path = self.config.database_path.clone();
         let batch_size = self.batch_size.unwrap_or(request.batch_size).max(1);
-        let (schema_tx, schema_rx) = oneshot::channel();
-        let (tx, rx) = mpsc::channel(2);
-        let stream = request.stream;
-        let cursor = request.cursor;
-        tokio::task::spawn_blocking(move || {
-            read_blocking(&path, &stream, cursor.as_ref(), batch_size, schema_tx, tx)
-        });
-        let schema = schema_rx
-            .await
-            .map_err(|_| Error::run("sqlite reader stopped before it produced a schema"))??;
-        Ok(Reader::new(schema, Box::pin(ReceiverStream::new(rx))))
+        spawn_blocking_reader("sqlite", move |slot, tx| {
+            read_blocking(
+                &path,
+                &request.stream,
+                request.cursor.as_ref(),
+                batch_size,
+                slot,
+                tx,
+            )
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    /// A query with an untyped column infers its type from the first batch; the batches after
+    /// it keep the batch size.
+    #[tokio::test]
+    async fn batches_after_type_inference_keep_their_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 7) INSERT INTO t SELECT i FROM n;",
+        )
+        .unwrap();
+        let source = SqliteSource::new(
+            SqliteConfig {
+                database_path: path.to_string_lossy().into_owned(),
+                batch_size: Some(2),
+            },
+            &Defaults::default(),
+        );
+        let stream = StreamSpec {
+            query: Some("SELECT id, id * 2 AS twice FROM t ORDER BY id".into()),
+            ..StreamSpec::named("q")
+        };
+        let reader = source.read(ReadRequest::new(stream, 2)).await.unwrap();
+        assert_eq!(reader.schema.field(1).data_type(), &DataType::Int64);
+        let sizes: Vec<usize> = reader
+            .batches
+            .map(|b| b.unwrap().num_rows())
+            .collect()
+            .await;
+        assert_eq!(sizes, vec![2, 2, 2, 1]);
     }
 }

@@ -24,6 +24,7 @@
 //! Writing reverses the table; timestamps are stored as text with six fractional digits
 //! (`+00:00` appended when the Arrow type has a time zone), decimals as exact text.
 
+use crate::connectors::sql::builder::ColumnBuilder;
 use crate::values::{
     format_date, format_decimal, format_time_micros, format_timestamp_micros, parse_date,
     parse_decimal, parse_time, parse_timestamp,
@@ -31,7 +32,6 @@ use crate::values::{
 use arrow::array::*;
 use arrow::datatypes::*;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
-use std::sync::Arc;
 
 /// The Arrow type for a declared SQLite column type.
 pub fn arrow_type(decl: &str) -> Result<DataType, String> {
@@ -139,169 +139,102 @@ pub fn declared_type(d: &DataType) -> Result<String, String> {
     })
 }
 
-/// Appends SQLite values to an Arrow builder of the mapped type, checking each value.
-pub enum ColumnBuilder {
-    Int(Int64Builder),
-    Float(Float64Builder),
-    Text(StringBuilder),
-    Blob(BinaryBuilder),
-    Bool(BooleanBuilder),
-    Date(Date32Builder),
-    Time(Time64MicrosecondBuilder),
-    Timestamp(TimestampMicrosecondBuilder, Option<Arc<str>>),
-    Decimal(Decimal128Builder, u8, i8),
-}
-
-impl ColumnBuilder {
-    pub fn new(data_type: &DataType, capacity: usize) -> Self {
-        match data_type {
-            DataType::Int64 => Self::Int(Int64Builder::with_capacity(capacity)),
-            DataType::Float64 => Self::Float(Float64Builder::with_capacity(capacity)),
-            DataType::Binary => Self::Blob(BinaryBuilder::with_capacity(capacity, capacity * 16)),
-            DataType::Boolean => Self::Bool(BooleanBuilder::with_capacity(capacity)),
-            DataType::Date32 => Self::Date(Date32Builder::with_capacity(capacity)),
-            DataType::Time64(_) => Self::Time(Time64MicrosecondBuilder::with_capacity(capacity)),
-            DataType::Timestamp(_, tz) => Self::Timestamp(
-                TimestampMicrosecondBuilder::with_capacity(capacity),
-                tz.clone(),
+/// Appends one SQLite value to a column of its mapped Arrow type, or says why it does not fit.
+pub fn append(b: &mut ColumnBuilder, v: ValueRef<'_>) -> Result<(), String> {
+    if let ValueRef::Null = v {
+        b.append_null();
+        return Ok(());
+    }
+    match *b.data_type() {
+        DataType::Int64 => match v {
+            ValueRef::Integer(i) => b.append_i64(i),
+            other => Err(misfit(other, "INTEGER")),
+        },
+        DataType::Float64 => match v {
+            ValueRef::Real(f) => b.append_f64(f),
+            ValueRef::Integer(i) if i.unsigned_abs() <= 1 << 53 => b.append_f64(i as f64),
+            other => Err(misfit(other, "REAL")),
+        },
+        DataType::Binary => match v {
+            ValueRef::Blob(x) | ValueRef::Text(x) => b.append_bytes(x),
+            other => Err(misfit(other, "BLOB")),
+        },
+        DataType::Boolean => match v {
+            ValueRef::Integer(0) => b.append_bool(false),
+            ValueRef::Integer(1) => b.append_bool(true),
+            ValueRef::Text(t) => match t.to_ascii_lowercase().as_slice() {
+                b"true" | b"t" | b"1" => b.append_bool(true),
+                b"false" | b"f" | b"0" => b.append_bool(false),
+                _ => Err(misfit(v, "BOOLEAN")),
+            },
+            other => Err(misfit(other, "BOOLEAN")),
+        },
+        DataType::Date32 => match v {
+            ValueRef::Text(t) => b.append_date32(
+                std::str::from_utf8(t)
+                    .ok()
+                    .and_then(parse_date)
+                    .ok_or_else(|| misfit(v, "DATE (YYYY-MM-DD)"))?,
             ),
-            DataType::Decimal128(p, s) => {
-                Self::Decimal(Decimal128Builder::with_capacity(capacity), *p, *s)
-            }
-            _ => Self::Text(StringBuilder::with_capacity(capacity, capacity * 16)),
-        }
-    }
-
-    /// Appends one value, or says why it does not fit the column's type.
-    pub fn append(&mut self, v: ValueRef<'_>) -> Result<(), String> {
-        if let ValueRef::Null = v {
-            self.append_null();
-            return Ok(());
-        }
-        match self {
-            Self::Int(b) => match v {
-                ValueRef::Integer(i) => b.append_value(i),
-                other => return Err(misfit(other, "INTEGER")),
-            },
-            Self::Float(b) => match v {
-                ValueRef::Real(f) => b.append_value(f),
-                ValueRef::Integer(i) if i.unsigned_abs() <= 1 << 53 => b.append_value(i as f64),
-                other => return Err(misfit(other, "REAL")),
-            },
-            Self::Text(b) => match v {
-                ValueRef::Text(t) => b.append_value(
-                    std::str::from_utf8(t).map_err(|_| "text is not valid UTF-8".to_string())?,
-                ),
-                ValueRef::Integer(i) => b.append_value(i.to_string()),
-                ValueRef::Real(f) => b.append_value(f.to_string()),
-                other => return Err(misfit(other, "TEXT")),
-            },
-            Self::Blob(b) => match v {
-                ValueRef::Blob(x) | ValueRef::Text(x) => b.append_value(x),
-                other => return Err(misfit(other, "BLOB")),
-            },
-            Self::Bool(b) => match v {
-                ValueRef::Integer(0) => b.append_value(false),
-                ValueRef::Integer(1) => b.append_value(true),
-                ValueRef::Text(t) => match t.to_ascii_lowercase().as_slice() {
-                    b"true" | b"t" | b"1" => b.append_value(true),
-                    b"false" | b"f" | b"0" => b.append_value(false),
-                    _ => return Err(misfit(v, "BOOLEAN")),
-                },
-                other => return Err(misfit(other, "BOOLEAN")),
-            },
-            Self::Date(b) => match v {
-                ValueRef::Text(t) => b.append_value(
-                    std::str::from_utf8(t)
-                        .ok()
-                        .and_then(parse_date)
-                        .ok_or_else(|| misfit(v, "DATE (YYYY-MM-DD)"))?,
-                ),
-                other => return Err(misfit(other, "DATE")),
-            },
-            Self::Time(b) => match v {
-                ValueRef::Text(t) => b.append_value(
-                    std::str::from_utf8(t)
-                        .ok()
-                        .and_then(|s| parse_time(s).transpose())
-                        .transpose()?
-                        .ok_or_else(|| misfit(v, "TIME (HH:MM:SS[.ffffff])"))?,
-                ),
-                other => return Err(misfit(other, "TIME")),
-            },
-            Self::Timestamp(b, _) => match v {
-                ValueRef::Integer(secs) => b.append_value(
-                    secs.checked_mul(1_000_000)
-                        .ok_or_else(|| misfit(v, "TIMESTAMP (Unix seconds)"))?,
-                ),
-                ValueRef::Text(t) => {
-                    let s = std::str::from_utf8(t).map_err(|_| misfit(v, "TIMESTAMP"))?;
-                    match parse_timestamp(s)? {
-                        Some(us) => b.append_value(us),
-                        None => {
-                            return Err(misfit(
-                                v,
-                                "TIMESTAMP (YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM])",
-                            ))
-                        }
-                    }
+            other => Err(misfit(other, "DATE")),
+        },
+        DataType::Time64(_) => match v {
+            ValueRef::Text(t) => b.append_time_us(
+                std::str::from_utf8(t)
+                    .ok()
+                    .and_then(|s| parse_time(s).transpose())
+                    .transpose()?
+                    .ok_or_else(|| misfit(v, "TIME (HH:MM:SS[.ffffff])"))?,
+            ),
+            other => Err(misfit(other, "TIME")),
+        },
+        DataType::Timestamp(..) => match v {
+            ValueRef::Integer(secs) => b.append_timestamp_us(
+                secs.checked_mul(1_000_000)
+                    .ok_or_else(|| misfit(v, "TIMESTAMP (Unix seconds)"))?,
+            ),
+            ValueRef::Text(t) => {
+                let s = std::str::from_utf8(t).map_err(|_| misfit(v, "TIMESTAMP"))?;
+                match parse_timestamp(s)? {
+                    Some(us) => b.append_timestamp_us(us),
+                    None => Err(misfit(
+                        v,
+                        "TIMESTAMP (YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM])",
+                    )),
                 }
-                other => return Err(misfit(other, "TIMESTAMP")),
-            },
-            Self::Decimal(b, p, s) => {
-                let (p, s) = (*p, *s);
-                let x = match v {
-                    ValueRef::Integer(i) => parse_decimal(&i.to_string(), p, s)?,
-                    ValueRef::Real(f) => {
-                        let text = f.to_string();
-                        let digits = significant_digits(&text);
-                        if digits > 15 {
-                            return Err(format!(
-                                "REAL {text} has {digits} significant digits; SQLite keeps only 15 exactly, so it cannot be carried as DECIMAL({p},{s})"
-                            ));
-                        }
-                        parse_decimal(&text, p, s)?
-                    }
-                    ValueRef::Text(t) => std::str::from_utf8(t)
-                        .ok()
-                        .filter(|t| looks_numeric(t))
-                        .ok_or_else(|| misfit(v, &format!("DECIMAL({p},{s})")))
-                        .and_then(|t| parse_decimal(t, p, s))?,
-                    other => return Err(misfit(other, "DECIMAL")),
-                };
-                b.append_value(x)
             }
+            other => Err(misfit(other, "TIMESTAMP")),
+        },
+        DataType::Decimal128(p, s) => {
+            let x = match v {
+                ValueRef::Integer(i) => parse_decimal(&i.to_string(), p, s)?,
+                ValueRef::Real(f) => {
+                    let text = f.to_string();
+                    let digits = significant_digits(&text);
+                    if digits > 15 {
+                        return Err(format!(
+                            "REAL {text} has {digits} significant digits; SQLite keeps only 15 exactly, so it cannot be carried as DECIMAL({p},{s})"
+                        ));
+                    }
+                    parse_decimal(&text, p, s)?
+                }
+                ValueRef::Text(t) => std::str::from_utf8(t)
+                    .ok()
+                    .filter(|t| looks_numeric(t))
+                    .ok_or_else(|| misfit(v, &format!("DECIMAL({p},{s})")))
+                    .and_then(|t| parse_decimal(t, p, s))?,
+                other => return Err(misfit(other, "DECIMAL")),
+            };
+            b.append_decimal128(x)
         }
-        Ok(())
-    }
-
-    fn append_null(&mut self) {
-        match self {
-            Self::Int(b) => b.append_null(),
-            Self::Float(b) => b.append_null(),
-            Self::Text(b) => b.append_null(),
-            Self::Blob(b) => b.append_null(),
-            Self::Bool(b) => b.append_null(),
-            Self::Date(b) => b.append_null(),
-            Self::Time(b) => b.append_null(),
-            Self::Timestamp(b, _) => b.append_null(),
-            Self::Decimal(b, ..) => b.append_null(),
-        }
-    }
-
-    /// The array built so far; the builder is left empty for the next batch.
-    pub fn finish(&mut self) -> Result<ArrayRef, arrow::error::ArrowError> {
-        Ok(match self {
-            Self::Int(b) => Arc::new(b.finish()),
-            Self::Float(b) => Arc::new(b.finish()),
-            Self::Text(b) => Arc::new(b.finish()),
-            Self::Blob(b) => Arc::new(b.finish()),
-            Self::Bool(b) => Arc::new(b.finish()),
-            Self::Date(b) => Arc::new(b.finish()),
-            Self::Time(b) => Arc::new(b.finish()),
-            Self::Timestamp(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
-            Self::Decimal(b, p, s) => Arc::new(b.finish().with_precision_and_scale(*p, *s)?),
-        })
+        _ => match v {
+            ValueRef::Text(t) => b.append_str(
+                std::str::from_utf8(t).map_err(|_| "text is not valid UTF-8".to_string())?,
+            ),
+            ValueRef::Integer(i) => b.append_str(&i.to_string()),
+            ValueRef::Real(f) => b.append_str(&f.to_string()),
+            other => Err(misfit(other, "TEXT")),
+        },
     }
 }
 
@@ -486,24 +419,22 @@ mod tests {
 
     #[test]
     fn real_with_too_many_digits_is_refused() {
-        let mut b = ColumnBuilder::new(&DataType::Decimal128(20, 2), 1);
-        assert!(b.append(ValueRef::Real(12.5)).is_ok());
-        assert!(b
-            .append(ValueRef::Real(12345678901234567.0))
+        let mut b = ColumnBuilder::new(&DataType::Decimal128(20, 2), 1).unwrap();
+        assert!(append(&mut b, ValueRef::Real(12.5)).is_ok());
+        assert!(append(&mut b, ValueRef::Real(12345678901234567.0))
             .unwrap_err()
             .contains("significant digits"));
     }
 
     #[test]
     fn values_that_do_not_fit_are_refused() {
-        let mut b = ColumnBuilder::new(&DataType::Int64, 1);
-        assert!(b
-            .append(ValueRef::Text(b"abc"))
+        let mut b = ColumnBuilder::new(&DataType::Int64, 1).unwrap();
+        assert!(append(&mut b, ValueRef::Text(b"abc"))
             .unwrap_err()
             .contains("text 'abc' does not fit INTEGER"));
-        let mut b = ColumnBuilder::new(&DataType::Boolean, 1);
-        assert!(b.append(ValueRef::Integer(2)).is_err());
-        let mut b = ColumnBuilder::new(&DataType::Date32, 1);
-        assert!(b.append(ValueRef::Text(b"2024-02-30")).is_err());
+        let mut b = ColumnBuilder::new(&DataType::Boolean, 1).unwrap();
+        assert!(append(&mut b, ValueRef::Integer(2)).is_err());
+        let mut b = ColumnBuilder::new(&DataType::Date32, 1).unwrap();
+        assert!(append(&mut b, ValueRef::Text(b"2024-02-30")).is_err());
     }
 }
