@@ -67,41 +67,14 @@ pub struct Defaults {
     pub timeout: Option<Timeout>,
 }
 
-/// A stream's time budget, written `45s`, `30m`, `2h` or `1d`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeout {
-    pub duration: std::time::Duration,
-}
-
-impl FromStr for Timeout {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match crate::runner::cursor::parse_duration_micros(s) {
-            Some(Ok(micros)) if micros > 0 => Ok(Timeout {
-                duration: std::time::Duration::from_micros(micros as u64),
-            }),
-            Some(Err(e)) => Err(format!("timeout {e}")),
-            _ => Err(format!(
-                "timeout `{s}`: expected a positive duration such as 45s, 30m, 2h or 1d"
-            )),
-        }
-    }
-}
+pub use crate::contract::{Lookback, Timeout};
 
 impl env::Kind for Timeout {
     const KIND: &'static str = "a duration such as 45s, 30m, 2h or 1d";
 }
 
-impl fmt::Display for Timeout {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let s = self.duration.as_secs();
-        match s {
-            _ if s.is_multiple_of(86_400) => write!(f, "{}d", s / 86_400),
-            _ if s.is_multiple_of(3_600) => write!(f, "{}h", s / 3_600),
-            _ if s.is_multiple_of(60) => write!(f, "{}m", s / 60),
-            _ => write!(f, "{s}s"),
-        }
-    }
+impl env::Kind for Lookback {
+    const KIND: &'static str = "a duration such as 2h, 30m, 1d, or a number";
 }
 
 fn default_retries() -> u32 {
@@ -191,7 +164,7 @@ pub struct StreamSpec {
     pub primary_key: Vec<String>,
     /// Incremental: start this far before the saved cursor (`2h`, `1d`, or a number).
     #[serde(default, deserialize_with = "env::opt")]
-    pub lookback: Option<crate::runner::cursor::Lookback>,
+    pub lookback: Option<Lookback>,
     /// File sources: the file or folder this stream reads (defaults to the source's).
     #[serde(default, deserialize_with = "env::opt")]
     pub file_path: Option<String>,

@@ -35,7 +35,7 @@ pub trait Dialect {
     }
 
     /// A quoted SQL literal for a text, decimal, date or timestamp cursor value.
-    fn cursor_literal(&self, value: &crate::runner::cursor::CursorValue) -> String {
+    fn cursor_literal(&self, value: &crate::contract::CursorValue) -> String {
         format!("'{}'", value.text().replace('\'', "''"))
     }
 
@@ -130,9 +130,9 @@ pub fn default_merge_sql(
 pub fn cursor_predicate(
     d: &dyn Dialect,
     field: &str,
-    value: &crate::runner::cursor::CursorValue,
+    value: &crate::contract::CursorValue,
 ) -> String {
-    use crate::runner::cursor::CursorValue;
+    use crate::contract::CursorValue;
     let literal = match value {
         CursorValue::Int(i) => i.to_string(),
         CursorValue::Float(f) => f.to_string(),
@@ -266,7 +266,7 @@ where
 {
     let (schema_tx, schema_rx) = oneshot::channel();
     let slot = SchemaSlot(Arc::new(Mutex::new(Some(schema_tx))));
-    let (tx, rx) = mpsc::channel(2);
+    let (tx, rx) = mpsc::channel(crate::contract::CHANNEL_CAPACITY);
     let fut = task(slot.clone(), tx.clone());
     tokio::spawn(async move {
         if let Err(e) = fut.await {

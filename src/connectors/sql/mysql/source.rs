@@ -2,8 +2,8 @@ use super::types::{arrow_type, nullable, ColumnBuilder, ZeroDates, COLUMN_TYPE_K
 use super::{connect, list_tables, quote, run_err, table_exists, MysqlConfig, MysqlDialect};
 use crate::connectors::sql::cursor_predicate;
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
+use crate::contract::CursorValue;
 use crate::error::{Error, Result};
-use crate::runner::cursor::CursorValue;
 use crate::spec::StreamSpec;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;

@@ -5,8 +5,8 @@ use super::{
 };
 use crate::connectors::sql::{cursor_predicate, spawn_reader, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
+use crate::contract::CursorValue;
 use crate::error::{Error, Result};
-use crate::runner::cursor::CursorValue;
 use crate::spec::StreamSpec;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;

@@ -1,5 +1,5 @@
 use super::types::{ColumnEncoder, DIRECT_TYPE_KEY, PG_TYPE_KEY};
-use super::{connect, describe, pg_error, qualified, PostgresConfig, PostgresDialect};
+use super::{connect, describe, pg_err, qualified, PostgresConfig, PostgresDialect};
 use crate::connectors::sql::{default_merge_sql, staging_table_name, Dialect};
 use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
 use crate::error::{Error, Result};
@@ -33,7 +33,7 @@ impl PostgresDestination {
                 &[schema],
             )
             .await
-            .map_err(|e| Error::run(format!("{}: {}", describe(&self.config), pg_error(&e))))?;
+            .map_err(|e| pg_err(describe(&self.config), &e))?;
         match row {
             None => Err(Error::run(format!(
                 "schema `{schema}` does not exist in {} (create it, or set `schema`)",
@@ -65,7 +65,7 @@ async fn exec(client: &Client, sql: &str, what: &str) -> Result<()> {
     client
         .batch_execute(sql)
         .await
-        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))
+        .map_err(|e| pg_err(&what, &e))
 }
 
 /// Creates the staging table and copies every batch into it (inside the open transaction).
@@ -102,7 +102,7 @@ async fn load(
     let sink = client
         .copy_in::<_, bytes::Bytes>(&copy)
         .await
-        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+        .map_err(|e| pg_err(&what, &e))?;
     futures::pin_mut!(sink);
     let mut buf = BytesMut::with_capacity(SEND_AT + 64 * 1024);
     buf.put_slice(COPY_SIGNATURE);
@@ -110,7 +110,7 @@ async fn load(
     buf.put_i32(0);
     let ncols = i16::try_from(encoders.len())
         .map_err(|_| Error::run(format!("{what}: too many columns")))?;
-    let send_err = |e: tokio_postgres::Error| Error::run(format!("{what}: {}", pg_error(&e)));
+    let send_err = |e: tokio_postgres::Error| pg_err(&what, &e);
     let mut rows = 0u64;
     while let Some(batch) = batches.next().await {
         let batch = batch?; // a source error: dropping the sink aborts the COPY
@@ -212,7 +212,7 @@ async fn apply_type_hints(
             &[&qualified(schema_name, staging)],
         )
         .await
-        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+        .map_err(|e| pg_err(&what, &e))?;
     let actual: Vec<String> = rows
         .iter()
         .map(|r| r.try_get::<_, String>(0).unwrap_or_default())
@@ -329,7 +329,7 @@ impl Staged for StagedTable {
             .query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&target])
             .await
             .and_then(|r| r.try_get::<_, bool>(0))
-            .map_err(|e| Error::run(format!("table {target}: {}", pg_error(&e))))?;
+            .map_err(|e| pg_err(format!("table {target}"), &e))?;
         let sql = if self.mode == Mode::Incremental && exists {
             // Merge on the primary key (INSERT ... ON CONFLICT DO UPDATE), or append without
             // one; the existing table keeps its definition and values are cast to its types.
@@ -353,7 +353,7 @@ impl Staged for StagedTable {
                     &[&staging],
                 )
                 .await
-                .map_err(|e| Error::run(format!("table {target}: {}", pg_error(&e))))?
+                .map_err(|e| pg_err(format!("table {target}"), &e))?
                 .and_then(|r| r.try_get(0).ok());
             let drop = if exists {
                 format!("DROP TABLE {target}; ")
@@ -375,7 +375,7 @@ impl Staged for StagedTable {
         };
         if let Err(e) = self.client.batch_execute(&sql).await {
             let _ = self.client.batch_execute("ROLLBACK").await;
-            return Err(Error::run(format!("table {target}: {}", pg_error(&e))));
+            return Err(pg_err(format!("table {target}"), &e));
         }
         Ok(WriteReport {
             rows: self.rows,
@@ -387,6 +387,6 @@ impl Staged for StagedTable {
         self.client
             .batch_execute("ROLLBACK")
             .await
-            .map_err(|e| Error::run(format!("rollback: {}", pg_error(&e))))
+            .map_err(|e| pg_err(format!("rollback"), &e))
     }
 }

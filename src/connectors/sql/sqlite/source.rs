@@ -1,9 +1,9 @@
 use super::types::{arrow_type, infer_type, ColumnBuilder};
-use super::{quote_table, SqliteConfig, SqliteDialect};
+use super::{quote_table, sqlite_err, SqliteConfig, SqliteDialect};
 use crate::connectors::sql::Dialect;
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
+use crate::contract::CursorValue;
 use crate::error::{Error, Result};
-use crate::runner::cursor::CursorValue;
 use crate::spec::{Defaults, StreamSpec};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -151,24 +151,19 @@ fn read_blocking(
             ),
             None => (sql, None),
         };
-        let mut stmt = conn
-            .prepare(&sql)
-            .map_err(|e| Error::run(format!("{what}: {e}")))?;
+        let mut stmt = conn.prepare(&sql).map_err(|e| sqlite_err(&what, e))?;
         let declared = declared_fields(&stmt, &what)?;
         let ncols = declared.len();
         let mut rows = stmt
             .query(rusqlite::params_from_iter(param.iter()))
-            .map_err(|e| Error::run(format!("{what}: {e}")))?;
+            .map_err(|e| sqlite_err(&what, e))?;
 
         // Columns without a declared type take the type of their first value in the first batch.
         let mut first: Vec<Vec<Value>> = Vec::new();
         let mut exhausted = false;
         if declared.iter().any(|(_, t)| t.is_none()) {
             while first.len() < batch_size {
-                match rows
-                    .next()
-                    .map_err(|e| Error::run(format!("{what}: {e}")))?
-                {
+                match rows.next().map_err(|e| sqlite_err(&what, e))? {
                     Some(r) => first.push(
                         (0..ncols)
                             .map(|i| r.get::<_, Value>(i))
@@ -228,10 +223,7 @@ fn read_blocking(
             in_batch += 1;
         }
         if !exhausted {
-            while let Some(r) = rows
-                .next()
-                .map_err(|e| Error::run(format!("{what}: {e}")))?
-            {
+            while let Some(r) = rows.next().map_err(|e| sqlite_err(&what, e))? {
                 row_no += 1;
                 for (i, b) in builders.iter_mut().enumerate() {
                     b.append(r.get_ref(i)?).map_err(|e| fail(row_no, i, e))?;
