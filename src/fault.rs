@@ -24,12 +24,20 @@ pub fn point(name: &str) {
     if HITS.fetch_add(1, Ordering::SeqCst) + 1 == nth {
         eprintln!("ETL-FAULT-PAUSED {name}");
         let resume = std::env::var_os("ETL_FAULT_RESUME");
-        loop {
+        let wait = || loop {
             match &resume {
                 Some(f) if std::path::Path::new(f).exists() => return,
                 Some(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
                 None => std::thread::sleep(std::time::Duration::from_secs(3600)),
             }
+        };
+        // Only this task waits: the runtime's other tasks (the destination's load, other
+        // streams) go on, as they would while a slow source is read.
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
+            _ => wait(),
         }
     }
 }

@@ -9,7 +9,6 @@ use crate::error::{Error, Result};
 use crate::formats::Format;
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -109,37 +108,13 @@ impl Default for Defaults {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    #[default]
-    FullRefresh,
-    Incremental,
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "full_refresh" => Ok(Mode::FullRefresh),
-            "incremental" => Ok(Mode::Incremental),
-            other => Err(format!(
-                "unknown mode `{other}`, expected `full_refresh` or `incremental`"
-            )),
-        }
-    }
-}
-
-impl env::Kind for Mode {
-    const KIND: &'static str = "`full_refresh` or `incremental`";
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(match self {
-            Mode::FullRefresh => "full_refresh",
-            Mode::Incremental => "incremental",
-        })
+crate::keyword_enum! {
+    /// How a stream is written: replaced whole, or only rows past the saved cursor.
+    #[derive(Default)]
+    pub enum Mode: "mode" {
+        #[default]
+        FullRefresh = "full_refresh",
+        Incremental = "incremental",
     }
 }
 
@@ -230,14 +205,15 @@ pub struct PartitionSpec {
     pub count: usize,
 }
 
-/// What a source does with a date it cannot represent (MySQL's `'0000-00-00'`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ZeroDates {
-    /// Fail the run, naming the column and row.
-    #[default]
-    Fail,
-    /// Read the date as NULL.
-    Null,
+crate::keyword_enum! {
+    /// What a source does with a date it cannot represent (MySQL's `'0000-00-00'`): fail the
+    /// run naming the column and row (the default), or read the date as NULL.
+    #[derive(Default)]
+    pub enum ZeroDates: "zero_dates" {
+        #[default]
+        Fail = "fail",
+        Null = "null",
+    }
 }
 
 /// An explicit `zero_dates: null` (YAML null) means [`ZeroDates::Null`]; absent means the
@@ -249,23 +225,6 @@ where
     Ok(Some(
         env::opt::<D, ZeroDates>(d)?.unwrap_or(ZeroDates::Null),
     ))
-}
-
-impl FromStr for ZeroDates {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "fail" => Ok(ZeroDates::Fail),
-            "null" => Ok(ZeroDates::Null),
-            other => Err(format!(
-                "unknown zero_dates `{other}`, expected `fail` or `null`"
-            )),
-        }
-    }
-}
-
-impl env::Kind for ZeroDates {
-    const KIND: &'static str = "`fail` or `null`";
 }
 
 impl StreamSpec {
