@@ -60,8 +60,10 @@ pub fn fail(name: &str) -> Option<crate::Error> {
     if want != name || HITS.fetch_add(1, Ordering::SeqCst) + 1 != nth {
         return None;
     }
-    Some(crate::Error::Connection(
-        "connection reset by peer (injected)".into(),
+    Some(crate::Error::driver(
+        crate::error::ErrorKind::ConnectionLost,
+        "",
+        "connection reset by peer (injected)",
     ))
 }
 

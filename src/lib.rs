@@ -1,9 +1,11 @@
 //! `etl`: a declarative ETL batch runner over Apache Arrow.
 //!
-//! `spec` parses the YAML contract, `connectors` hold sources and destinations (and the
+//! `spec` parses the YAML contract, `contract` holds the value types sources, destinations and
+//! the runner share, `connectors` hold sources and destinations (and the
 //! registry that builds them), `formats` encode and decode files, and `runner` moves data.
 
 pub mod connectors;
+pub mod contract;
 pub mod error;
 pub mod formats;
 pub mod runner;

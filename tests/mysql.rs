@@ -165,7 +165,7 @@ fn every_type_round_trips_through_parquet() {
     let weird = "SELECT `select`, `col``tick ü` FROM `order by` ORDER BY `select`";
     assert_eq!(src.sql(weird), dst.sql(weird));
     assert_eq!(dst.sql("SELECT COUNT(*) FROM empty_one"), "0\n");
-    // The declared types come back too (Parquet keeps the `mysql.column_type` field metadata).
+    // The declared types come back too (Parquet keeps the `mysql.type` field metadata).
     let cols = |db: &Db, t: &str| {
         db.sql(&format!("SELECT column_name, column_type, is_nullable FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '{t}' ORDER BY ordinal_position"))
     };

@@ -7,17 +7,13 @@ pub mod file;
 pub mod registry;
 pub mod sql;
 
+pub use crate::contract::BatchStream;
+use crate::contract::CursorValue;
 use crate::error::Result;
-use crate::runner::cursor::CursorValue;
 use crate::spec::{Mode, StreamSpec};
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use futures::stream::BoxStream;
 use std::collections::BTreeMap;
-
-/// Batches flowing from a source to a destination.
-pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
 
 /// A stream a source can read, as `etl discover` shows it.
 #[derive(Debug, Clone)]

@@ -99,7 +99,9 @@ pub async fn read(
         }
     });
     let (schema_tx, schema_rx) = tokio::sync::oneshot::channel();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<arrow::record_batch::RecordBatch>>(2);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<arrow::record_batch::RecordBatch>>(
+        crate::contract::CHANNEL_CAPACITY,
+    );
     tokio::task::spawn_blocking(move || {
         let input = std::io::BufReader::new(ChunkReader {
             rx: chunk_rx,

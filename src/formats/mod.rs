@@ -11,41 +11,26 @@ pub mod json;
 pub mod parquet;
 
 use crate::error::{Error, Result};
-use crate::spec::env::Kind;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use std::fmt;
 use std::io::Write;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Parquet,
-    Csv,
-    Json,
-    Jsonl,
-    Avro,
+crate::keyword_enum! {
+    /// A file format (its word is also its file extension).
+    #[derive(Hash)]
+    pub enum Format: "format" {
+        Parquet = "parquet",
+        Csv = "csv",
+        Json = "json",
+        Jsonl = "jsonl",
+        Avro = "avro",
+    }
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
-        Format::Parquet,
-        Format::Csv,
-        Format::Json,
-        Format::Jsonl,
-        Format::Avro,
-    ];
-
     pub fn extension(self) -> &'static str {
-        match self {
-            Format::Parquet => "parquet",
-            Format::Csv => "csv",
-            Format::Json => "json",
-            Format::Jsonl => "jsonl",
-            Format::Avro => "avro",
-        }
+        self.as_str()
     }
 
     /// The format and stream compression a file name implies (`x.csv.gz` -> CSV, gzip).
@@ -81,37 +66,16 @@ impl Format {
     }
 }
 
-impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.extension() == s.to_ascii_lowercase())
-            .ok_or_else(|| {
-                format!("unknown format `{s}`, expected one of parquet, csv, json, jsonl, avro")
-            })
+crate::keyword_enum! {
+    /// A compression codec (whole-file for CSV/JSON, per page or block for Parquet/Avro).
+    pub enum Compression: "compression" {
+        None = "none" | "uncompressed" | "null",
+        Snappy = "snappy",
+        Gzip = "gzip" | "gz",
+        Zstd = "zstd",
+        Lz4 = "lz4",
+        Deflate = "deflate",
     }
-}
-
-impl Kind for Format {
-    const KIND: &'static str = "one of parquet, csv, json, jsonl, avro";
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(self.extension())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    None,
-    Snappy,
-    Gzip,
-    Zstd,
-    Lz4,
-    Deflate,
 }
 
 impl Compression {
@@ -122,42 +86,6 @@ impl Compression {
             (Format::Csv | Format::Json | Format::Jsonl, Compression::Zstd) => ".zst",
             _ => "",
         }
-    }
-}
-
-impl FromStr for Compression {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "none" | "uncompressed" | "null" => Compression::None,
-            "snappy" => Compression::Snappy,
-            "gzip" | "gz" => Compression::Gzip,
-            "zstd" => Compression::Zstd,
-            "lz4" => Compression::Lz4,
-            "deflate" => Compression::Deflate,
-            other => {
-                return Err(format!(
-                    "unknown compression `{other}`, expected one of none, snappy, gzip, zstd, lz4, deflate"
-                ))
-            }
-        })
-    }
-}
-
-impl Kind for Compression {
-    const KIND: &'static str = "one of none, snappy, gzip, zstd, lz4, deflate";
-}
-
-impl fmt::Display for Compression {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(match self {
-            Compression::None => "none",
-            Compression::Snappy => "snappy",
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-            Compression::Lz4 => "lz4",
-            Compression::Deflate => "deflate",
-        })
     }
 }
 

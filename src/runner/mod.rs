@@ -6,10 +6,10 @@ pub mod progress;
 pub mod state;
 pub mod summary;
 
-use crate::connectors::{BatchStream, Destination, ReadRequest, Source, WriteTarget};
+use crate::connectors::{Destination, ReadRequest, Source, WriteTarget};
+use crate::contract::{BatchStream, CursorValue, CHANNEL_CAPACITY};
 use crate::error::{Error, Result, ResultExt};
 use crate::spec::{Mode, Spec, StreamSpec};
-use cursor::CursorValue;
 use futures::StreamExt;
 use progress::Progress;
 use state::{PipelineState, StateLocation, StreamState};
@@ -17,10 +17,6 @@ use std::time::Instant;
 pub use summary::{RunSummary, StreamStatus, StreamSummary};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-
-/// Batches buffered between a source and a destination. Small on purpose: memory must not grow
-/// with table size, only with batch size.
-pub const CHANNEL_CAPACITY: usize = 2;
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -50,6 +46,14 @@ fn backoff(base_ms: u64, attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(exp + jitter)
 }
 
+/// Whether a stream that failed with `e` on attempt `attempt` (0 = the first) is run again:
+/// a transient failure always; a server that cannot be reached only after an earlier attempt
+/// failed transiently (it is restarting or failing over), never on the first attempt, where it
+/// means a wrong host or port.
+fn retryable(e: &Error, attempt: u32) -> bool {
+    e.is_transient() || (attempt > 0 && e.kind() == crate::error::ErrorKind::Unreachable)
+}
+
 /// How long a write may go on after its stream's deadline, winding down (removing staged files,
 /// rolling back) once the reader has stopped, before it is cut off where it stands.
 const TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -58,7 +62,7 @@ const TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 #[derive(Debug, Clone, Copy)]
 struct Deadline {
     at: tokio::time::Instant,
-    timeout: crate::spec::Timeout,
+    timeout: crate::contract::Timeout,
 }
 
 impl Deadline {
@@ -205,14 +209,14 @@ pub async fn run(
                 at: tokio::time::Instant::now() + timeout.duration,
                 timeout,
             });
-            // Transient failures (connection reset, deadlock, serialization failure, lock wait
+            // Transient failures (a lost connection, deadlock, serialization failure, lock wait
             // timeout, S3 5xx) rerun the stream: writes are staged and the state is saved only
             // after a commit, so a rerun never duplicates or loses anything.
             let mut attempt = 0;
             let result = loop {
                 let r = run_stream(context, p, bar.tick(), deadline).await;
                 match r {
-                    Err(e) if attempt < spec.defaults.retries && e.is_transient() => {
+                    Err(e) if attempt < spec.defaults.retries && retryable(&e, attempt) => {
                         attempt += 1;
                         let wait = backoff(spec.defaults.retry_backoff_ms, attempt);
                         if deadline.is_some_and(|d| tokio::time::Instant::now() + wait >= d.at) {

@@ -6,7 +6,7 @@
 //! atomically (temp file, fsync, rename, fsync of the folder); `s3://bucket/key` URLs are
 //! written with one PUT, which S3 makes visible atomically.
 
-use super::cursor::CursorValue;
+use crate::contract::CursorValue;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -25,9 +25,9 @@ pub struct StreamSummary {
     pub seconds: f64,
     /// Incremental streams: the saved cursor before the run and after it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cursor_before: Option<crate::runner::cursor::CursorValue>,
+    pub cursor_before: Option<crate::contract::CursorValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cursor_after: Option<crate::runner::cursor::CursorValue>,
+    pub cursor_after: Option<crate::contract::CursorValue>,
     pub error: Option<String>,
 }
 

@@ -80,6 +80,91 @@ kinds! {
     char => "a single character",
 }
 
+/// Declares a keyword enum (a spec value that is one of a few words) once: each variant with
+/// the word a spec writes for it, then any other words accepted for it. Generates the enum
+/// (`Debug, Clone, Copy, PartialEq, Eq`, plus the derives given), `ALL` and `as_str`, `FromStr`
+/// (ASCII case-insensitive; an unknown word gets a message listing the valid ones), `Display`
+/// and `serde::Serialize` (the word), and [`Kind`] (the valid words, for spec errors with
+/// `file:line:column`).
+///
+/// ```ignore
+/// keyword_enum! {
+///     /// What a source does with a zero date.
+///     #[derive(Default)]
+///     pub enum ZeroDates: "zero_dates" {
+///         #[default]
+///         Fail = "fail",
+///         Null = "null",
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! keyword_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident: $what:literal {
+            $( $(#[$vmeta:meta])* $variant:ident = $word:literal $(| $alias:literal)* ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word a spec writes for this value.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> ::std::result::Result<Self, String> {
+                match s.to_ascii_lowercase().as_str() {
+                    $($word $(| $alias)* => Ok($name::$variant),)+
+                    _ => Err(format!(
+                        "unknown {} `{s}`, expected {}",
+                        $what,
+                        <$name as $crate::spec::env::Kind>::KIND
+                    )),
+                }
+            }
+        }
+
+        impl $crate::spec::env::Kind for $name {
+            const KIND: &'static str = $crate::keyword_list!($($word),+);
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// `"one of `a`, `b`, `c`"` from the words of a [`keyword_enum!`] (a `const` string).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! keyword_list {
+    ($first:literal $(, $rest:literal)*) => {
+        concat!("one of `", $first, "`" $(, ", `", $rest, "`")*)
+    };
+}
+
 /// A scalar that went through env expansion and then `FromStr`.
 struct Expanded<T>(T);
 
@@ -235,6 +320,34 @@ pub fn scrub(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    crate::keyword_enum! {
+        /// A test keyword.
+        #[derive(Default, Hash)]
+        enum Colour: "colour" {
+            #[default]
+            Red = "red",
+            DarkBlue = "dark_blue" | "navy",
+        }
+    }
+
+    #[test]
+    fn keyword_enums_parse_print_and_list_their_words() {
+        assert_eq!("red".parse::<Colour>(), Ok(Colour::Red));
+        assert_eq!("NAVY".parse::<Colour>(), Ok(Colour::DarkBlue));
+        assert_eq!(Colour::DarkBlue.to_string(), "dark_blue");
+        assert_eq!(Colour::default(), Colour::Red);
+        assert_eq!(Colour::ALL, &[Colour::Red, Colour::DarkBlue]);
+        assert_eq!(<Colour as Kind>::KIND, "one of `red`, `dark_blue`");
+        assert_eq!(
+            "green".parse::<Colour>().unwrap_err(),
+            "unknown colour `green`, expected one of `red`, `dark_blue`"
+        );
+        assert_eq!(
+            serde_json::to_string(&Colour::DarkBlue).unwrap(),
+            "\"dark_blue\""
+        );
+    }
 
     fn env(name: &str) -> Option<String> {
         match name {

@@ -9,7 +9,6 @@ use crate::error::{Error, Result};
 use crate::formats::Format;
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -67,41 +66,14 @@ pub struct Defaults {
     pub timeout: Option<Timeout>,
 }
 
-/// A stream's time budget, written `45s`, `30m`, `2h` or `1d`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeout {
-    pub duration: std::time::Duration,
-}
-
-impl FromStr for Timeout {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match crate::runner::cursor::parse_duration_micros(s) {
-            Some(Ok(micros)) if micros > 0 => Ok(Timeout {
-                duration: std::time::Duration::from_micros(micros as u64),
-            }),
-            Some(Err(e)) => Err(format!("timeout {e}")),
-            _ => Err(format!(
-                "timeout `{s}`: expected a positive duration such as 45s, 30m, 2h or 1d"
-            )),
-        }
-    }
-}
+pub use crate::contract::{Lookback, Timeout};
 
 impl env::Kind for Timeout {
     const KIND: &'static str = "a duration such as 45s, 30m, 2h or 1d";
 }
 
-impl fmt::Display for Timeout {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let s = self.duration.as_secs();
-        match s {
-            _ if s.is_multiple_of(86_400) => write!(f, "{}d", s / 86_400),
-            _ if s.is_multiple_of(3_600) => write!(f, "{}h", s / 3_600),
-            _ if s.is_multiple_of(60) => write!(f, "{}m", s / 60),
-            _ => write!(f, "{s}s"),
-        }
-    }
+impl env::Kind for Lookback {
+    const KIND: &'static str = "a duration such as 2h, 30m, 1d, or a number";
 }
 
 fn default_retries() -> u32 {
@@ -136,37 +108,13 @@ impl Default for Defaults {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    #[default]
-    FullRefresh,
-    Incremental,
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "full_refresh" => Ok(Mode::FullRefresh),
-            "incremental" => Ok(Mode::Incremental),
-            other => Err(format!(
-                "unknown mode `{other}`, expected `full_refresh` or `incremental`"
-            )),
-        }
-    }
-}
-
-impl env::Kind for Mode {
-    const KIND: &'static str = "`full_refresh` or `incremental`";
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(match self {
-            Mode::FullRefresh => "full_refresh",
-            Mode::Incremental => "incremental",
-        })
+crate::keyword_enum! {
+    /// How a stream is written: replaced whole, or only rows past the saved cursor.
+    #[derive(Default)]
+    pub enum Mode: "mode" {
+        #[default]
+        FullRefresh = "full_refresh",
+        Incremental = "incremental",
     }
 }
 
@@ -191,7 +139,7 @@ pub struct StreamSpec {
     pub primary_key: Vec<String>,
     /// Incremental: start this far before the saved cursor (`2h`, `1d`, or a number).
     #[serde(default, deserialize_with = "env::opt")]
-    pub lookback: Option<crate::runner::cursor::Lookback>,
+    pub lookback: Option<Lookback>,
     /// File sources: the file or folder this stream reads (defaults to the source's).
     #[serde(default, deserialize_with = "env::opt")]
     pub file_path: Option<String>,
@@ -257,14 +205,15 @@ pub struct PartitionSpec {
     pub count: usize,
 }
 
-/// What a source does with a date it cannot represent (MySQL's `'0000-00-00'`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ZeroDates {
-    /// Fail the run, naming the column and row.
-    #[default]
-    Fail,
-    /// Read the date as NULL.
-    Null,
+crate::keyword_enum! {
+    /// What a source does with a date it cannot represent (MySQL's `'0000-00-00'`): fail the
+    /// run naming the column and row (the default), or read the date as NULL.
+    #[derive(Default)]
+    pub enum ZeroDates: "zero_dates" {
+        #[default]
+        Fail = "fail",
+        Null = "null",
+    }
 }
 
 /// An explicit `zero_dates: null` (YAML null) means [`ZeroDates::Null`]; absent means the
@@ -276,23 +225,6 @@ where
     Ok(Some(
         env::opt::<D, ZeroDates>(d)?.unwrap_or(ZeroDates::Null),
     ))
-}
-
-impl FromStr for ZeroDates {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "fail" => Ok(ZeroDates::Fail),
-            "null" => Ok(ZeroDates::Null),
-            other => Err(format!(
-                "unknown zero_dates `{other}`, expected `fail` or `null`"
-            )),
-        }
-    }
-}
-
-impl env::Kind for ZeroDates {
-    const KIND: &'static str = "`fail` or `null`";
 }
 
 impl StreamSpec {

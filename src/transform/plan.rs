@@ -572,7 +572,7 @@ impl Stage {
     /// Runs the stage on every batch in a blocking thread of its own (polars is CPU work), as
     /// one more step of the pipeline: source -> transform -> destination, each bounded.
     pub fn pipe(self, batches: BatchStream) -> BatchStream {
-        let (tx, rx) = tokio::sync::mpsc::channel(crate::runner::CHANNEL_CAPACITY);
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::contract::CHANNEL_CAPACITY);
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let mut batches = batches;

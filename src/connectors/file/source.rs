@@ -357,7 +357,7 @@ impl Source for FileSource {
             open_file(store.clone(), first, *f, *c, &csv, batch_size, None)
                 .await
                 .with_context(|| format!("file {}", first.location))?;
-        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(crate::contract::CHANNEL_CAPACITY);
         let expected = schema.clone();
         let parallel = self.options.parallel_files.max(1);
         // Up to `parallel` files are read at once, each by its own task: decoding uses every

@@ -200,24 +200,28 @@ impl Location {
     }
 }
 
-/// Turns an object_store error into one that names the bucket and says what to check.
+/// Turns an object_store error of an S3 store into one that names the bucket and says what to
+/// check; the kind (not found, refused credentials, transient) is object_store's.
 pub fn s3_error(connection: &S3Connection, e: object_store::Error) -> Error {
+    let kind = crate::error::object_store_kind(&e);
     let text = crate::error::full_message(&e);
-    Error::Connection(format!(
-        "s3 bucket `{}`{}: {text}",
-        connection.bucket,
-        s3_hint(&text)
-    ))
+    let hint = s3_hint(kind, &text);
+    Error::driver(
+        kind,
+        format!("s3 bucket `{}`", connection.bucket),
+        format!("{text}{hint}"),
+    )
 }
 
-/// What an S3 error most likely means, for the people reading it at 3 a.m.
-pub fn s3_hint(text: &str) -> &'static str {
+/// What an S3 error most likely means, for the people reading it at 3 a.m. (S3 names the
+/// missing bucket only in its error code, `NoSuchBucket`.)
+fn s3_hint(kind: crate::error::ErrorKind, text: &str) -> &'static str {
+    let refused = kind == crate::error::ErrorKind::Auth
+        || text.contains("InvalidAccessKeyId")
+        || text.contains("SignatureDoesNotMatch");
     if text.contains("NoSuchBucket") {
         " (the bucket does not exist)"
-    } else if text.contains("InvalidAccessKeyId")
-        || text.contains("SignatureDoesNotMatch")
-        || text.contains("403 Forbidden")
-    {
+    } else if refused {
         " (the server refused the credentials: check aws_access_key_id / aws_secret_access_key)"
     } else {
         ""

@@ -64,7 +64,7 @@ pub trait Dialect: Send + Sync {
     }
 
     /// A quoted SQL literal for a text, decimal, date or timestamp cursor value.
-    fn cursor_literal(&self, value: &crate::runner::cursor::CursorValue) -> String {
+    fn cursor_literal(&self, value: &crate::contract::CursorValue) -> String {
         format!("'{}'", value.text().replace('\'', "''"))
     }
 
@@ -186,9 +186,9 @@ pub fn default_merge_sql<D: Dialect + ?Sized>(d: &D, m: &MergeInto<'_>) -> Strin
 pub fn cursor_predicate(
     d: &dyn Dialect,
     field: &str,
-    value: &crate::runner::cursor::CursorValue,
+    value: &crate::contract::CursorValue,
 ) -> String {
-    use crate::runner::cursor::CursorValue;
+    use crate::contract::CursorValue;
     let literal = match value {
         CursorValue::Int(i) => i.to_string(),
         CursorValue::Float(f) => f.to_string(),

@@ -1,7 +1,5 @@
 use crate::spec::env::{self, Secret};
 use serde::Deserialize;
-use std::fmt;
-use std::str::FromStr;
 
 fn default_port() -> u16 {
     1433
@@ -58,43 +56,15 @@ impl MssqlConfig {
     }
 }
 
-/// The `encrypt` setting (TDS pre-login encryption level).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Encrypt {
-    #[default]
-    Required,
-    On,
-    Off,
-    NotSupported,
-}
-
-impl FromStr for Encrypt {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "required" | "true" => Ok(Encrypt::Required),
-            "on" => Ok(Encrypt::On),
-            "off" | "false" => Ok(Encrypt::Off),
-            "not_supported" => Ok(Encrypt::NotSupported),
-            other => Err(format!(
-                "unknown encrypt `{other}`, expected `required`, `on`, `off` or `not_supported`"
-            )),
-        }
-    }
-}
-
-impl env::Kind for Encrypt {
-    const KIND: &'static str = "`required`, `on`, `off` or `not_supported`";
-}
-
-impl fmt::Display for Encrypt {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(match self {
-            Encrypt::Required => "required",
-            Encrypt::On => "on",
-            Encrypt::Off => "off",
-            Encrypt::NotSupported => "not_supported",
-        })
+crate::keyword_enum! {
+    /// The `encrypt` setting (TDS pre-login encryption level).
+    #[derive(Default)]
+    pub enum Encrypt: "encrypt" {
+        #[default]
+        Required = "required" | "true",
+        On = "on",
+        Off = "off" | "false",
+        NotSupported = "not_supported",
     }
 }
 

@@ -16,7 +16,7 @@ pub use destination::MssqlDestination;
 pub use source::MssqlSource;
 
 use super::{Dialect, MergeInto};
-use crate::error::{full_message, Error, Result};
+use crate::error::{full_message, Error, ErrorKind, Result};
 use arrow::datatypes::{DataType, Field};
 use std::time::Duration;
 use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
@@ -44,8 +44,8 @@ impl Dialect for MssqlDialect {
 
     /// Unicode literals (`N'...'`), and typed literals for dates and timestamps so that the
     /// comparison never depends on the session's language or date format.
-    fn cursor_literal(&self, value: &crate::runner::cursor::CursorValue) -> String {
-        use crate::runner::cursor::CursorValue;
+    fn cursor_literal(&self, value: &crate::contract::CursorValue) -> String {
+        use crate::contract::CursorValue;
         let text = nstring(&value.text());
         match value {
             CursorValue::Decimal(d) if super::is_decimal_text(d) => d.clone(),
@@ -132,14 +132,49 @@ pub fn rename_sql(schema: &str, staging: &str, table: &str) -> String {
 /// SQL Server's limit on identifier length.
 pub const MAX_IDENT: usize = 128;
 
-/// A driver error, worded for the user (secrets scrubbed).
+/// A driver error, worded for the user (secrets scrubbed), with the kind its code says.
 pub(crate) fn run_err(what: &str, e: tiberius::error::Error) -> Error {
-    Error::Run(format!("{what}: {}", full_message(&e)))
+    Error::driver(mssql_kind(&e), what, full_message(&e))
+}
+
+/// The kind of a driver error on an open connection: the server's error number; any I/O
+/// error is a lost connection.
+pub(crate) fn mssql_kind(e: &tiberius::error::Error) -> ErrorKind {
+    use tiberius::error::Error as E;
+    match e {
+        E::Server(token) => server_code_kind(token.code()),
+        E::Io { .. } => ErrorKind::ConnectionLost,
+        E::Conversion(_) | E::Utf8 | E::Utf16 | E::ParseInt(_) | E::BulkInput(_) => {
+            ErrorKind::BadValue
+        }
+        _ => ErrorKind::Permanent,
+    }
+}
+
+/// SQL Server / Azure SQL error number -> kind. The Azure numbers are the ones Microsoft lists
+/// as transient (a database moving during a failover or reconfiguration, a throttled service).
+fn server_code_kind(code: u32) -> ErrorKind {
+    match code {
+        // deadlock victim, lock request timeout; Azure: database unavailable, service error,
+        // service busy, cannot process the request (49918-49920)
+        1205 | 1222 | 40613 | 40197 | 40501 | 49918 | 49919 | 49920 => ErrorKind::Transient,
+        // connection aborted / reset by the host, no process at the other end of the pipe
+        10053 | 10054 | 233 => ErrorKind::ConnectionLost,
+        // cannot open the login's database: on Azure during a failover, elsewhere a wrong
+        // database name, so only retried after a lost connection
+        4060 => ErrorKind::Unreachable,
+        // login failed, permission denied (object, column)
+        18456 | 229 | 230 => ErrorKind::Auth,
+        // invalid object name, invalid column name
+        208 | 207 => ErrorKind::NotFound,
+        // NULL into NOT NULL, duplicate key, conversion failed, overflow, truncation
+        515 | 2601 | 2627 | 245 | 8114 | 8115 | 8152 | 2628 => ErrorKind::BadValue,
+        _ => ErrorKind::Permanent,
+    }
 }
 
 /// Opens one connection within `connect_timeout` (TCP connect, TLS and login together).
-/// Errors are [`Error::Connection`] and never contain the password. An Azure SQL redirect is
-/// followed once.
+/// Errors never contain the password. An Azure SQL redirect is followed once.
 pub(crate) async fn connect(c: &MssqlConfig) -> Result<MssqlClient> {
     let mut config = Config::new();
     config.host(&c.host);
@@ -172,11 +207,11 @@ pub(crate) async fn connect(c: &MssqlConfig) -> Result<MssqlClient> {
     };
     match tokio::time::timeout(Duration::from_secs(secs), attempt).await {
         Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(Error::Connection(format!(
-            "cannot connect to {}: {}",
-            c.describe(),
-            e.message()
-        ))),
+        Ok(Err(e)) => Err(Error::driver(
+            e.kind(),
+            format!("cannot connect to {}", c.describe()),
+            e.message(),
+        )),
         Err(_) => Err(Error::Connection(format!(
             "cannot connect to {}: no answer within {secs}s (connect_timeout)",
             c.describe()
@@ -190,6 +225,20 @@ enum OpenError {
 }
 
 impl OpenError {
+    /// Refused or unanswered is "unreachable"; a refused login is an authentication failure.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            OpenError::Io(e) => crate::error::io_kind(e),
+            OpenError::Driver(tiberius::error::Error::Io { kind, .. }) => {
+                crate::error::io_kind(&std::io::Error::from(*kind))
+            }
+            OpenError::Driver(e) => match mssql_kind(e) {
+                ErrorKind::Permanent | ErrorKind::ConnectionLost => ErrorKind::Unreachable,
+                kind => kind,
+            },
+        }
+    }
+
     fn message(&self) -> String {
         match self {
             OpenError::Io(e) => full_message(e),
@@ -305,8 +354,41 @@ pub(crate) async fn table_exists(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::cursor::CursorValue;
+    use crate::contract::CursorValue;
     use arrow::datatypes::Schema;
+
+    #[test]
+    fn server_codes_map_to_kinds() {
+        for (code, kind) in [
+            (1205, ErrorKind::Transient),
+            (40613, ErrorKind::Transient),
+            (10054, ErrorKind::ConnectionLost),
+            (40197, ErrorKind::Transient),
+            (40501, ErrorKind::Transient),
+            (49918, ErrorKind::Transient),
+            (49919, ErrorKind::Transient),
+            (49920, ErrorKind::Transient),
+            (4060, ErrorKind::Unreachable),
+            (18456, ErrorKind::Auth),
+            (208, ErrorKind::NotFound),
+            (2627, ErrorKind::BadValue),
+            (102, ErrorKind::Permanent),
+        ] {
+            assert_eq!(server_code_kind(code), kind, "{code}");
+        }
+        let io = tiberius::error::Error::Io {
+            kind: std::io::ErrorKind::UnexpectedEof,
+            message: "eof".into(),
+        };
+        let e = run_err("reading [t]", io);
+        assert!(e.is_transient());
+        assert!(
+            e.to_string().contains("the server closed the connection"),
+            "{e}"
+        );
+        let refused = OpenError::Io(std::io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(refused.kind(), ErrorKind::Unreachable);
+    }
 
     #[test]
     fn identifiers_are_bracketed() {

@@ -60,10 +60,7 @@ use tiberius::time::{Date, DateTime, DateTime2, DateTimeOffset, SmallDateTime, T
 use tiberius::{ColumnData, Uuid};
 
 /// Arrow field metadata key holding a column's SQL Server type (`system_type_name`).
-pub const TYPE_KEY: &str = "mssql.type";
-/// Arrow's extension-type key, and the UUID extension name (shared with PostgreSQL's uuid).
-const EXT_KEY: &str = "ARROW:extension:name";
-const UUID_EXT: &str = "arrow.uuid";
+pub const TYPE_KEY: &str = crate::contract::field_meta::MSSQL_TYPE;
 
 /// Days from 0001-01-01 (SQL Server's `date` origin) to 1970-01-01.
 const DATE_EPOCH_DAYS: i64 = 719_162;
@@ -341,19 +338,16 @@ pub fn field_for(name: &str, type_name: &str, nullable: bool) -> Result<Field, S
     let t = parse_type(type_name)?;
     let mut meta = HashMap::from([(TYPE_KEY.to_string(), t.ddl.to_ascii_lowercase())]);
     if t.kind == Kind::Guid {
-        meta.insert(EXT_KEY.to_string(), UUID_EXT.to_string());
+        crate::contract::field_meta::tag_uuid(&mut meta);
     }
     Ok(Field::new(name, t.arrow_type(), nullable).with_metadata(meta))
 }
 
+/// A UUID column: Arrow's `arrow.uuid` extension, or SQL Server's own `uniqueidentifier`.
 fn is_uuid_field(f: &Field) -> bool {
-    matches!(f.data_type(), DataType::FixedSizeBinary(16))
-        && (f.metadata().get(EXT_KEY).map(String::as_str) == Some(UUID_EXT)
-            || f.metadata()
-                .get(crate::connectors::sql::postgres::types::PG_TYPE_KEY)
-                .map(String::as_str)
-                == Some("uuid")
-            || f.metadata().get(TYPE_KEY).map(String::as_str) == Some("uniqueidentifier"))
+    crate::contract::field_meta::is_uuid(f)
+        || (matches!(f.data_type(), DataType::FixedSizeBinary(16))
+            && f.metadata().get(TYPE_KEY).map(String::as_str) == Some("uniqueidentifier"))
 }
 
 /// The SQL Server type `CREATE TABLE` uses for a field: its declared SQL Server type when the
@@ -942,8 +936,11 @@ mod tests {
         assert_eq!(key.ddl, "NVARCHAR(450)");
         assert!(column_type_name(&DataType::Decimal128(40, 2), false).is_err());
         assert!(column_type_name(&DataType::Decimal128(10, -2), false).is_err());
-        let uuid = Field::new("u", DataType::FixedSizeBinary(16), true)
-            .with_metadata(HashMap::from([(EXT_KEY.to_string(), UUID_EXT.to_string())]));
+        let uuid =
+            Field::new("u", DataType::FixedSizeBinary(16), true).with_metadata(HashMap::from([(
+                crate::contract::field_meta::EXTENSION_NAME.to_string(),
+                crate::contract::field_meta::UUID.to_string(),
+            )]));
         assert_eq!(
             field_sql_type(&uuid, false).unwrap().ddl,
             "UNIQUEIDENTIFIER"

@@ -15,7 +15,7 @@ pub use destination::MysqlDestination;
 pub use source::MysqlSource;
 
 use super::{Dialect, MergeInto};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use arrow::datatypes::{DataType, Field};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
@@ -35,7 +35,7 @@ impl Dialect for MysqlDialect {
 
     /// Backslashes escape in MySQL string literals; sessions run in UTC, so a UTC cursor is
     /// written without its offset (MariaDB does not parse offsets in literals).
-    fn cursor_literal(&self, value: &crate::runner::cursor::CursorValue) -> String {
+    fn cursor_literal(&self, value: &crate::contract::CursorValue) -> String {
         let text = value.text();
         let text = text.strip_suffix("+00:00").unwrap_or(&text);
         format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
@@ -107,7 +107,7 @@ pub(crate) fn quote(ident: &str) -> String {
 }
 
 /// Opens one connection with UTF-8 and UTC session settings, within `connect_timeout`.
-/// Errors are [`Error::Connection`] and never contain the password.
+/// Errors never contain the password.
 pub(crate) async fn connect(config: &MysqlConfig, extra_init: &[&str]) -> Result<Conn> {
     let mut init = vec![
         "SET NAMES utf8mb4".to_string(),
@@ -127,11 +127,11 @@ pub(crate) async fn connect(config: &MysqlConfig, extra_init: &[&str]) -> Result
     let conn = tokio::time::timeout(Duration::from_secs(secs), Conn::new(opts)).await;
     match conn {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(Error::Connection(format!(
-            "cannot connect to {}: {}",
-            config.describe(),
-            scrub(&e.to_string(), password)
-        ))),
+        Ok(Err(e)) => Err(Error::driver(
+            connect_kind(&e),
+            format!("cannot connect to {}", config.describe()),
+            scrub(&e.to_string(), password),
+        )),
         Err(_) => Err(Error::Connection(format!(
             "cannot connect to {}: no answer within {secs}s (connect_timeout)",
             config.describe()
@@ -148,9 +148,51 @@ fn scrub(message: &str, password: &str) -> String {
     }
 }
 
-/// A driver error while running, worded for the user.
+/// A driver error while running, worded for the user, with the kind its code says.
 pub(crate) fn run_err(what: &str, e: mysql_async::Error) -> Error {
-    Error::Run(format!("{what}: {e}"))
+    Error::driver(mysql_kind(&e), what, e)
+}
+
+/// The kind of a driver error on an open connection: the server's error number; any I/O
+/// error (a killed connection surfaces as `bytes remaining on stream`) or a connection the
+/// driver found closed is a lost connection.
+pub(crate) fn mysql_kind(e: &mysql_async::Error) -> ErrorKind {
+    use mysql_async::{DriverError as D, Error as E};
+    match e {
+        E::Server(s) => server_code_kind(s.code),
+        E::Io(_) => ErrorKind::ConnectionLost,
+        E::Driver(D::ConnectionClosed | D::PoolDisconnected) => ErrorKind::ConnectionLost,
+        _ => ErrorKind::Permanent,
+    }
+}
+
+/// The kind of a failed connect: refused or unanswered is "unreachable", a refused login
+/// is an authentication failure.
+fn connect_kind(e: &mysql_async::Error) -> ErrorKind {
+    match e {
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => crate::error::io_kind(io),
+        _ => match mysql_kind(e) {
+            ErrorKind::Permanent | ErrorKind::ConnectionLost => ErrorKind::Unreachable,
+            kind => kind,
+        },
+    }
+}
+
+/// MySQL / MariaDB server error number -> kind.
+fn server_code_kind(code: u16) -> ErrorKind {
+    match code {
+        // lock wait timeout, deadlock, too many connections, too many user connections
+        1205 | 1213 | 1040 | 1203 => ErrorKind::Transient,
+        // server shutdown, connection killed (MariaDB), server gone away / lost (client codes)
+        1053 | 1927 | 2006 | 2013 => ErrorKind::ConnectionLost,
+        // access denied (database, user, command, column, privilege), no password plugin
+        1044 | 1045 | 1142 | 1143 | 1227 | 1698 => ErrorKind::Auth,
+        // unknown database, unknown table (drop), unknown column, table does not exist
+        1049 | 1051 | 1054 | 1146 => ErrorKind::NotFound,
+        // column cannot be null, duplicate key, out of range, truncated, incorrect, too long
+        1048 | 1062 | 1264 | 1265 | 1292 | 1366 | 1406 => ErrorKind::BadValue,
+        _ => ErrorKind::Permanent,
+    }
 }
 
 /// Base tables of the connection's database, without etl's staging tables, in name order.
@@ -199,6 +241,54 @@ mod tests {
         assert!(sql.contains("`n` BIGINT UNSIGNED NULL,"), "{sql}");
         assert!(sql.contains("PRIMARY KEY (`we``ird`)"), "{sql}");
         assert!(sql.contains("utf8mb4_bin"), "{sql}");
+    }
+
+    #[test]
+    fn server_codes_map_to_kinds() {
+        for (code, kind) in [
+            (1205, ErrorKind::Transient),
+            (1213, ErrorKind::Transient),
+            (1040, ErrorKind::Transient),
+            (1927, ErrorKind::ConnectionLost),
+            (2006, ErrorKind::ConnectionLost),
+            (2013, ErrorKind::ConnectionLost),
+            (1053, ErrorKind::ConnectionLost),
+            (1045, ErrorKind::Auth),
+            (1142, ErrorKind::Auth),
+            (1146, ErrorKind::NotFound),
+            (1049, ErrorKind::NotFound),
+            (1366, ErrorKind::BadValue),
+            (1064, ErrorKind::Permanent),
+        ] {
+            assert_eq!(server_code_kind(code), kind, "{code}");
+        }
+    }
+
+    #[test]
+    fn io_errors_and_closed_connections_are_lost_connections() {
+        let io = mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::other(
+            "bytes remaining on stream",
+        )));
+        let e = run_err("reading `t`", io);
+        assert_eq!(e.kind(), ErrorKind::ConnectionLost);
+        assert!(
+            e.to_string().starts_with(
+                "reading `t`: the server closed the connection: Input/output error: bytes remaining on stream"
+            ),
+            "{e}"
+        );
+        let closed = mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed);
+        assert!(run_err("x", closed).is_transient());
+        let server = mysql_async::Error::Server(mysql_async::ServerError {
+            code: 1927,
+            message: "Connection was killed".into(),
+            state: "70100".into(),
+        });
+        assert!(run_err("x", server).is_transient());
+        let refused = mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert_eq!(connect_kind(&refused), ErrorKind::Unreachable);
     }
 
     #[test]

@@ -61,7 +61,8 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// `COLUMN_TYPE`, e.g. `varchar(20)`, `enum('a','b')`). A MySQL destination re-creates that
 /// exact type when the field still has the Arrow type the column reads as; other destinations
 /// ignore it. Parquet keeps field metadata, so MySQL -> Parquet -> MySQL keeps declared types.
-pub const COLUMN_TYPE_KEY: &str = "mysql.column_type";
+/// (Files written before carry the same under `mysql.column_type`, which is still read.)
+pub const COLUMN_TYPE_KEY: &str = crate::contract::field_meta::MYSQL_TYPE;
 
 /// The Arrow type a `COLUMN_TYPE` string reads as, if the string is one etl recognises in full
 /// (and may therefore put in DDL: anything else, such as a crafted file's metadata, is refused).
@@ -149,7 +150,8 @@ fn quoted_list(s: &str) -> bool {
 /// The column type for a field: its source MySQL type when the metadata holds one that still
 /// matches the field's Arrow type, else the mapping of the Arrow type.
 pub fn field_column_type(field: &Field, in_key: bool) -> Result<String, String> {
-    if let Some(ct) = field.metadata().get(COLUMN_TYPE_KEY) {
+    use crate::contract::field_meta::{source_type, MYSQL_TYPE_BEFORE};
+    if let Some(ct) = source_type(field, COLUMN_TYPE_KEY, &[MYSQL_TYPE_BEFORE]) {
         let same = match (declared_arrow_type(ct), field.data_type()) {
             (Some(DataType::Timestamp(u, Some(_))), DataType::Timestamp(v, Some(_))) => u == *v,
             (Some(t), d) => t == *d,
@@ -871,6 +873,11 @@ mod tests {
             "text".to_string(),
         )]));
         assert_eq!(field_column_type(&f, true).unwrap(), "VARCHAR(768)");
+        let before = Field::new("v", DataType::Utf8, true).with_metadata(HashMap::from([(
+            "mysql.column_type".to_string(),
+            "char(3)".to_string(),
+        )]));
+        assert_eq!(field_column_type(&before, false).unwrap(), "char(3)");
     }
 
     #[test]

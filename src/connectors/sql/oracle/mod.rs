@@ -19,7 +19,7 @@ pub use destination::OracleDestination;
 pub use source::OracleSource;
 
 use super::{Dialect, MergeInto};
-use crate::error::{full_message, Error, Result};
+use crate::error::{full_message, Error, ErrorKind, Result};
 use arrow::datatypes::{DataType, Field};
 use oracle::Connection;
 use std::time::Duration;
@@ -63,8 +63,8 @@ impl Dialect for OracleDialect {
     }
 
     /// Typed literals, so the comparison never depends on the session's NLS formats.
-    fn cursor_literal(&self, value: &crate::runner::cursor::CursorValue) -> String {
-        use crate::runner::cursor::CursorValue;
+    fn cursor_literal(&self, value: &crate::contract::CursorValue) -> String {
+        use crate::contract::CursorValue;
         let text = value.text();
         let quoted = format!("'{}'", text.replace('\'', "''"));
         match value {
@@ -120,17 +120,46 @@ pub fn client_missing_message(driver: &str) -> String {
     )
 }
 
-/// An Oracle error for the user: the missing client library gets its own message.
+/// An Oracle error for the user, with the kind its ORA- code says: the missing client library
+/// gets its own message.
 pub(crate) fn ora_err(what: &str, e: &oracle::Error) -> Error {
     let text = full_message(e);
     if e.dpi_code() == Some(1047) || text.contains("DPI-1047") {
         return Error::Connection(client_missing_message(&text));
     }
-    Error::Run(format!("{what}: {text}"))
+    let kind = e
+        .db_error()
+        .map_or(ErrorKind::Permanent, |db| ora_code_kind(db.code()));
+    Error::driver(kind, what, text)
 }
 
-/// Opens one connection within `connect_timeout`. Errors are [`Error::Connection`] (never
-/// with the password); a missing client library says what to install.
+/// `ORA-nnnnn` -> kind.
+fn ora_code_kind(code: i32) -> ErrorKind {
+    match code {
+        // deadlock, resource busy (NOWAIT / WAIT timeout), cannot serialize access,
+        // listener: no handler available (too many connections)
+        60 | 54 | 30006 | 8177 | 12516 | 12519 | 12520 => ErrorKind::Transient,
+        // end-of-file on the channel, not connected, connection lost contact, packet writer
+        // failure, session killed, instance shutting down / terminated, TNS lost contact
+        3113 | 3114 | 3135 | 12571 | 28 | 1012 | 1089 | 1092 | 12537 | 12547 => {
+            ErrorKind::ConnectionLost
+        }
+        // connect timeout, no listener, host unreachable, instance not available / starting:
+        // retried only after a lost connection
+        12170 | 12541 | 12543 | 1033 | 1034 => ErrorKind::Unreachable,
+        // invalid username/password, insufficient privileges, account locked
+        1017 | 1031 | 28000 => ErrorKind::Auth,
+        // table or view does not exist, invalid identifier, object does not exist
+        942 | 904 | 4043 => ErrorKind::NotFound,
+        // unique constraint, NULL into NOT NULL, precision, too large for column, invalid
+        // number, date format
+        1 | 1400 | 1438 | 12899 | 1722 | 1861 | 1843 | 1841 => ErrorKind::BadValue,
+        _ => ErrorKind::Permanent,
+    }
+}
+
+/// Opens one connection within `connect_timeout`. Errors never hold the password; a missing
+/// client library says what to install.
 pub(crate) async fn connect(c: &OracleConfig) -> Result<Connection> {
     let config = c.clone();
     let secs = c.connect_timeout.max(1);
@@ -148,12 +177,15 @@ pub(crate) async fn connect(c: &OracleConfig) -> Result<Connection> {
     match tokio::time::timeout(Duration::from_secs(secs), attempt).await {
         Ok(Ok(Ok(conn))) => Ok(conn),
         Ok(Ok(Err(e))) => match ora_err("", &e) {
-            Error::Connection(m) => Err(Error::Connection(m)),
-            _ => Err(Error::Connection(format!(
-                "cannot connect to {}: {}",
-                c.describe(),
-                full_message(&e)
-            ))),
+            missing @ Error::Connection(_) => Err(missing),
+            other => Err(Error::driver(
+                match other.kind() {
+                    ErrorKind::Permanent | ErrorKind::ConnectionLost => ErrorKind::Unreachable,
+                    kind => kind,
+                },
+                format!("cannot connect to {}", c.describe()),
+                full_message(&e),
+            )),
         },
         Ok(Err(join)) => Err(Error::Connection(format!(
             "cannot connect to {}: {join}",
@@ -238,8 +270,41 @@ pub(crate) fn table_exists(conn: &Connection, schema: Option<&str>, table: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::cursor::CursorValue;
+    use crate::contract::CursorValue;
     use arrow::datatypes::Schema;
+
+    #[test]
+    fn ora_codes_map_to_kinds() {
+        for (code, kind) in [
+            (60, ErrorKind::Transient),
+            (8177, ErrorKind::Transient),
+            (3113, ErrorKind::ConnectionLost),
+            (3114, ErrorKind::ConnectionLost),
+            (3135, ErrorKind::ConnectionLost),
+            (12571, ErrorKind::ConnectionLost),
+            (12170, ErrorKind::Unreachable),
+            (1017, ErrorKind::Auth),
+            (942, ErrorKind::NotFound),
+            (12899, ErrorKind::BadValue),
+            (900, ErrorKind::Permanent),
+        ] {
+            assert_eq!(ora_code_kind(code), kind, "ORA-{code:05}");
+        }
+        #[allow(deprecated)]
+        let eof = oracle::Error::OciError(oracle::DbError::new(
+            3113,
+            0,
+            "ORA-03113: end-of-file on communication channel",
+            "dpiStmt_execute",
+            "execute",
+        ));
+        let e = ora_err("reading \"T\"", &eof);
+        assert!(e.is_transient());
+        assert!(
+            e.to_string().contains("the server closed the connection"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn identifiers_are_quoted_or_refused() {

@@ -1,7 +1,5 @@
 use crate::spec::env::{self, Secret};
 use serde::Deserialize;
-use std::fmt;
-use std::str::FromStr;
 
 /// `config:` of a `postgresql` source or destination.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,40 +40,14 @@ fn default_timeout() -> u64 {
     10
 }
 
-/// libpq's `sslmode`, without certificate verification (as libpq's `require`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SslMode {
-    Disable,
-    #[default]
-    Prefer,
-    Require,
-}
-
-impl FromStr for SslMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "disable" => Ok(SslMode::Disable),
-            "prefer" => Ok(SslMode::Prefer),
-            "require" => Ok(SslMode::Require),
-            other => Err(format!(
-                "unknown sslmode `{other}`, expected `disable`, `prefer` or `require`"
-            )),
-        }
-    }
-}
-
-impl env::Kind for SslMode {
-    const KIND: &'static str = "`disable`, `prefer` or `require`";
-}
-
-impl fmt::Display for SslMode {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(match self {
-            SslMode::Disable => "disable",
-            SslMode::Prefer => "prefer",
-            SslMode::Require => "require",
-        })
+crate::keyword_enum! {
+    /// libpq's `sslmode`, without certificate verification (as libpq's `require`).
+    #[derive(Default)]
+    pub enum SslMode: "sslmode" {
+        Disable = "disable",
+        #[default]
+        Prefer = "prefer",
+        Require = "require",
     }
 }
 

@@ -2,7 +2,7 @@
 //! staging table, everything (staging, load, publish) in one transaction.
 
 use super::types::{ColumnEncoder, DIRECT_TYPE_KEY, PG_TYPE_KEY};
-use super::{connect, describe, pg_error, qualified, PostgresConfig, PostgresDialect};
+use super::{connect, describe, pg_err, qualified, PostgresConfig, PostgresDialect};
 use crate::connectors::sql::engine::{
     default_publish_steps, Driver, Load, Publish, SqlDestination, Step,
 };
@@ -32,7 +32,7 @@ async fn check_schema(config: &PostgresConfig, client: &Client) -> Result<()> {
             &[schema],
         )
         .await
-        .map_err(|e| Error::run(format!("{}: {}", describe(config), pg_error(&e))))?;
+        .map_err(|e| pg_err(describe(config), &e))?;
     match row {
         None => Err(Error::run(format!(
             "schema `{schema}` does not exist in {} (create it, or set `schema`)",
@@ -47,8 +47,9 @@ async fn check_schema(config: &PostgresConfig, client: &Client) -> Result<()> {
     }
 }
 
+/// A driver error, with the kind its SQLSTATE says (the engine adds which table and step).
 fn run_err(e: tokio_postgres::Error) -> Error {
-    Error::run(pg_error(&e))
+    pg_err("", &e)
 }
 
 /// The schema to declare: a field whose `postgresql.type` hint names a type with the same
@@ -152,12 +153,7 @@ async fn apply_type_hints(
             alters.join(", ")
         ))
         .await
-        .map_err(|e| {
-            Error::run(format!(
-                "restoring the source's column types: {}",
-                pg_error(&e)
-            ))
-        })
+        .map_err(|e| pg_err("restoring the source's column types", &e))
 }
 
 #[async_trait]

@@ -15,7 +15,7 @@ pub use destination::PostgresDestination;
 pub use source::PostgresSource;
 
 use super::Dialect;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use arrow::datatypes::{DataType, Field};
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +52,44 @@ pub fn describe(c: &PostgresConfig) -> String {
         "postgresql://{}@{}:{}/{}",
         c.user, c.host, c.port, c.database
     )
+}
+
+/// A driver error while doing `what`, with the kind its SQLSTATE (or closed connection) says.
+pub fn pg_err(what: impl std::fmt::Display, e: &tokio_postgres::Error) -> Error {
+    Error::driver(pg_kind(e), what, pg_error(e))
+}
+
+/// The kind of a driver error: from the server's SQLSTATE; a connection the driver found
+/// closed, or an I/O error on it, is a lost connection.
+pub fn pg_kind(e: &tokio_postgres::Error) -> ErrorKind {
+    if let Some(state) = e.code() {
+        return sqlstate_kind(state.code());
+    }
+    if e.is_closed() {
+        return ErrorKind::ConnectionLost;
+    }
+    std::error::Error::source(e)
+        .and_then(crate::error::cause_kind)
+        .unwrap_or(ErrorKind::Permanent)
+}
+
+/// SQLSTATE -> kind (PostgreSQL's appendix A, "PostgreSQL Error Codes").
+fn sqlstate_kind(code: &str) -> ErrorKind {
+    match code {
+        // serialization_failure, deadlock_detected, too_many_connections, lock_not_available
+        "40001" | "40P01" | "53300" | "55P03" => ErrorKind::Transient,
+        // admin_shutdown (pg_terminate_backend, a restart), crash_shutdown, cannot_connect_now
+        "57P01" | "57P02" | "57P03" => ErrorKind::ConnectionLost,
+        // invalid_authorization_specification, invalid_password, insufficient_privilege
+        "28000" | "28P01" | "42501" => ErrorKind::Auth,
+        // invalid_catalog_name (database), invalid_schema_name, undefined_table/column/object
+        "3D000" | "3F000" | "42P01" | "42703" | "42704" => ErrorKind::NotFound,
+        // class 08: connection exception
+        c if c.starts_with("08") => ErrorKind::ConnectionLost,
+        // class 22: data exception; class 23: integrity constraint violation
+        c if c.starts_with("22") || c.starts_with("23") => ErrorKind::BadValue,
+        _ => ErrorKind::Permanent,
+    }
 }
 
 /// Formats a driver error with its causes and, for server errors, the detail and hint.
@@ -109,12 +147,18 @@ pub async fn connect(c: &PostgresConfig) -> Result<Client> {
                 limit.as_secs()
             )))
         }
+        // A refused or unanswered connection is "unreachable", whatever the driver's wording;
+        // a refused login is an authentication failure.
         Ok(Err(e)) => {
-            return Err(Error::Connection(format!(
-                "cannot connect to {}: {}",
-                describe(c),
-                pg_error(&e)
-            )))
+            let kind = match pg_kind(&e) {
+                ErrorKind::Permanent => ErrorKind::Unreachable,
+                kind => kind,
+            };
+            return Err(Error::driver(
+                kind,
+                format!("cannot connect to {}", describe(c)),
+                pg_error(&e),
+            ));
         }
         Ok(Ok(pair)) => pair,
     };
@@ -184,5 +228,36 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_map_to_kinds() {
+        for (code, kind) in [
+            ("40001", ErrorKind::Transient),
+            ("40P01", ErrorKind::Transient),
+            ("53300", ErrorKind::Transient),
+            ("55P03", ErrorKind::Transient),
+            ("57P01", ErrorKind::ConnectionLost),
+            ("57P02", ErrorKind::ConnectionLost),
+            ("57P03", ErrorKind::ConnectionLost),
+            ("08006", ErrorKind::ConnectionLost),
+            ("08003", ErrorKind::ConnectionLost),
+            ("28P01", ErrorKind::Auth),
+            ("28000", ErrorKind::Auth),
+            ("42501", ErrorKind::Auth),
+            ("42P01", ErrorKind::NotFound),
+            ("3D000", ErrorKind::NotFound),
+            ("22003", ErrorKind::BadValue),
+            ("23505", ErrorKind::BadValue),
+            ("42601", ErrorKind::Permanent),
+            ("57014", ErrorKind::Permanent),
+        ] {
+            assert_eq!(sqlstate_kind(code), kind, "{code}");
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! is bounded by `count` batches under construction plus the channel.
 
 use super::source::{copy_batches, Plan};
-use super::{connect, pg_error, qualified, PostgresConfig, PostgresDialect};
+use super::{connect, pg_err, qualified, PostgresConfig, PostgresDialect};
 use crate::connectors::sql::reader::{BatchTx, SchemaSlot};
 use crate::connectors::sql::Dialect;
 use crate::error::{Error, Result};
@@ -38,13 +38,13 @@ async fn filters(client: &Client, plan: &Plan, p: &PartitionSpec) -> Result<Vec<
                 )
                 .await
                 .map_err(|e| {
-                    Error::run(format!(
-                        "{what}: partition column `{col}` must be an integer column: {}",
-                        pg_error(&e)
-                    ))
+                    pg_err(
+                        format!("{what}: partition column `{col}` must be an integer column"),
+                        &e,
+                    )
                 })?;
-            let lo: Option<i64> = row.try_get(0).map_err(|e| Error::run(pg_error(&e)))?;
-            let hi: Option<i64> = row.try_get(1).map_err(|e| Error::run(pg_error(&e)))?;
+            let lo: Option<i64> = row.try_get(0).map_err(|e| pg_err("", &e))?;
+            let hi: Option<i64> = row.try_get(1).map_err(|e| pg_err("", &e))?;
             let (Some(lo), Some(hi)) = (lo, hi) else {
                 return Ok(vec!["TRUE".into()]); // empty, or only NULLs
             };
@@ -78,8 +78,8 @@ async fn filters(client: &Client, plan: &Plan, p: &PartitionSpec) -> Result<Vec<
                     &[],
                 )
                 .await
-                .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
-            let pages: i64 = row.try_get(0).map_err(|e| Error::run(pg_error(&e)))?;
+                .map_err(|e| pg_err(&what, &e))?;
+            let pages: i64 = row.try_get(0).map_err(|e| pg_err("", &e))?;
             let pages = pages.max(1) as i128;
             let step = (pages + count - 1) / count;
             let mut out = Vec::new();
@@ -116,12 +116,12 @@ pub(super) async fn read(
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
-        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+        .map_err(|e| pg_err(&what, &e))?;
     let snapshot: String = client
         .query_one("SELECT pg_export_snapshot()", &[])
         .await
         .and_then(|r| r.try_get(0))
-        .map_err(|e| Error::run(format!("{what}: exporting a snapshot: {}", pg_error(&e))))?;
+        .map_err(|e| pg_err(format!("{what}: exporting a snapshot"), &e))?;
     tracing::debug!(stream = %what, parts = parts.len(), "partitioned read");
     slot.send(plan.schema.clone());
     let plan = Arc::new(plan);
@@ -137,7 +137,7 @@ pub(super) async fn read(
                     snapshot.replace('\'', "''")
                 ))
                 .await
-                .map_err(|e| Error::run(format!("{}: importing the snapshot: {}", plan.what, pg_error(&e))))?;
+                .map_err(|e| pg_err(format!("{}: importing the snapshot", plan.what), &e))?;
                 let select = match &plan.filter {
                     Some(c) => format!("{} WHERE {c} AND {f}", plan.select),
                     None => format!("{} WHERE {f}", plan.select),

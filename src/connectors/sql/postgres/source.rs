@@ -1,5 +1,5 @@
 use super::types::{append, arrow_field, scalar_for, ColumnKind};
-use super::{connect, describe, pg_error, qualified, PostgresConfig, PostgresDialect};
+use super::{connect, describe, pg_err, qualified, PostgresConfig, PostgresDialect};
 use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher};
 use crate::connectors::sql::{cursor_predicate, Dialect};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
@@ -50,17 +50,9 @@ async fn tables(client: &Client, schema: &str) -> Result<Vec<String>> {
             &[&schema],
         )
         .await
-        .map_err(|e| {
-            Error::run(format!(
-                "listing tables of schema `{schema}`: {}",
-                pg_error(&e)
-            ))
-        })?;
+        .map_err(|e| pg_err(format!("listing tables of schema `{schema}`"), &e))?;
     rows.iter()
-        .map(|r| {
-            r.try_get::<_, String>(0)
-                .map_err(|e| Error::run(pg_error(&e)))
-        })
+        .map(|r| r.try_get::<_, String>(0).map_err(|e| pg_err("", &e)))
         .collect()
 }
 
@@ -91,11 +83,11 @@ async fn resolve_table(
             let rows = client
                 .query(sql, &[s, t])
                 .await
-                .map_err(|e| Error::run(format!("looking up table `{table}`: {}", pg_error(&e))))?;
+                .map_err(|e| pg_err(format!("looking up table `{table}`"), &e))?;
             for r in rows {
                 let pair: (String, String) = (
-                    r.try_get(0).map_err(|e| Error::run(pg_error(&e)))?,
-                    r.try_get(1).map_err(|e| Error::run(pg_error(&e)))?,
+                    r.try_get(0).map_err(|e| pg_err("", &e))?,
+                    r.try_get(1).map_err(|e| pg_err("", &e))?,
                 );
                 if !found.contains(&pair) {
                     found.push(pair);
@@ -174,10 +166,7 @@ pub(super) async fn plan(
         }
     };
     let base = format!("SELECT * FROM {from}");
-    let prepared = client
-        .prepare(&base)
-        .await
-        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+    let prepared = client.prepare(&base).await.map_err(|e| pg_err(&what, &e))?;
     let names: Vec<String> = prepared
         .columns()
         .iter()
@@ -202,9 +191,10 @@ pub(super) async fn plan(
             })
             .collect();
         let select = format!("SELECT {} FROM {from}", cols.join(", "));
-        let prepared = client.prepare(&select).await.map_err(|e| {
-            Error::run(format!("{what}: with the stream's casts: {}", pg_error(&e)))
-        })?;
+        let prepared = client
+            .prepare(&select)
+            .await
+            .map_err(|e| pg_err(format!("{what}: with the stream's casts"), &e))?;
         (select, prepared)
     };
     let columns = prepared.columns();
@@ -219,12 +209,12 @@ pub(super) async fn plan(
         let row = client
             .query_one(&format!("SELECT {}", exprs.join(", ")), &[])
             .await
-            .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+            .map_err(|e| pg_err(&what, &e))?;
         (0..columns.len())
             .map(|i| {
                 row.try_get::<_, Option<String>>(i)
                     .map(|s| s.unwrap_or_default())
-                    .map_err(|e| Error::run(pg_error(&e)))
+                    .map_err(|e| pg_err("", &e))
             })
             .collect::<Result<_>>()?
     };
@@ -240,7 +230,7 @@ pub(super) async fn plan(
                     &[&oid],
                 )
                 .await
-                .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+                .map_err(|e| pg_err(&what, &e))?;
             not_null = rows.iter().filter_map(|r| r.try_get(0).ok()).collect();
         }
     }
@@ -283,7 +273,7 @@ pub(super) async fn copy_batches(
     let stream = client
         .copy_out(&copy)
         .await
-        .map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+        .map_err(|e| pg_err(&what, &e))?;
     futures::pin_mut!(stream);
     let ncols = plan.kinds.len();
     let mut batcher = Batcher::new(plan.schema.clone(), batch_size, what)?;
@@ -296,7 +286,7 @@ pub(super) async fn copy_batches(
         ))
     };
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Error::run(format!("{what}: {}", pg_error(&e))))?;
+        let chunk = chunk.map_err(|e| pg_err(&what, &e))?;
         if trailer {
             continue;
         }
@@ -390,9 +380,10 @@ pub(super) async fn copy_batches(
 impl Source for PostgresSource {
     async fn check(&self) -> Result<()> {
         let client = connect(&self.config).await?;
-        client.simple_query("SELECT 1").await.map_err(|e| {
-            Error::Connection(format!("{}: {}", describe(&self.config), pg_error(&e)))
-        })?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| pg_err(describe(&self.config), &e))?;
         Ok(())
     }
 
@@ -407,7 +398,7 @@ impl Source for PostgresSource {
                 &[&self.config.schema],
             )
             .await
-            .map_err(|e| Error::run(format!("reading row estimates: {}", pg_error(&e))))?
+            .map_err(|e| pg_err(format!("reading row estimates"), &e))?
             .iter()
             .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
             .collect();

@@ -38,12 +38,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Field metadata key holding the column's PostgreSQL type (`format_type` output).
-pub const PG_TYPE_KEY: &str = "postgresql.type";
+pub const PG_TYPE_KEY: &str = crate::contract::field_meta::POSTGRESQL_TYPE;
 /// Destination-internal field metadata: declare the column with this type as is (set only for
 /// types whose binary input is the same as the Arrow-derived type's).
 pub const DIRECT_TYPE_KEY: &str = "etl.postgresql.declare";
-/// Arrow's canonical extension-type metadata key.
-const EXT_KEY: &str = "ARROW:extension:name";
 
 /// Microseconds between 1970-01-01 and PostgreSQL's epoch 2000-01-01.
 const PG_EPOCH_US: i64 = 946_684_800_000_000;
@@ -186,7 +184,7 @@ pub fn arrow_field(name: &str, kind: ColumnKind, pg_type: &str) -> Field {
         DataType::List(Arc::new(item))
     } else {
         if kind.scalar == Scalar::Uuid {
-            meta.insert(EXT_KEY.into(), "arrow.uuid".into());
+            crate::contract::field_meta::tag_uuid(&mut meta);
         }
         kind.scalar.data_type()
     };
@@ -593,11 +591,11 @@ fn encoder_scalar(dt: &DataType, uuid_ext: bool) -> Result<Enc, String> {
     })
 }
 
-/// Whether a field is a UUID (the `arrow.uuid` extension or a `uuid` hint).
+/// Whether a field is a UUID (Arrow's `arrow.uuid` extension, or PostgreSQL's own `uuid` hint).
 pub fn is_uuid_field(f: &Field) -> bool {
-    matches!(f.data_type(), DataType::FixedSizeBinary(16))
-        && (f.metadata().get(EXT_KEY).map(String::as_str) == Some("arrow.uuid")
-            || f.metadata().get(PG_TYPE_KEY).map(String::as_str) == Some("uuid"))
+    crate::contract::field_meta::is_uuid(f)
+        || (matches!(f.data_type(), DataType::FixedSizeBinary(16))
+            && f.metadata().get(PG_TYPE_KEY).map(String::as_str) == Some("uuid"))
 }
 
 /// Writes one Arrow column's values into binary COPY rows.

@@ -183,7 +183,7 @@ impl Driver for SqliteWriter {
         let (staging, schema, batches) = (load.staging, load.schema, load.batches);
         let rows_per_insert = self.config.batch_size.unwrap_or(DEFAULT_ROWS_PER_INSERT);
         let (tx, rx) =
-            std::sync::mpsc::sync_channel::<RecordBatch>(crate::runner::CHANNEL_CAPACITY);
+            std::sync::mpsc::sync_channel::<RecordBatch>(crate::contract::CHANNEL_CAPACITY);
         let staging_q = self.qualified(staging);
         let schema = schema.clone();
         let worker = {

@@ -1,10 +1,10 @@
 use super::types::{append, arrow_type, infer_type};
-use super::{quote_table, SqliteConfig, SqliteDialect};
+use super::{quote_table, sqlite_err, SqliteConfig, SqliteDialect};
 use crate::connectors::sql::reader::{spawn_blocking_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::sql::Dialect;
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
+use crate::contract::CursorValue;
 use crate::error::{Error, Result};
-use crate::runner::cursor::CursorValue;
 use crate::spec::{Defaults, StreamSpec};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
@@ -149,12 +149,12 @@ fn read_blocking(
     };
     let mut stmt = conn
         .prepare(&sql)
-        .map_err(|e| Error::run(format!("{what}: {e}")))?;
+        .map_err(|e| sqlite_err(&what, e))?;
     let declared = declared_fields(&stmt, &what)?;
     let ncols = declared.len();
     let mut rows = stmt
         .query(rusqlite::params_from_iter(param.iter()))
-        .map_err(|e| Error::run(format!("{what}: {e}")))?;
+        .map_err(|e| sqlite_err(&what, e))?;
 
     // Columns without a declared type take the type of their first value in the first batch.
     let mut first: Vec<Vec<Value>> = Vec::new();
@@ -163,7 +163,7 @@ fn read_blocking(
         while first.len() < batch_size {
             match rows
                 .next()
-                .map_err(|e| Error::run(format!("{what}: {e}")))?
+                .map_err(|e| sqlite_err(&what, e))?
             {
                 Some(r) => first.push(
                     (0..ncols)
@@ -208,7 +208,7 @@ fn read_blocking(
     if !exhausted {
         while let Some(r) = rows
             .next()
-            .map_err(|e| Error::run(format!("{what}: {e}")))?
+            .map_err(|e| sqlite_err(&what, e))?
         {
             batcher.start_row();
             for i in 0..ncols {
