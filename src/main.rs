@@ -144,7 +144,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(dispatch(cli.command, bars)) {
+    let result = runtime.block_on(dispatch(cli.command, bars));
+    // Every stream has ended (committed, or failed and cleaned up). A blocking read the run
+    // gave up on (a slow SQLite query past `defaults.timeout`) must not hold the exit: dropping
+    // the runtime would wait for it.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {}", etl::error::full_message(&e));

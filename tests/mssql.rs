@@ -66,7 +66,10 @@ fn config_is_validated_without_connecting() {
 
     let bad_encrypt = good.replace("encrypt: off", "encrypt: sometimes");
     let spec = write_spec(dir.path(), "bad_encrypt.yaml", &bad_encrypt);
-    etl(dir.path(), &["validate", &spec]).fails(2, "`required`, `on`, `off` or `not_supported`");
+    etl(dir.path(), &["validate", &spec]).fails(
+        2,
+        "source.config.encrypt: unknown encrypt `sometimes`, expected one of `required`, `on`, `off`, `not_supported`",
+    );
 
     let bad_port = good.replace("port: 1433", "port: 99999");
     let spec = write_spec(dir.path(), "bad_port.yaml", &bad_port);

@@ -189,10 +189,13 @@ where
                             .map(Expanded)
                             .map_err(|e| E::custom(e.to_string()))
                     } else {
-                        Err(E::custom(format!(
-                            "invalid value `{s}`: expected {} ({e})",
-                            T::KIND
-                        )))
+                        let e = e.to_string();
+                        // A keyword's own message already lists the valid words.
+                        Err(E::custom(if e.contains(T::KIND) {
+                            e
+                        } else {
+                            format!("invalid value `{s}`: expected {} ({e})", T::KIND)
+                        }))
                     }
                 })
             }

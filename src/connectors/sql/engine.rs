@@ -193,6 +193,13 @@ pub trait Driver: Send + Sync + 'static {
         self.execute(conn, &sql).await
     }
 
+    /// Names of the tables in the destination's schema that begin with `_etl_`: what a killed
+    /// run may have left. Transactional drivers never leave any (their DDL rolled back) and
+    /// keep this default.
+    async fn etl_tables(&self, _conn: &mut Self::Conn) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// `DROP TABLE` of a table known to exist.
     fn drop_sql(&self, table: &str) -> String {
         format!("DROP TABLE {}", self.qualified(table))
@@ -324,8 +331,9 @@ impl<D: Driver> Destination for SqlDestination<D> {
             if D::TRANSACTIONAL_DDL {
                 d.begin(&mut conn).await?;
             } else {
-                // A staging table of an earlier attempt of this run whose cleanup failed.
-                d.drop_if_exists(&mut conn, &staging).await?;
+                // Staging and old tables of this table that a killed run (or an attempt whose
+                // cleanup failed) left behind.
+                drop_leftovers(d, &mut conn, &table).await?;
             }
             d.create_staging(&mut conn, &staging, &schema, &primary_key)
                 .await
@@ -364,6 +372,38 @@ impl<D: Driver> Destination for SqlDestination<D> {
             }
         }
     }
+}
+
+/// Drops the staging (`_etl_stage_`) and old (`_etl_old_`) tables of `table` from earlier runs:
+/// a SIGKILL between creating and dropping them leaves them on a database whose DDL is not
+/// transactional. Only names of exactly this table's form are dropped, and none when the table
+/// name is long enough to be cut in side-table names (two tables could then share the stem).
+/// One run writes a destination table at a time.
+async fn drop_leftovers<D: Driver>(d: &D, conn: &mut D::Conn, table: &str) -> Result<()> {
+    const RUN: &str = "000000000000";
+    let stems: Vec<(String, usize)> = ["_etl_stage_", "_etl_old_"]
+        .iter()
+        .map(|prefix| side_table_name(prefix, table, RUN, D::MAX_IDENT))
+        .filter(|probe| probe.contains(table))
+        .map(|probe| (probe[..probe.len() - RUN.len()].to_string(), probe.len()))
+        .collect();
+    if stems.is_empty() {
+        return Ok(());
+    }
+    for name in d.etl_tables(conn).await? {
+        let leftover = stems.iter().any(|(stem, len)| {
+            name.len() == *len
+                && name.starts_with(stem.as_str())
+                && name[stem.len()..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric())
+        });
+        if leftover {
+            tracing::info!(table = %name, "dropping a table an earlier run left behind");
+            d.drop_if_exists(conn, &name).await?;
+        }
+    }
+    Ok(())
 }
 
 /// A loaded staging table, waiting to be published.

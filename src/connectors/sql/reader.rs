@@ -5,9 +5,9 @@
 use super::builder::ColumnBuilder;
 use super::{cursor_predicate, Dialect};
 use crate::connectors::Reader;
-use crate::error::{Error, Result as EtlResult};
 use crate::contract::CursorValue;
 use crate::contract::CHANNEL_CAPACITY;
+use crate::error::{Error, Result as EtlResult};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use std::future::Future;

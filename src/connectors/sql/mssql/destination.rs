@@ -53,6 +53,25 @@ impl Driver for MssqlConfig {
         table_exists(client, &self.schema, table).await
     }
 
+    async fn etl_tables(&self, client: &mut MssqlClient) -> Result<Vec<String>> {
+        let what = "listing etl's tables";
+        let rows = client
+            .query(
+                "SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES \
+                 WHERE TABLE_SCHEMA = @P1 AND LEFT(TABLE_NAME, 5) = '_etl_'",
+                &[&self.schema],
+            )
+            .await
+            .map_err(|e| run_err(what, e))?
+            .into_first_result()
+            .await
+            .map_err(|e| run_err(what, e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get::<&str, _>(0).map(str::to_string))
+            .collect())
+    }
+
     async fn close(&self, client: MssqlClient) {
         let _ = client.close().await;
     }

@@ -126,6 +126,15 @@ impl Driver for MysqlConfig {
         table_exists(conn, None, table).await
     }
 
+    async fn etl_tables(&self, conn: &mut Conn) -> Result<Vec<String>> {
+        conn.query::<String, _>(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND LEFT(table_name, 5) = '_etl_'",
+        )
+        .await
+        .map_err(|e| run_err("listing etl's tables", e))
+    }
+
     async fn close(&self, conn: Conn) {
         let _ = conn.disconnect().await;
     }

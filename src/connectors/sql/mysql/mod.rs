@@ -150,7 +150,14 @@ fn scrub(message: &str, password: &str) -> String {
 
 /// A driver error while running, worded for the user, with the kind its code says.
 pub(crate) fn run_err(what: &str, e: mysql_async::Error) -> Error {
-    Error::driver(mysql_kind(&e), what, e)
+    // mysql_async words an I/O error "Input/output error: Input/output error: …": say it once.
+    let detail = match &e {
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => {
+            format!("Input/output error: {io}")
+        }
+        other => other.to_string(),
+    };
+    Error::driver(mysql_kind(&e), what, detail)
 }
 
 /// The kind of a driver error on an open connection: the server's error number; any I/O

@@ -8,8 +8,8 @@
 
 use super::types::{bind_type, bind_value, BindValue};
 use super::{
-    blocking, check_ident, connect, ora_err, qualified, table_exists, OracleConfig, OracleDialect,
-    MAX_IDENT,
+    blocking, check_ident, connect, etl_tables, ora_err, qualified, table_exists, OracleConfig,
+    OracleDialect, MAX_IDENT,
 };
 use crate::connectors::sql::engine::{
     default_publish_steps, verb, Driver, Load, Publish, SqlDestination, Step,
@@ -150,6 +150,11 @@ impl Driver for OracleConfig {
     async fn table_exists(&self, conn: &mut Arc<Connection>, table: &str) -> Result<bool> {
         let (conn, schema, table) = (conn.clone(), self.schema.clone(), table.to_string());
         blocking(move || table_exists(&conn, schema.as_deref(), &table)).await
+    }
+
+    async fn etl_tables(&self, conn: &mut Arc<Connection>) -> Result<Vec<String>> {
+        let (conn, schema) = (conn.clone(), self.schema.clone());
+        blocking(move || etl_tables(&conn, schema.as_deref())).await
     }
 
     async fn commit(&self, conn: &mut Arc<Connection>) -> Result<()> {

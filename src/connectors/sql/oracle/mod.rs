@@ -267,6 +267,18 @@ pub(crate) fn table_exists(conn: &Connection, schema: Option<&str>, table: &str)
     Ok(n > 0)
 }
 
+/// Tables of the schema whose names begin with `_etl_` (etl's staging and old tables).
+pub(crate) fn etl_tables(conn: &Connection, schema: Option<&str>) -> Result<Vec<String>> {
+    let sql = format!(
+        "SELECT table_name FROM all_tables WHERE owner = {OWNER} AND SUBSTR(table_name, 1, 5) = '_etl_'"
+    );
+    let what = "listing etl's tables";
+    let rows = conn
+        .query_as::<String>(&sql, &[&schema])
+        .map_err(|e| ora_err(what, &e))?;
+    rows.map(|r| r.map_err(|e| ora_err(what, &e))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,7 +78,7 @@ async fn filters(client: &Client, plan: &Plan, p: &PartitionSpec) -> Result<Vec<
                     &[],
                 )
                 .await
-                .map_err(|e| pg_err(&what, &e))?;
+                .map_err(|e| pg_err(what, &e))?;
             let pages: i64 = row.try_get(0).map_err(|e| pg_err("", &e))?;
             let pages = pages.max(1) as i128;
             let step = (pages + count - 1) / count;

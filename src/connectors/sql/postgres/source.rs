@@ -270,10 +270,7 @@ pub(super) async fn copy_batches(
 ) -> Result<bool> {
     let what = &plan.what;
     let copy = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
-    let stream = client
-        .copy_out(&copy)
-        .await
-        .map_err(|e| pg_err(&what, &e))?;
+    let stream = client.copy_out(&copy).await.map_err(|e| pg_err(what, &e))?;
     futures::pin_mut!(stream);
     let ncols = plan.kinds.len();
     let mut batcher = Batcher::new(plan.schema.clone(), batch_size, what)?;
@@ -286,7 +283,7 @@ pub(super) async fn copy_batches(
         ))
     };
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| pg_err(&what, &e))?;
+        let chunk = chunk.map_err(|e| pg_err(what, &e))?;
         if trailer {
             continue;
         }
@@ -398,7 +395,7 @@ impl Source for PostgresSource {
                 &[&self.config.schema],
             )
             .await
-            .map_err(|e| pg_err(format!("reading row estimates"), &e))?
+            .map_err(|e| pg_err("reading row estimates", &e))?
             .iter()
             .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
             .collect();

@@ -147,9 +147,7 @@ fn read_blocking(
         ),
         None => (sql, None),
     };
-    let mut stmt = conn
-        .prepare(&sql)
-        .map_err(|e| sqlite_err(&what, e))?;
+    let mut stmt = conn.prepare(&sql).map_err(|e| sqlite_err(&what, e))?;
     let declared = declared_fields(&stmt, &what)?;
     let ncols = declared.len();
     let mut rows = stmt
@@ -161,10 +159,7 @@ fn read_blocking(
     let mut exhausted = false;
     if declared.iter().any(|(_, t)| t.is_none()) {
         while first.len() < batch_size {
-            match rows
-                .next()
-                .map_err(|e| sqlite_err(&what, e))?
-            {
+            match rows.next().map_err(|e| sqlite_err(&what, e))? {
                 Some(r) => first.push(
                     (0..ncols)
                         .map(|i| r.get::<_, Value>(i))
@@ -206,10 +201,7 @@ fn read_blocking(
         }
     }
     if !exhausted {
-        while let Some(r) = rows
-            .next()
-            .map_err(|e| sqlite_err(&what, e))?
-        {
+        while let Some(r) = rows.next().map_err(|e| sqlite_err(&what, e))? {
             batcher.start_row();
             for i in 0..ncols {
                 if let Err(e) = append(&mut batcher.builders[i], r.get_ref(i)?) {
