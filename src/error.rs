@@ -38,7 +38,7 @@ pub enum Error {
     Avro(#[from] arrow_avro::errors::AvroError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("{0}{hint}", hint = crate::connectors::file::store::s3_hint(&.0.to_string()))]
+    #[error("{0}{hint}", hint = crate::connectors::file::store::store_hint(&.0.to_string()))]
     ObjectStore(#[from] object_store::Error),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -7,8 +7,8 @@
 
 use super::file::partition;
 use super::file::{
-    FileDestination, FileDestinationConfig, FileSource, FileSourceConfig, S3DestinationConfig,
-    S3SourceConfig,
+    AzureDestinationConfig, AzureSourceConfig, FileDestination, FileDestinationConfig, FileSource,
+    FileSourceConfig, GcsDestinationConfig, GcsSourceConfig, S3DestinationConfig, S3SourceConfig,
 };
 #[cfg(feature = "mssql")]
 use super::sql::mssql::{MssqlConfig, MssqlDestination, MssqlSource};
@@ -43,8 +43,14 @@ type OracleConfig = NotBuilt;
 /// Why a spec naming a connector left out of this build is invalid.
 #[allow(dead_code)]
 fn not_built(connector_type: &str) -> String {
+    not_built_as(connector_type, connector_type)
+}
+
+/// [`not_built`] for a connector whose cargo feature has another name.
+#[allow(dead_code)]
+fn not_built_as(connector_type: &str, feature: &str) -> String {
     format!(
-        "connector_type `{connector_type}` is not built into this etl binary: rebuild it with the cargo feature `{connector_type}` (e.g. `cargo build --release --features {connector_type}`; it is on by default)"
+        "connector_type `{connector_type}` is not built into this etl binary: rebuild it with the cargo feature `{feature}` (e.g. `cargo build --release --features {feature}`; it is on by default)"
     )
 }
 
@@ -65,6 +71,10 @@ pub enum SourceConfig {
     LocalFile(FileSourceConfig),
     #[serde(rename = "s3")]
     S3(S3SourceConfig),
+    #[serde(rename = "gcs")]
+    Gcs(GcsSourceConfig),
+    #[serde(rename = "azure_blob")]
+    Azure(AzureSourceConfig),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +94,10 @@ pub enum DestinationConfig {
     LocalFile(FileDestinationConfig),
     #[serde(rename = "s3")]
     S3(S3DestinationConfig),
+    #[serde(rename = "gcs")]
+    Gcs(GcsDestinationConfig),
+    #[serde(rename = "azure_blob")]
+    Azure(AzureDestinationConfig),
 }
 
 impl SourceConfig {
@@ -96,6 +110,8 @@ impl SourceConfig {
             SourceConfig::Oracle(_) => "oracle",
             SourceConfig::LocalFile(_) => "local_file",
             SourceConfig::S3(_) => "s3",
+            SourceConfig::Gcs(_) => "gcs",
+            SourceConfig::Azure(_) => "azure_blob",
         }
     }
 
@@ -137,6 +153,14 @@ impl SourceConfig {
             SourceConfig::S3(c) => c.validate(streams),
             #[cfg(not(feature = "s3"))]
             SourceConfig::S3(_) => Err(not_built("s3")),
+            #[cfg(feature = "gcs")]
+            SourceConfig::Gcs(c) => c.validate(streams),
+            #[cfg(not(feature = "gcs"))]
+            SourceConfig::Gcs(_) => Err(not_built("gcs")),
+            #[cfg(feature = "azure")]
+            SourceConfig::Azure(c) => c.validate(streams),
+            #[cfg(not(feature = "azure"))]
+            SourceConfig::Azure(_) => Err(not_built_as("azure_blob", "azure")),
         }
     }
 
@@ -157,6 +181,8 @@ impl SourceConfig {
                 Box::new(FileSource::new(c.location(), c.read_options())?)
             }
             SourceConfig::S3(c) => Box::new(FileSource::new(c.location(), c.read_options())?),
+            SourceConfig::Gcs(c) => Box::new(FileSource::new(c.location(), c.read_options())?),
+            SourceConfig::Azure(c) => Box::new(FileSource::new(c.location(), c.read_options())?),
         })
     }
 }
@@ -171,6 +197,8 @@ impl DestinationConfig {
             DestinationConfig::Oracle(_) => "oracle",
             DestinationConfig::LocalFile(_) => "local_file",
             DestinationConfig::S3(_) => "s3",
+            DestinationConfig::Gcs(_) => "gcs",
+            DestinationConfig::Azure(_) => "azure_blob",
         }
     }
 
@@ -194,6 +222,14 @@ impl DestinationConfig {
             DestinationConfig::S3(c) => c.validate().and_then(|_| partition::validate(streams)),
             #[cfg(not(feature = "s3"))]
             DestinationConfig::S3(_) => Err(not_built("s3")),
+            #[cfg(feature = "gcs")]
+            DestinationConfig::Gcs(c) => c.validate().and_then(|_| partition::validate(streams)),
+            #[cfg(not(feature = "gcs"))]
+            DestinationConfig::Gcs(_) => Err(not_built("gcs")),
+            #[cfg(feature = "azure")]
+            DestinationConfig::Azure(c) => c.validate().and_then(|_| partition::validate(streams)),
+            #[cfg(not(feature = "azure"))]
+            DestinationConfig::Azure(_) => Err(not_built_as("azure_blob", "azure")),
         }
     }
 
@@ -201,7 +237,7 @@ impl DestinationConfig {
     fn no_partition_by(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
         match streams.iter().find(|s| !s.partition_by.is_empty()) {
             Some(s) => Err(format!(
-                "stream `{}`: partition_by writes Hive-style folders and applies to file destinations (local_file, s3), not to {}",
+                "stream `{}`: partition_by writes Hive-style folders and applies to file destinations (local_file, s3, gcs, azure_blob), not to {}",
                 s.name,
                 self.connector_type()
             )),
@@ -230,6 +266,12 @@ impl DestinationConfig {
                 Box::new(FileDestination::new(c.location(), c.write_options())?)
             }
             DestinationConfig::S3(c) => {
+                Box::new(FileDestination::new(c.location(), c.write_options())?)
+            }
+            DestinationConfig::Gcs(c) => {
+                Box::new(FileDestination::new(c.location(), c.write_options())?)
+            }
+            DestinationConfig::Azure(c) => {
                 Box::new(FileDestination::new(c.location(), c.write_options())?)
             }
         })
@@ -283,6 +325,22 @@ pub fn connectors() -> Vec<ConnectorInfo> {
         roles: vec![
             ("source", fields_of::<S3SourceConfig>()),
             ("destination", fields_of::<S3DestinationConfig>()),
+        ],
+    });
+    #[cfg(feature = "gcs")]
+    list.push(ConnectorInfo {
+        connector_type: "gcs",
+        roles: vec![
+            ("source", fields_of::<GcsSourceConfig>()),
+            ("destination", fields_of::<GcsDestinationConfig>()),
+        ],
+    });
+    #[cfg(feature = "azure")]
+    list.push(ConnectorInfo {
+        connector_type: "azure_blob",
+        roles: vec![
+            ("source", fields_of::<AzureSourceConfig>()),
+            ("destination", fields_of::<AzureDestinationConfig>()),
         ],
     });
     #[cfg(feature = "mssql")]
