@@ -163,7 +163,17 @@ pub fn infer_schema(sample: &[u8], options: &CsvOptions, max_records: usize) -> 
         .with_quote(options.quote)
         .with_null_regex(null_regex(options)?)
         .infer_schema(sample, Some(max_records))?;
-    Ok(schema)
+    // A column with no value in the sample but NULLs and quoted `""` holds text, as far as
+    // anyone can tell (DuckDB reads such a column as VARCHAR too).
+    let fields: Vec<arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Null => f.as_ref().clone().with_data_type(DataType::Utf8),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Ok(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// arrow-csv's decoder plus a [`QuoteScan`] that finds the quoted fields arrow-csv would

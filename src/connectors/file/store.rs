@@ -322,7 +322,7 @@ fn http_settings(
 fn build_error(what: String, e: object_store::Error) -> Error {
     let text = crate::error::full_message(&e);
     let lower = text.to_ascii_lowercase();
-    if ["credential", "key", "sas", "token", "account"]
+    if ["credential", "key", "sas", "token", "account", "pem", "decode"]
         .iter()
         .any(|w| lower.contains(w))
     {
@@ -394,7 +394,16 @@ fn gcs_store(c: &GcsConnection) -> Result<Arc<dyn ObjectStore>> {
         b = b.with_base_url(e.trim_end_matches('/'));
     }
     if c.anonymous {
-        b = b.with_skip_signature(true);
+        // An empty bearer token: no credential lookup (which would otherwise end at the
+        // instance metadata server) and no Authorization header worth the name.
+        use object_store::gcp::GcpCredential;
+        b = b
+            .with_skip_signature(true)
+            .with_credentials(Arc::new(object_store::StaticCredentialProvider::new(
+                GcpCredential {
+                    bearer: String::new(),
+                },
+            )));
     }
     let store = b
         .build()
