@@ -195,7 +195,12 @@ fn put_shop(
         etl(dir, &["run", &write_spec(dir, "export.yaml", &text)]).ok();
         for f in files_under(&out) {
             let rel = f.strip_prefix(&out).unwrap().to_string_lossy().into_owned();
-            store.py(&["upload", bucket, &format!("snapshots/{rel}"), &f.to_string_lossy()]);
+            store.py(&[
+                "upload",
+                bucket,
+                &format!("snapshots/{rel}"),
+                &f.to_string_lossy(),
+            ]);
         }
     }
     ["customers", "orders", "order_items"]
@@ -234,7 +239,10 @@ fn formats_both_ways(store: Store, format: &str, compression: &str, ext: &str) {
         "streams:\n  - name: orders\n    file_path: snapshots/orders/\n",
     );
     store
-        .run(dir.path(), &["run", &write_spec(dir.path(), "back.yaml", &back)])
+        .run(
+            dir.path(),
+            &["run", &write_spec(dir.path(), "back.yaml", &back)],
+        )
         .ok();
     let files = files_under(&dir.path().join("dl/snapshots/orders"));
     compare(&copy, "orders", &files, format);
@@ -253,11 +261,15 @@ fn partition_by(store: Store) {
         "streams:\n  - name: orders\n    partition_by: [status]\n",
     );
     store
-        .run(dir.path(), &["run", &write_spec(dir.path(), "p.yaml", &spec)])
+        .run(
+            dir.path(),
+            &["run", &write_spec(dir.path(), "p.yaml", &spec)],
+        )
         .ok();
     let keys = store.keys(&bucket, "snapshots/orders/");
     assert!(
-        keys.iter().all(|k| k.starts_with("snapshots/orders/status=")),
+        keys.iter()
+            .all(|k| k.starts_with("snapshots/orders/status=")),
         "{keys:?}"
     );
     let local = dir.path().join("dl");
@@ -311,12 +323,22 @@ fn incremental_destination(store: Store) {
     drop(conn);
     store.run(dir.path(), &["run", &spec]).ok();
     let keys = store.keys(&bucket, "snapshots/orders/");
-    assert_eq!(keys.len(), 2, "a new part object beside the old one: {keys:?}");
+    assert_eq!(
+        keys.len(),
+        2,
+        "a new part object beside the old one: {keys:?}"
+    );
     let local = dir.path().join("dl");
     store.download(&bucket, "snapshots/orders/", &local);
     let out = std::process::Command::new(python())
         .arg(Path::new(ROOT).join("tests/py/union_check.py"))
-        .args(["--sqlite", &db.to_string_lossy(), "--table", "orders", "--dir"])
+        .args([
+            "--sqlite",
+            &db.to_string_lossy(),
+            "--table",
+            "orders",
+            "--dir",
+        ])
         .arg(local.join("snapshots"))
         .output()
         .expect("spawn python");
@@ -428,7 +450,8 @@ fn bad_inputs(store: Store) {
     let r = store.run(dir.path(), &["check", &spec]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.contains(&format!("source ({}): FAILED", store.connector()))
+        r.stdout
+            .contains(&format!("source ({}): FAILED", store.connector()))
             && r.stdout.contains(missing),
         "{}",
         r.stdout
@@ -456,13 +479,19 @@ fn bad_inputs(store: Store) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let dead = spec_from(store, &bucket, "landing/", &db, "")
-        .replace(&store.endpoint(), &format!("http://127.0.0.1:{port}/devstoreaccount1"));
+    let dead = spec_from(store, &bucket, "landing/", &db, "").replace(
+        &store.endpoint(),
+        &format!("http://127.0.0.1:{port}/devstoreaccount1"),
+    );
     let spec = write_spec(dir.path(), "dead.yaml", &dead);
     let t = std::time::Instant::now();
     let r = store.run(dir.path(), &["check", &spec]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(t.elapsed() < std::time::Duration::from_secs(120), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(120),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 /// Wrong credentials are refused with exit 1 and a message that says so; the secret is never
@@ -474,7 +503,13 @@ fn wrong_credentials(store: Store) {
     let spec = write_spec(
         dir.path(),
         "s.yaml",
-        &spec_to(store, &db, &bucket, "parquet", "streams:\n  - name: orders\n"),
+        &spec_to(
+            store,
+            &db,
+            &bucket,
+            "parquet",
+            "streams:\n  - name: orders\n",
+        ),
     );
     let wrong = match store {
         // A well-formed key of the right length that is not the account's.
@@ -501,15 +536,24 @@ fn azure_sas_and_connection_string() {
     let db = shop_db(dir.path());
     let bucket = store.bucket("sas");
     let sas = store.py(&["sas", &bucket]).remove(0);
-    let with_sas = spec_to(store, &db, &bucket, "parquet", "streams:\n  - name: orders\n")
-        .replace("account_key:", "sas_token:");
+    let with_sas = spec_to(
+        store,
+        &db,
+        &bucket,
+        "parquet",
+        "streams:\n  - name: orders\n",
+    )
+    .replace("account_key:", "sas_token:");
     let spec = write_spec(dir.path(), "sas.yaml", &with_sas);
     store.run_with(dir.path(), &["run", &spec], &sas).ok();
     assert_eq!(store.keys(&bucket, "snapshots/orders/").len(), 1);
     // A signature made with another key.
     let forged: String = {
         let (head, sig) = sas.split_at(sas.find("sig=").expect("sig=") + 4);
-        format!("{head}{}", sig.replace(|c: char| c.is_ascii_alphanumeric(), "A"))
+        format!(
+            "{head}{}",
+            sig.replace(|c: char| c.is_ascii_alphanumeric(), "A")
+        )
     };
     let r = store.run_with(dir.path(), &["check", &spec], &forged);
     assert_eq!(r.code, 1, "{}", r.stdout);
@@ -528,7 +572,10 @@ fn azure_sas_and_connection_string() {
     etl_in(
         dir.path(),
         &["run", &spec],
-        &[("AZURE_STORAGE_CONNECTION_STRING", &cs), ("ETL_TEST_SECRET", AZURITE_KEY)],
+        &[
+            ("AZURE_STORAGE_CONNECTION_STRING", &cs),
+            ("ETL_TEST_SECRET", AZURITE_KEY),
+        ],
     )
     .ok();
     let files = store.download(&bucket, "cs/orders/", &dir.path().join("dl"));

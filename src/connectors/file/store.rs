@@ -322,9 +322,17 @@ fn http_settings(
 fn build_error(what: String, e: object_store::Error) -> Error {
     let text = crate::error::full_message(&e);
     let lower = text.to_ascii_lowercase();
-    if ["credential", "key", "sas", "token", "account", "pem", "decode"]
-        .iter()
-        .any(|w| lower.contains(w))
+    if [
+        "credential",
+        "key",
+        "sas",
+        "token",
+        "account",
+        "pem",
+        "decode",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
     {
         Error::Connection(format!("{what}: the credentials cannot be used: {text}"))
     } else {
@@ -397,13 +405,11 @@ fn gcs_store(c: &GcsConnection) -> Result<Arc<dyn ObjectStore>> {
         // An empty bearer token: no credential lookup (which would otherwise end at the
         // instance metadata server) and no Authorization header worth the name.
         use object_store::gcp::GcpCredential;
-        b = b
-            .with_skip_signature(true)
-            .with_credentials(Arc::new(object_store::StaticCredentialProvider::new(
-                GcpCredential {
-                    bearer: String::new(),
-                },
-            )));
+        b = b.with_skip_signature(true).with_credentials(Arc::new(
+            object_store::StaticCredentialProvider::new(GcpCredential {
+                bearer: String::new(),
+            }),
+        ));
     }
     let store = b
         .build()
