@@ -13,8 +13,15 @@ port=${ETL_TEST_S3_PORT:-$((19000 + RANDOM % 1000))}
 ETL_TEST_S3_ENDPOINT=$(scripts/s3-server.sh start "$port")
 export ETL_TEST_S3_ENDPOINT
 echo "test.sh: S3-compatible server (moto): $ETL_TEST_S3_ENDPOINT"
+# GCS and Azure Blob emulators (fake-gcs-server, Azurite) for tests/object_stores.rs.
+gcs_port=${ETL_TEST_GCS_PORT:-$((20000 + RANDOM % 1000))}
+azure_port=${ETL_TEST_AZURE_PORT:-$((21000 + RANDOM % 1000))}
+ETL_TEST_GCS_ENDPOINT=$(scripts/emulator.sh gcs start "$gcs_port")
+ETL_TEST_AZURE_ENDPOINT=$(scripts/emulator.sh azure start "$azure_port")
+export ETL_TEST_GCS_ENDPOINT ETL_TEST_AZURE_ENDPOINT
+echo "test.sh: GCS emulator: $ETL_TEST_GCS_ENDPOINT, Azure Blob emulator: $ETL_TEST_AZURE_ENDPOINT"
 log=$(mktemp)
-trap 'rm -f "$log"; scripts/s3-server.sh stop "$port"' EXIT
+trap 'rm -f "$log"; scripts/s3-server.sh stop "$port"; scripts/emulator.sh gcs stop "$gcs_port"; scripts/emulator.sh azure stop "$azure_port"' EXIT
 set +e
 ${CARGO:-cargo} test --no-fail-fast --features fault-injection --lib --bins --tests "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

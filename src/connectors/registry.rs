@@ -96,9 +96,9 @@ impl<'de> Deserialize<'de> for NotBuilt {
 }
 
 /// Why a spec naming a connector left out of this build is invalid.
-fn not_built(connector_type: &str) -> String {
+fn not_built(connector_type: &str, feature: &str) -> String {
     format!(
-        "connector_type `{connector_type}` is not built into this etl binary: rebuild it with the cargo feature `{connector_type}` (e.g. `cargo build --release --features {connector_type}`; it is on by default)"
+        "connector_type `{connector_type}` is not built into this etl binary: rebuild it with the cargo feature `{feature}` (e.g. `cargo build --release --features {feature}`; it is on by default)"
     )
 }
 
@@ -170,6 +170,8 @@ fn refuse_foreign_keys(
 macro_rules! registry {
     (@built) => { true };
     (@built $feature:literal) => { cfg!(feature = $feature) };
+    (@feature $name:literal) => { $name };
+    (@feature $name:literal $feature:literal) => { $feature };
     ($( $name:literal => $variant:ident($src:ty, $dst:ty) $(if $feature:literal)?, )*) => {
         #[derive(Debug, Clone, Deserialize)]
         #[serde(tag = "connector_type", content = "config", deny_unknown_fields)]
@@ -210,6 +212,11 @@ macro_rules! registry {
                 match self { $( SourceConfig::$variant(_) => registry!(@built $($feature)?), )* }
             }
 
+            /// The cargo feature that builds this connector.
+            fn feature(&self) -> &'static str {
+                match self { $( SourceConfig::$variant(_) => registry!(@feature $name $($feature)?), )* }
+            }
+
             fn own_validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
                 match self { $( SourceConfig::$variant(c) => SourceConnector::validate(c, streams), )* }
             }
@@ -230,6 +237,11 @@ macro_rules! registry {
 
             fn built(&self) -> bool {
                 match self { $( DestinationConfig::$variant(_) => registry!(@built $($feature)?), )* }
+            }
+
+            /// The cargo feature that builds this connector.
+            fn feature(&self) -> &'static str {
+                match self { $( DestinationConfig::$variant(_) => registry!(@feature $name $($feature)?), )* }
             }
 
             fn own_validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
@@ -286,13 +298,15 @@ registry! {
     "oracle" => Oracle(super::sql::oracle::OracleConfig, super::sql::oracle::OracleConfig) if "oracle",
     "local_file" => LocalFile(super::file::FileSourceConfig, super::file::FileDestinationConfig),
     "s3" => S3(super::file::S3SourceConfig, super::file::S3DestinationConfig) if "s3",
+    "gcs" => Gcs(super::file::GcsSourceConfig, super::file::GcsDestinationConfig) if "gcs",
+    "azure_blob" => Azure(super::file::AzureSourceConfig, super::file::AzureDestinationConfig) if "azure",
 }
 
 impl SourceConfig {
     /// Spec-time checks of the streams against this source (no connection is made).
     pub fn validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
         if !self.built() {
-            return Err(not_built(self.connector_type()));
+            return Err(not_built(self.connector_type(), self.feature()));
         }
         refuse_foreign_keys("source", self.connector_type(), self.stream_keys(), streams)?;
         self.own_validate(streams)
@@ -300,7 +314,10 @@ impl SourceConfig {
 
     pub fn build(&self, defaults: &Defaults) -> Result<Box<dyn Source>> {
         if !self.built() {
-            return Err(crate::error::Error::spec(not_built(self.connector_type())));
+            return Err(crate::error::Error::spec(not_built(
+                self.connector_type(),
+                self.feature(),
+            )));
         }
         self.own_build(defaults)
     }
@@ -310,7 +327,7 @@ impl DestinationConfig {
     /// Spec-time checks of the config and the streams (no connection is made).
     pub fn validate(&self, streams: &[StreamSpec]) -> std::result::Result<(), String> {
         if !self.built() {
-            return Err(not_built(self.connector_type()));
+            return Err(not_built(self.connector_type(), self.feature()));
         }
         refuse_foreign_keys(
             "destination",
@@ -323,7 +340,10 @@ impl DestinationConfig {
 
     pub fn build(&self) -> Result<Box<dyn Destination>> {
         if !self.built() {
-            return Err(crate::error::Error::spec(not_built(self.connector_type())));
+            return Err(crate::error::Error::spec(not_built(
+                self.connector_type(),
+                self.feature(),
+            )));
         }
         self.own_build()
     }

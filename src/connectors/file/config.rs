@@ -1,8 +1,9 @@
-//! `config:` of the file connectors. Local disk and S3 differ only in where the files live
-//! (`file_path` / `base_path` versus `bucket` + `prefix` + credentials); the format options are
-//! the same, so one macro writes them into each struct and the option structs below are shared.
+//! `config:` of the file connectors. Local disk, S3, GCS and Azure Blob differ only in where
+//! the files live (`file_path` / `base_path` versus bucket or container + `prefix` +
+//! credentials); the format options are the same, so one macro writes them into each struct
+//! and the option structs below are shared.
 
-use super::store::Location;
+use super::store::{CloudStore, Location};
 use crate::formats::{Compression, CsvOptions, Format};
 use crate::spec::env::{self, Secret};
 use crate::spec::StreamSpec;
@@ -186,27 +187,186 @@ pub struct S3Connection {
     pub endpoint: Option<String>,
 }
 
-macro_rules! s3_location {
-    ($t:ty) => {
+/// Writes a GCS config struct: the bucket and credential keys, then the options of `$role`.
+macro_rules! gcs_config {
+    ($role:ident, $(#[$m:meta])* $name:ident, $prefix_doc:literal) => {
+        $role! {
+            $(#[$m])*
+            $name {
+                #[serde(deserialize_with = "env::value")]
+                pub bucket: String,
+                #[doc = $prefix_doc]
+                #[serde(default, deserialize_with = "env::value")]
+                pub prefix: String,
+                /// A service-account JSON key file (default: `GOOGLE_APPLICATION_CREDENTIALS`,
+                /// then gcloud's application default credentials).
+                #[serde(default, deserialize_with = "env::opt")]
+                pub service_account_path: Option<String>,
+                /// The service-account JSON key itself, e.g. `${GCS_KEY_JSON}`.
+                #[serde(default)]
+                pub service_account_key: Option<Secret>,
+                /// An emulator or another GCS-compatible server, e.g. `http://127.0.0.1:4443`.
+                #[serde(default, deserialize_with = "env::opt")]
+                pub endpoint: Option<String>,
+                /// Send requests without credentials (public buckets, emulators).
+                #[serde(default, deserialize_with = "env::value")]
+                pub anonymous: bool,
+            }
+        }
+    };
+}
+
+gcs_config!(
+    source_config,
+    /// `config:` of a `gcs` source.
+    GcsSourceConfig,
+    "Object name prefix of the files to read (a \"folder\" or one object's name)."
+);
+
+gcs_config!(
+    destination_config,
+    /// `config:` of a `gcs` destination.
+    GcsDestinationConfig,
+    "Object name prefix under which each stream gets its folder."
+);
+
+/// Google Cloud Storage connection settings.
+#[derive(Debug, Clone)]
+pub struct GcsConnection {
+    pub bucket: String,
+    pub service_account_path: Option<String>,
+    pub service_account_key: Option<Secret>,
+    pub endpoint: Option<String>,
+    pub anonymous: bool,
+}
+
+/// Writes an Azure Blob config struct: the container and credential keys, then the options of
+/// `$role`.
+macro_rules! azure_config {
+    ($role:ident, $(#[$m:meta])* $name:ident, $prefix_doc:literal) => {
+        $role! {
+            $(#[$m])*
+            $name {
+                #[serde(deserialize_with = "env::value")]
+                pub container: String,
+                #[doc = $prefix_doc]
+                #[serde(default, deserialize_with = "env::value")]
+                pub prefix: String,
+                /// The storage account (default: `AZURE_STORAGE_ACCOUNT_NAME` /
+                /// `AZURE_STORAGE_ACCOUNT`, or the connection string's `AccountName`).
+                #[serde(default, deserialize_with = "env::opt")]
+                pub account: Option<String>,
+                /// The account's shared key (default: `AZURE_STORAGE_ACCOUNT_KEY` /
+                /// `AZURE_STORAGE_KEY`).
+                #[serde(default)]
+                pub account_key: Option<Secret>,
+                /// A SAS token (default: `AZURE_STORAGE_SAS_TOKEN`).
+                #[serde(default)]
+                pub sas_token: Option<Secret>,
+                /// A connection string (default: `AZURE_STORAGE_CONNECTION_STRING`).
+                #[serde(default)]
+                pub connection_string: Option<Secret>,
+                /// The blob service URL, e.g. Azurite's `http://127.0.0.1:10000/devstoreaccount1`.
+                #[serde(default, deserialize_with = "env::opt")]
+                pub endpoint: Option<String>,
+            }
+        }
+    };
+}
+
+azure_config!(
+    source_config,
+    /// `config:` of an `azure_blob` source.
+    AzureSourceConfig,
+    "Blob name prefix of the files to read (a \"folder\" or one blob's name)."
+);
+
+azure_config!(
+    destination_config,
+    /// `config:` of an `azure_blob` destination.
+    AzureDestinationConfig,
+    "Blob name prefix under which each stream gets its folder."
+);
+
+/// Azure Blob Storage connection settings as written in the spec; [`super::store`] resolves
+/// the connection string and the environment.
+#[derive(Debug, Clone)]
+pub struct AzureConnection {
+    pub container: String,
+    pub account: Option<String>,
+    pub account_key: Option<Secret>,
+    pub sas_token: Option<Secret>,
+    pub connection_string: Option<Secret>,
+    pub endpoint: Option<String>,
+}
+
+macro_rules! location {
+    ($t:ty, $variant:ident, $connection:ident { $($field:ident: $from:ident),* }) => {
         impl $t {
             pub fn location(&self) -> Location {
-                Location::S3 {
-                    connection: S3Connection {
-                        bucket: self.bucket.clone(),
-                        region: self.region.clone(),
-                        access_key_id: self.aws_access_key_id.clone(),
-                        secret_access_key: self.aws_secret_access_key.clone(),
-                        session_token: self.aws_session_token.clone(),
-                        endpoint: self.endpoint.clone(),
-                    },
+                Location::Cloud {
+                    store: CloudStore::$variant($connection {
+                        $($field: self.$from.clone(),)*
+                    }),
                     prefix: self.prefix.clone(),
                 }
             }
         }
     };
 }
+macro_rules! s3_location {
+    ($t:ty) => {
+        location!(
+            $t,
+            S3,
+            S3Connection {
+                bucket: bucket,
+                region: region,
+                access_key_id: aws_access_key_id,
+                secret_access_key: aws_secret_access_key,
+                session_token: aws_session_token,
+                endpoint: endpoint
+            }
+        );
+    };
+}
+macro_rules! gcs_location {
+    ($t:ty) => {
+        location!(
+            $t,
+            Gcs,
+            GcsConnection {
+                bucket: bucket,
+                service_account_path: service_account_path,
+                service_account_key: service_account_key,
+                endpoint: endpoint,
+                anonymous: anonymous
+            }
+        );
+    };
+}
+macro_rules! azure_location {
+    ($t:ty) => {
+        location!(
+            $t,
+            Azure,
+            AzureConnection {
+                container: container,
+                account: account,
+                account_key: account_key,
+                sas_token: sas_token,
+                connection_string: connection_string,
+                endpoint: endpoint
+            }
+        );
+    };
+}
 s3_location!(S3SourceConfig);
 s3_location!(S3DestinationConfig);
+gcs_location!(GcsSourceConfig);
+gcs_location!(GcsDestinationConfig);
+azure_location!(AzureSourceConfig);
+azure_location!(AzureDestinationConfig);
 
 impl FileSourceConfig {
     pub fn location(&self) -> Location {
@@ -362,7 +522,7 @@ impl CsvConfig {
     }
 }
 
-/// Registers a file source config (`local_file`, `s3`): one file connector, only the location
+/// Registers a file connector's configs (`local_file`, `s3`, `gcs`, `azure_blob`): one file connector, only the location
 /// differs.
 macro_rules! register_file_connector {
     ($source:ty, $destination:ty) => {
@@ -403,3 +563,5 @@ macro_rules! register_file_connector {
 
 register_file_connector!(FileSourceConfig, FileDestinationConfig);
 register_file_connector!(S3SourceConfig, S3DestinationConfig);
+register_file_connector!(GcsSourceConfig, GcsDestinationConfig);
+register_file_connector!(AzureSourceConfig, AzureDestinationConfig);

@@ -1,4 +1,5 @@
-//! Files: one connector family over `object_store`, so local disk and object storage share
+//! Files: one connector family over `object_store`, so local disk and object storage (S3, GCS,
+//! Azure Blob) share
 //! every line of listing, reading, staging and publishing. Only [`store`] knows which backend
 //! a path lives on.
 
@@ -9,7 +10,8 @@ mod source;
 pub mod store;
 
 pub use config::{
-    FileDestinationConfig, FileSourceConfig, S3Connection, S3DestinationConfig, S3SourceConfig,
+    AzureDestinationConfig, AzureSourceConfig, FileDestinationConfig, FileSourceConfig,
+    GcsDestinationConfig, GcsSourceConfig, S3Connection, S3DestinationConfig, S3SourceConfig,
 };
 pub use destination::FileDestination;
 pub use source::FileSource;
