@@ -3,6 +3,7 @@
 pub mod datatype;
 pub mod env;
 pub mod introspect;
+pub mod suggest;
 
 use crate::connectors::registry::{DestinationConfig, SourceConfig};
 use crate::error::{Error, Result};
@@ -321,7 +322,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Spec> {
 
 /// `file:line:column: message` from a YAML/serde error.
 fn located(origin: &str, e: &serde_yaml_ng::Error) -> Error {
-    let mut msg = e.to_string();
+    let mut msg = suggest::annotate(&e.to_string());
     match e.location() {
         Some(loc) => {
             let suffix = format!(" at line {} column {}", loc.line(), loc.column());

@@ -95,7 +95,7 @@ impl FileSource {
                 (None, None) => {
                     return Err(Error::spec(format!(
                     "cannot tell the format of {}: set `format:` (parquet, csv, json, jsonl, avro)",
-                    m.location
+                    self.location.show(&m.location)
                 )))
                 }
             };
@@ -352,11 +352,13 @@ impl Source for FileSource {
             csv: self.csv.clone(),
             types: request.stream.schema.clone(),
         };
+        let bytes: u64 = files.iter().map(|(m, _, _)| m.size).sum();
         let (first, f, c) = &files[0];
         let (schema, first_stream) =
             open_file(store.clone(), first, *f, *c, &csv, batch_size, None)
                 .await
-                .with_context(|| format!("file {}", first.location))?;
+                .with_context(|| format!("file {}", self.location.show(&first.location)))?;
+        let location = self.location.clone();
         let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(2);
         let expected = schema.clone();
         let parallel = self.options.parallel_files.max(1);
@@ -382,10 +384,10 @@ impl Source for FileSource {
                     csv.clone(),
                     expected.clone(),
                 );
+                let name = format!("file {}", location.show(&meta.location));
                 let opened = first_stream.take();
                 tasks.spawn(async move {
                     let _slot = slot;
-                    let name = format!("file {}", meta.location);
                     let mut stream = match opened {
                         Some(s) => s,
                         None => {
@@ -427,6 +429,7 @@ impl Source for FileSource {
             schema,
             batches: Box::pin(ReceiverStream::new(rx)),
             files: listed,
+            bytes: Some(bytes),
         })
     }
 }

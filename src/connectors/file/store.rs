@@ -78,6 +78,15 @@ impl Location {
         }
     }
 
+    /// A file found in this location, as a person writes it: local paths keep their leading
+    /// `/` (object_store drops it), S3 keys get their `s3://bucket/` prefix.
+    pub fn show(&self, file: &Path) -> String {
+        match self {
+            Location::Local(_) => format!("/{file}"),
+            Location::S3 { connection, .. } => format!("s3://{}/{file}", connection.bucket),
+        }
+    }
+
     /// The last segment of the location, used to name a file source's only stream.
     pub fn stem(&self) -> Option<String> {
         let raw = match self {
