@@ -187,7 +187,7 @@ fn with_declared_types(
         .fields()
         .iter()
         .map(|f| match types.get(f.name()) {
-            Some(t) => f.as_ref().clone().with_data_type(t.0.clone()),
+            Some(t) => t.apply(f),
             None => f.as_ref().clone(),
         })
         .collect();
