@@ -250,7 +250,18 @@ pub(super) fn encoder(
 
 /// Infers a schema from the first whole lines of a JSON Lines file. Columns keep the order in
 /// which the first record lists them (arrow's inference sorts them by name).
-pub fn infer_schema(sample: &[u8], max_records: usize) -> Result<Schema> {
+///
+/// Columns in `declared` (a stream's `schema:`) get their type from the spec, not from the
+/// data: their values are left out of the inference, so a `json` column mixing objects, lists
+/// and scalars (which arrow cannot infer one type for) does not fail it.
+pub fn infer_schema(sample: &[u8], max_records: usize, declared: &[&str]) -> Result<Schema> {
+    let blanked;
+    let sample = if declared.is_empty() {
+        sample
+    } else {
+        blanked = blank_columns(sample, declared);
+        &blanked[..]
+    };
     let inferred = infer_json_schema(sample, Some(max_records))?.0;
     let first_line = sample
         .split(|b| *b == b'\n')
@@ -265,15 +276,39 @@ pub fn infer_schema(sample: &[u8], max_records: usize) -> Result<Schema> {
     Ok(Schema::new(fields))
 }
 
+/// `sample` (JSON Lines) with the non-null values of the `names` keys replaced by `""`; lines
+/// that are not one JSON object are kept as they are.
+fn blank_columns(sample: &[u8], names: &[&str]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(sample.len());
+    for line in sample.split(|b| *b == b'\n') {
+        match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line) {
+            Ok(mut object) => {
+                for n in names {
+                    if let Some(v) = object.get_mut(*n).filter(|v| !v.is_null()) {
+                        *v = serde_json::Value::String(String::new());
+                    }
+                }
+                match serde_json::to_vec(&object) {
+                    Ok(text) => out.extend_from_slice(&text),
+                    Err(_) => out.extend_from_slice(line),
+                }
+            }
+            Err(_) => out.extend_from_slice(line),
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
 /// Infers a schema from the start of a JSON file holding one array of objects: the complete
 /// objects of the sample are inferred as JSON Lines.
-pub fn infer_array_schema(sample: &[u8], max_records: usize) -> Result<Schema> {
+pub fn infer_array_schema(sample: &[u8], max_records: usize, declared: &[&str]) -> Result<Schema> {
     let mut lines = Vec::with_capacity(sample.len());
     for object in array_objects(sample).take(max_records) {
         lines.extend_from_slice(object);
         lines.push(b'\n');
     }
-    infer_schema(&lines, max_records)
+    infer_schema(&lines, max_records, declared)
 }
 
 /// The complete top-level objects at the start of a JSON array (a partial last one is dropped).
@@ -484,8 +519,12 @@ mod tests {
 
     #[test]
     fn inferred_columns_keep_document_order() {
-        let s = super::infer_schema(b"{\"b\": 1, \"a\": \"x\", \"c\": null}\n{\"c\": 2.5}\n", 10)
-            .unwrap();
+        let s = super::infer_schema(
+            b"{\"b\": 1, \"a\": \"x\", \"c\": null}\n{\"c\": 2.5}\n",
+            10,
+            &[],
+        )
+        .unwrap();
         let names: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["b", "a", "c"]);
     }
@@ -495,7 +534,7 @@ mod tests {
         let sample = b" [ {\"a\": \"x}\\\"\", \"n\": [1, 2], \"o\": {\"b\": \"]\"}},\n{\"a\": \"y\"}, {\"a\": ";
         let objects: Vec<&[u8]> = super::array_objects(sample).collect();
         assert_eq!(objects.len(), 2);
-        let s = super::infer_array_schema(sample, 10).unwrap();
+        let s = super::infer_array_schema(sample, 10, &[]).unwrap();
         assert_eq!(s.fields()[0].name(), "a");
     }
 }

@@ -160,10 +160,7 @@ pub async fn run(
         pipeline = %spec.name,
         streams = planned.len(),
         state = %state_location.display(),
-        "run {run_id} of `{}`: {} stream(s), state {}",
-        spec.name,
-        planned.len(),
-        state_location.display()
+        "run started"
     );
     let state = tokio::sync::Mutex::new(if tracks_state {
         state_location.load(&spec.name).await?

@@ -143,7 +143,7 @@ where
 /// the value (`unknown mode `incremntal`, expected ...`), else `invalid value `x`: expected
 /// KIND (why)`; then "did you mean `y`?" when one of the keywords KIND lists is close.
 fn invalid_value(value: &str, kind: &str, why: &str) -> String {
-    let message = if why.contains(&format!("`{value}`")) {
+    let message = if value.is_empty() || why.contains(&format!("`{value}`")) {
         why.to_string()
     } else {
         format!("invalid value `{value}`: expected {kind} ({why})")
@@ -186,28 +186,52 @@ where
     Expanded::<T>::deserialize(d).map(|e| e.0)
 }
 
-/// `deserialize_with` for a required path or name that must not be empty: an empty one (often
-/// an unset variable, `${OUT_DIR}`) would otherwise mean the current folder or a bucket's root.
-pub fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = value::<D, String>(d)?;
-    if s.trim().is_empty() {
-        return Err(de::Error::custom(
-            "must not be empty (is it set from an empty environment variable?)",
-        ));
+/// A path or name that must not be empty: an empty one (often an unset variable,
+/// `${OUT_DIR}`) would otherwise mean the current folder or a bucket's root.
+struct NonEmpty(String);
+
+impl FromStr for NonEmpty {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            Err("must not be empty (is it set from an empty environment variable?)")
+        } else {
+            Ok(NonEmpty(s.to_string()))
+        }
     }
-    Ok(s)
 }
 
-/// Like [`non_empty`], for an optional key (pair it with `#[serde(default)]`): leaving the key
-/// out means its default, an empty value is refused.
-pub fn non_empty_if_given<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = value::<D, String>(d)?;
-    if s.trim().is_empty() {
-        return Err(de::Error::custom(
-            "must not be empty: leave the key out for its default (is it set from an empty environment variable?)",
-        ));
+impl Kind for NonEmpty {
+    const KIND: &'static str = "a non-empty path or name";
+}
+
+/// [`NonEmpty`] for an optional key, whose default applies only when the key is left out.
+struct GivenNonEmpty(String);
+
+impl FromStr for GivenNonEmpty {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            Err("must not be empty: leave the key out for its default (is it set from an empty environment variable?)")
+        } else {
+            Ok(GivenNonEmpty(s.to_string()))
+        }
     }
-    Ok(s)
+}
+
+impl Kind for GivenNonEmpty {
+    const KIND: &'static str = "a non-empty path or name";
+}
+
+/// `deserialize_with` for a required path or name that must not be empty.
+pub fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    value::<D, NonEmpty>(d).map(|v| v.0)
+}
+
+/// `deserialize_with` for an optional path or name (pair it with `#[serde(default)]`): leaving
+/// the key out means its default, an empty value is refused.
+pub fn non_empty_if_given<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    value::<D, GivenNonEmpty>(d).map(|v| v.0)
 }
 
 /// `deserialize_with` for an optional scalar (pair it with `#[serde(default)]`).

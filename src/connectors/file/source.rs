@@ -240,11 +240,14 @@ async fn open_file(
             .map_or(0, |i| i + 1)]
     };
     let csv = &text.csv;
+    let declared: Vec<&str> = text.types.keys().map(String::as_str).collect();
     let inferred: SchemaRef = Arc::new(with_declared_types(
         match format {
             Format::Csv => formats::csv::infer_schema(whole, csv, INFER_MAX_RECORDS)?,
-            Format::Json => formats::json::infer_array_schema(&sample, INFER_MAX_RECORDS)?,
-            _ => formats::json::infer_schema(whole, INFER_MAX_RECORDS)?,
+            Format::Json => {
+                formats::json::infer_array_schema(&sample, INFER_MAX_RECORDS, &declared)?
+            }
+            _ => formats::json::infer_schema(whole, INFER_MAX_RECORDS, &declared)?,
         },
         &text.types,
     )?);
