@@ -24,6 +24,11 @@ fn parquet_dest(out: &Path) -> String {
     )
 }
 
+/// Writes `dir/file`: the SQLite `db` into Parquet under `out`, with `streams`.
+fn parquet_spec(dir: &Path, file: &str, db: &Path, out: &Path, streams: &str) -> String {
+    write_spec(dir, file, &shop_spec(db, &parquet_dest(out), streams))
+}
+
 fn summary(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("summary written")).expect("summary JSON")
 }
@@ -45,11 +50,7 @@ fn the_last_line_the_json_log_and_the_summary_carry_the_run_totals() {
     let out = dir.path().join("out");
     let streams =
         "streams:\n  - name: broken\n    table: nope\n  - name: orders\n  - name: customers\n";
-    let spec = write_spec(
-        dir.path(),
-        "s.yaml",
-        &shop_spec(&db, &parquet_dest(&out), streams),
-    );
+    let spec = parquet_spec(dir.path(), "s.yaml", &db, &out, streams);
     let sum = dir.path().join("sum.json");
     let r = etl(
         dir.path(),
@@ -102,11 +103,7 @@ fn the_last_line_the_json_log_and_the_summary_carry_the_run_totals() {
 
     // The JSON log's last object carries the same totals as fields.
     let out2 = dir.path().join("out2");
-    let spec = write_spec(
-        dir.path(),
-        "j.yaml",
-        &shop_spec(&db, &parquet_dest(&out2), streams),
-    );
+    let spec = parquet_spec(dir.path(), "j.yaml", &db, &out2, streams);
     let r = etl(dir.path(), &["--log-format", "json", "run", &spec]).fails(1, "nope");
     let last: serde_json::Value = serde_json::from_str(last_line(&r.stderr)).unwrap();
     let f = &last["fields"];
@@ -141,11 +138,7 @@ fn the_last_line_the_json_log_and_the_summary_carry_the_run_totals() {
         "{line}"
     );
     let out4 = dir.path().join("out4");
-    let spec = write_spec(
-        dir.path(),
-        "q.yaml",
-        &shop_spec(&db, &parquet_dest(&out4), streams),
-    );
+    let spec = parquet_spec(dir.path(), "q.yaml", &db, &out4, streams);
     let r = etl(dir.path(), &["--quiet", "run", &spec]).fails(1, "nope");
     assert!(
         last_line(&r.stderr).contains("3 streams: 2 succeeded, 1 failed"),
@@ -205,11 +198,7 @@ fn state_reset_refuses_a_stream_the_spec_does_not_have() {
     let db = shop_db(dir.path());
     let out = dir.path().join("out");
     let streams = "streams:\n  - name: orders\n    mode: incremental\n    cursor_field: ordered_at\n  - name: customers\n";
-    let spec = write_spec(
-        dir.path(),
-        "s.yaml",
-        &shop_spec(&db, &parquet_dest(&out), streams),
-    );
+    let spec = parquet_spec(dir.path(), "s.yaml", &db, &out, streams);
     etl(dir.path(), &["run", &spec]).ok();
     let state = dir.path().join(".etl/state/shop.json");
     let before = std::fs::read(&state).expect("state saved beside the spec");
@@ -321,11 +310,7 @@ fn decimal_arithmetic_in_a_transform_stays_exact() {
     let db = decimals_db(dir.path());
     let out = dir.path().join("out");
     let streams = "streams:\n  - name: orders\n    transform:\n      derive:\n        gross: \"total * 1.2\"\n        plus: \"total + 0.00005\"\n      select: [id, total, gross, plus]\n";
-    let spec = write_spec(
-        dir.path(),
-        "s.yaml",
-        &shop_spec(&db, &parquet_dest(&out), streams),
-    );
+    let spec = parquet_spec(dir.path(), "s.yaml", &db, &out, streams);
     etl(dir.path(), &["run", &spec]).ok();
     let files = files_under(&out.join("orders"));
     // Python's decimal, independently: 1256.6000 * 1.2 = 1507.92000, 999.9999 * 1.2 = 1199.99988.
@@ -348,11 +333,7 @@ fn decimal_arithmetic_in_a_transform_stays_exact() {
     let out2 = dir.path().join("out2");
     let streams =
         "streams:\n  - name: orders\n    transform:\n      derive: {x: \"total * rate\"}\n";
-    let spec = write_spec(
-        dir.path(),
-        "f.yaml",
-        &shop_spec(&db, &parquet_dest(&out2), streams),
-    );
+    let spec = parquet_spec(dir.path(), "f.yaml", &db, &out2, streams);
     let r = etl(dir.path(), &["run", &spec]).fails(1, "derive `x` = `total * rate`");
     assert!(
         r.stderr
@@ -364,11 +345,7 @@ fn decimal_arithmetic_in_a_transform_stays_exact() {
     // Asking for a float explicitly is accepted.
     let out3 = dir.path().join("out3");
     let streams = "streams:\n  - name: orders\n    transform:\n      derive: {x: \"CAST(total AS DOUBLE) * rate\"}\n      select: [id, x]\n";
-    let spec = write_spec(
-        dir.path(),
-        "d.yaml",
-        &shop_spec(&db, &parquet_dest(&out3), streams),
-    );
+    let spec = parquet_spec(dir.path(), "d.yaml", &db, &out3, streams);
     etl(dir.path(), &["run", &spec]).ok();
     assert_eq!(
         pyarrow_column(&files_under(&out3.join("orders")), "x")[0],

@@ -144,30 +144,19 @@ fn write_json(tape: &Tape<'_>, idx: u32, out: &mut String) -> std::result::Resul
         Ok(())
     };
     Ok(match tape.get(idx) {
-        TapeElement::StartObject(end) => {
-            out.push('{');
-            let mut i = idx + 1;
+        open @ (TapeElement::StartObject(end) | TapeElement::StartList(end)) => {
+            let object = matches!(open, TapeElement::StartObject(_));
+            out.push(if object { '{' } else { '[' });
+            // An object's elements alternate key, value: `"k":v,"k2":v2`.
+            let (mut i, mut n) = (idx + 1, 0);
             while i < end {
-                if i > idx + 1 {
-                    out.push(',');
+                if n > 0 {
+                    out.push(if object && n % 2 == 1 { ':' } else { ',' });
                 }
                 i = write_json(tape, i, out)?;
-                out.push(':');
-                i = write_json(tape, i, out)?;
+                n += 1;
             }
-            out.push('}');
-            end + 1
-        }
-        TapeElement::StartList(end) => {
-            out.push('[');
-            let mut i = idx + 1;
-            while i < end {
-                if i > idx + 1 {
-                    out.push(',');
-                }
-                i = write_json(tape, i, out)?;
-            }
-            out.push(']');
+            out.push(if object { '}' } else { ']' });
             end + 1
         }
         TapeElement::String(s) => {
@@ -256,13 +245,19 @@ pub(super) fn encoder(
 /// and scalars (which arrow cannot infer one type for) does not fail it.
 pub fn infer_schema(sample: &[u8], max_records: usize, declared: &[&str]) -> Result<Schema> {
     let blanked;
-    let sample = if declared.is_empty() {
+    let for_types = if declared.is_empty() {
         sample
     } else {
         blanked = blank_columns(sample, declared);
         &blanked[..]
     };
-    let inferred = infer_json_schema(sample, Some(max_records))?.0;
+    let inferred = infer_json_schema(for_types, Some(max_records))
+        .map_err(|e| {
+            crate::error::Error::run(format!(
+                "cannot infer the columns' types ({e}); a column holding JSON objects or lists in some rows and other values in others needs a type: declare it `json` in the stream's `schema:`"
+            ))
+        })?
+        .0;
     let first_line = sample
         .split(|b| *b == b'\n')
         .find(|l| !l.iter().all(u8::is_ascii_whitespace))
@@ -519,12 +514,12 @@ mod tests {
 
     #[test]
     fn inferred_columns_keep_document_order() {
-        let s = super::infer_schema(
-            b"{\"b\": 1, \"a\": \"x\", \"c\": null}\n{\"c\": 2.5}\n",
-            10,
-            &[],
-        )
-        .unwrap();
+        let sample = b"{\"b\": 1, \"a\": \"x\", \"c\": null}\n{\"c\": 2.5}\n";
+        let s = super::infer_schema(sample, 10, &[]).unwrap();
+        let names: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["b", "a", "c"]);
+        // Declared columns are left out of the inference, not out of the order.
+        let s = super::infer_schema(sample, 10, &["b"]).unwrap();
         let names: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["b", "a", "c"]);
     }

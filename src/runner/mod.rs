@@ -109,8 +109,9 @@ pub async fn plan(
         if !streams.iter().any(|x| &x.name == s) {
             let names: Vec<&str> = streams.iter().map(|x| x.name.as_str()).collect();
             return Err(Error::spec(format!(
-                "--select {s}: no such stream (streams: {})",
-                names.join(", ")
+                "--select {s}: no such stream (streams: {}){}",
+                names.join(", "),
+                crate::spec::suggest::hint(s, names.iter().copied())
             )));
         }
     }

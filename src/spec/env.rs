@@ -187,51 +187,34 @@ where
 }
 
 /// A path or name that must not be empty: an empty one (often an unset variable,
-/// `${OUT_DIR}`) would otherwise mean the current folder or a bucket's root.
-struct NonEmpty(String);
+/// `${OUT_DIR}`) would otherwise mean the current folder or a bucket's root. `OPTIONAL`: the
+/// key may be left out for its default, which the message says.
+struct NonEmpty<const OPTIONAL: bool>(String);
 
-impl FromStr for NonEmpty {
+impl<const OPTIONAL: bool> FromStr for NonEmpty<OPTIONAL> {
     type Err = &'static str;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            Err("must not be empty (is it set from an empty environment variable?)")
-        } else {
-            Ok(NonEmpty(s.to_string()))
+        match (s.is_empty(), OPTIONAL) {
+            (false, _) => Ok(NonEmpty(s.to_string())),
+            (true, false) => Err("must not be empty (is it set from an empty environment variable?)"),
+            (true, true) => Err("must not be empty: leave the key out for its default (is it set from an empty environment variable?)"),
         }
     }
 }
 
-impl Kind for NonEmpty {
-    const KIND: &'static str = "a non-empty path or name";
-}
-
-/// [`NonEmpty`] for an optional key, whose default applies only when the key is left out.
-struct GivenNonEmpty(String);
-
-impl FromStr for GivenNonEmpty {
-    type Err = &'static str;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            Err("must not be empty: leave the key out for its default (is it set from an empty environment variable?)")
-        } else {
-            Ok(GivenNonEmpty(s.to_string()))
-        }
-    }
-}
-
-impl Kind for GivenNonEmpty {
+impl<const OPTIONAL: bool> Kind for NonEmpty<OPTIONAL> {
     const KIND: &'static str = "a non-empty path or name";
 }
 
 /// `deserialize_with` for a required path or name that must not be empty.
 pub fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    value::<D, NonEmpty>(d).map(|v| v.0)
+    value::<D, NonEmpty<false>>(d).map(|v| v.0)
 }
 
 /// `deserialize_with` for an optional path or name (pair it with `#[serde(default)]`): leaving
 /// the key out means its default, an empty value is refused.
 pub fn non_empty_if_given<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    value::<D, GivenNonEmpty>(d).map(|v| v.0)
+    value::<D, NonEmpty<true>>(d).map(|v| v.0)
 }
 
 /// `deserialize_with` for an optional scalar (pair it with `#[serde(default)]`).
