@@ -144,7 +144,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(dispatch(cli.command, bars));
+    let result = runtime.block_on(dispatch(cli.command, bars, cli.log_format));
     // Every stream has ended (committed, or failed and cleaned up). A blocking read the run
     // gave up on (a slow SQLite query past `defaults.timeout`) must not hold the exit: dropping
     // the runtime would wait for it.
@@ -158,7 +158,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(command: Command, bars: bool) -> Result<u8> {
+async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8> {
     match command {
         Command::Run {
             spec,
@@ -174,7 +174,11 @@ async fn dispatch(command: Command, bars: bool) -> Result<u8> {
                 dry_run,
                 progress_bars: bars,
             };
-            run(&spec, options, state.as_deref(), summary.as_deref()).await
+            let output = RunOutput {
+                summary: summary.as_deref(),
+                format,
+            };
+            run(&spec, options, state.as_deref(), output).await
         }
         Command::Validate { spec } => {
             let s = spec::load(&spec)?;
@@ -274,9 +278,11 @@ async fn dispatch(command: Command, bars: bool) -> Result<u8> {
                 state_arg.as_deref(),
                 s.state.as_ref().map(|x| x.path.as_str()),
                 &s.name,
+                &StateLocation::spec_dir(&path),
             )?;
             let mut doc = location.load(&s.name).await?;
             if let Some(name) = &stream {
+                known_stream(&s, &doc, name, &location)?;
                 if !doc.streams.contains_key(name) && !reset {
                     return Err(Error::run(format!(
                         "no state for stream `{name}` in {}",
@@ -285,21 +291,24 @@ async fn dispatch(command: Command, bars: bool) -> Result<u8> {
                 }
             }
             if reset {
-                match &stream {
-                    Some(name) => {
-                        doc.streams.remove(name);
+                let had = match &stream {
+                    Some(name) => doc.streams.remove(name).is_some(),
+                    None => {
+                        let any = !doc.streams.is_empty();
+                        doc.streams.clear();
+                        any
                     }
-                    None => doc.streams.clear(),
-                }
+                };
                 doc.pipeline = s.name.clone();
                 doc.version = etl::runner::state::STATE_VERSION;
                 location.save(&doc).await?;
                 eprintln!(
-                    "state of {} reset in {}",
+                    "state of {} reset in {}{}",
                     stream
                         .map(|n| format!("stream `{n}`"))
                         .unwrap_or_else(|| "every stream".into()),
-                    location.display()
+                    location.display(),
+                    if had { "" } else { " (there was none)" }
                 );
             } else {
                 let out = match &stream {
@@ -330,11 +339,54 @@ async fn dispatch(command: Command, bars: bool) -> Result<u8> {
     }
 }
 
+/// Where a run reports: the `--summary` file and the log's final line.
+struct RunOutput<'a> {
+    summary: Option<&'a Path>,
+    format: LogFormat,
+}
+
+/// `--stream NAME` of `etl state` must name a stream of the spec: one of its `streams:`, or,
+/// for a spec without `streams:` (every table of a SQL source, which `etl state` does not
+/// connect to list), a stream that has saved state.
+fn known_stream(
+    s: &Spec,
+    doc: &etl::runner::state::PipelineState,
+    name: &str,
+    location: &StateLocation,
+) -> Result<()> {
+    let (names, what): (Vec<&str>, String) = if s.streams.is_empty() {
+        (
+            doc.streams.keys().map(String::as_str).collect(),
+            format!(
+                "the spec has no `streams:`, so its streams are those with saved state in {}",
+                location.display()
+            ),
+        )
+    } else {
+        (
+            s.streams.iter().map(|x| x.name.as_str()).collect(),
+            "the spec's streams".to_string(),
+        )
+    };
+    if names.contains(&name) {
+        return Ok(());
+    }
+    let listed = if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    };
+    Err(Error::spec(format!(
+        "--stream {name}: no such stream ({what}: {listed}){}",
+        spec::suggest::hint(name, names.iter().copied())
+    )))
+}
+
 async fn run(
     path: &Path,
     options: RunOptions,
     state: Option<&str>,
-    summary_path: Option<&Path>,
+    output: RunOutput<'_>,
 ) -> Result<u8> {
     let spec: Spec = spec::load(path)?;
     let run_id = runner::new_run_id();
@@ -342,6 +394,7 @@ async fn run(
         state,
         spec.state.as_ref().map(|s| s.path.as_str()),
         &spec.name,
+        &StateLocation::spec_dir(path),
     )?;
     let outcome = async {
         let source = spec.source.build(&spec.defaults)?;
@@ -390,6 +443,7 @@ async fn run(
                     p.destination
                 );
             }
+            println!("  state: {}", state_location.display());
             return Ok(None);
         }
         runner::run(
@@ -408,25 +462,70 @@ async fn run(
     match outcome {
         Ok(None) => Ok(0),
         Ok(Some(summary)) => {
-            write_summary(summary_path, &summary)?;
+            report_totals(&summary, &output, options.progress_bars);
+            write_summary(output.summary, &summary)?;
             Ok(if summary.succeeded() { 0 } else { 1 })
         }
         Err(e) => {
-            let failed = RunSummary {
-                name: spec.name.clone(),
+            let failed = RunSummary::new(
+                spec.name.clone(),
                 run_id,
-                started_at: chrono::Utc::now().to_rfc3339(),
-                seconds: 0.0,
-                source: spec.source.connector_type().into(),
-                destination: spec.destination.connector_type().into(),
-                streams: Vec::new(),
-            };
-            if let Some(p) = summary_path {
+                chrono::Utc::now().to_rfc3339(),
+                0.0,
+                (
+                    spec.source.connector_type().into(),
+                    spec.destination.connector_type().into(),
+                ),
+                state_location.display(),
+                Vec::new(),
+            );
+            if let Some(p) = output.summary {
                 let mut v = serde_json::to_value(&failed).map_err(Error::run)?;
                 v["error"] = serde_json::Value::String(etl::error::full_message(&e));
                 let _ = std::fs::write(p, serde_json::to_vec_pretty(&v).unwrap_or_default());
             }
             Err(e)
+        }
+    }
+}
+
+/// The run's last stderr line: `3 streams: 2 succeeded, 1 failed (orders: …); published …`.
+/// An error when a stream failed (so `--quiet` shows it), info otherwise; JSON logs carry the
+/// totals as fields too. A terminal, whose info lines give way to progress bars, gets it
+/// printed after the bars.
+fn report_totals(summary: &RunSummary, output: &RunOutput<'_>, bars: bool) {
+    let t = &summary.totals;
+    let message = t.message.as_str();
+    if bars {
+        eprintln!("{message}");
+        return;
+    }
+    let ok = summary.succeeded();
+    match output.format {
+        LogFormat::Text if ok => tracing::info!("{message}"),
+        LogFormat::Text => tracing::error!("{message}"),
+        LogFormat::Json => {
+            macro_rules! totals {
+                ($level:ident) => {
+                    tracing::$level!(
+                        run_id = %summary.run_id,
+                        streams = t.streams,
+                        succeeded = t.succeeded,
+                        failed = t.failed,
+                        skipped = t.skipped,
+                        rows = t.rows,
+                        outputs = t.outputs,
+                        bytes_written = t.bytes_written,
+                        bytes_read = t.bytes_read,
+                        "{message}"
+                    )
+                };
+            }
+            if ok {
+                totals!(info)
+            } else {
+                totals!(error)
+            }
         }
     }
 }

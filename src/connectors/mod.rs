@@ -54,6 +54,8 @@ pub struct Reader {
     pub batches: BatchStream,
     /// File sources: the files this read covers (path -> last modified), for the state.
     pub files: Vec<(String, String)>,
+    /// Bytes the read takes from the source, where the source knows it (file sizes).
+    pub bytes: Option<u64>,
 }
 
 impl Reader {
@@ -62,6 +64,7 @@ impl Reader {
             schema,
             batches,
             files: Vec::new(),
+            bytes: None,
         }
     }
 }
@@ -119,4 +122,8 @@ pub trait Staged: Send {
     async fn commit(self: Box<Self>) -> Result<WriteReport>;
     /// Throws the staged data away, leaving the destination as it was.
     async fn abort(self: Box<Self>) -> Result<()>;
+    /// Bytes the destination stored for this write (files: their sizes), where it knows.
+    fn bytes_written(&self) -> Option<u64> {
+        None
+    }
 }

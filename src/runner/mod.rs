@@ -113,8 +113,9 @@ pub async fn plan(
         if !streams.iter().any(|x| &x.name == s) {
             let names: Vec<&str> = streams.iter().map(|x| x.name.as_str()).collect();
             return Err(Error::spec(format!(
-                "--select {s}: no such stream (streams: {})",
-                names.join(", ")
+                "--select {s}: no such stream (streams: {}){}",
+                names.join(", "),
+                crate::spec::suggest::hint(s, names.iter().copied())
             )));
         }
     }
@@ -159,6 +160,13 @@ pub async fn run(
     let tracks_state = planned
         .iter()
         .any(|p| p.target.stream.mode == Mode::Incremental);
+    tracing::info!(
+        run_id,
+        pipeline = %spec.name,
+        streams = planned.len(),
+        state = %state_location.display(),
+        "run started"
+    );
     let state = tokio::sync::Mutex::new(if tracks_state {
         state_location.load(&spec.name).await?
     } else {
@@ -191,7 +199,8 @@ pub async fn run(
                 status: StreamStatus::Succeeded,
                 mode: p.target.mode,
                 rows: 0,
-                bytes: 0,
+                bytes_written: None,
+                bytes_read: None,
                 outputs: Vec::new(),
                 seconds: 0.0,
                 cursor_before: None,
@@ -250,7 +259,8 @@ pub async fn run(
                         "stream finished"
                     );
                     summary.rows = rows;
-                    summary.bytes = done.bytes;
+                    summary.bytes_written = done.bytes_written;
+                    summary.bytes_read = done.bytes_read;
                     summary.outputs = done.outputs;
                     summary.cursor_before = done.cursor_before;
                     summary.cursor_after = done.cursor_after;
@@ -273,15 +283,18 @@ pub async fn run(
         .buffered(spec.defaults.max_concurrency.max(1))
         .collect()
         .await;
-    Ok(RunSummary {
-        name: spec.name.clone(),
-        run_id: run_id.to_string(),
-        started_at: started.to_rfc3339(),
-        seconds: t0.elapsed().as_secs_f64(),
-        source: spec.source.connector_type().to_string(),
-        destination: spec.destination.connector_type().to_string(),
+    Ok(RunSummary::new(
+        spec.name.clone(),
+        run_id.to_string(),
+        started.to_rfc3339(),
+        t0.elapsed().as_secs_f64(),
+        (
+            spec.source.connector_type().to_string(),
+            spec.destination.connector_type().to_string(),
+        ),
+        state_location.display(),
         streams,
-    })
+    ))
 }
 
 /// Moves one stream: read -> bounded channel -> staged write -> commit -> state.
@@ -349,14 +362,13 @@ async fn run_stream(
         first => first,
     };
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-    let counters = tick.counters();
     let pump = tokio::spawn(async move {
         let mut max: Option<CursorValue> = None;
         let mut next = first;
         let mut n = 0u64;
         while let Some(mut item) = next.take() {
             if let Ok(b) = &item {
-                tick.add(b.num_rows() as u64, b.get_array_memory_size() as u64);
+                tick.add(b.num_rows() as u64);
                 if let Some(i) = cursor_index {
                     match cursor::column_max(b.column(i).as_ref()) {
                         Ok(Some(v)) => {
@@ -398,6 +410,7 @@ async fn run_stream(
         .await
         .map_err(|e| Error::run(format!("reader task failed: {e}")))?;
     let staged = staged?;
+    let bytes_written = staged.bytes_written();
     crate::fault::point("before-commit");
     let report = staged.commit().await?;
     crate::fault::point("after-commit");
@@ -434,7 +447,8 @@ async fn run_stream(
     }
     Ok(StreamDone {
         rows: report.rows,
-        bytes: counters.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        bytes_written,
+        bytes_read: reader.bytes,
         outputs: report.outputs,
         cursor_before,
         cursor_after,
@@ -469,7 +483,8 @@ struct RunContext<'a> {
 #[derive(Debug, Default)]
 struct StreamDone {
     rows: u64,
-    bytes: u64,
+    bytes_written: Option<u64>,
+    bytes_read: Option<u64>,
     outputs: Vec<String>,
     cursor_before: Option<CursorValue>,
     cursor_after: Option<CursorValue>,

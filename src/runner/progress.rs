@@ -1,8 +1,8 @@
 //! What a person or a scheduler sees while a run goes on. On a terminal: one indicatif bar per
-//! running stream (rows, bytes, rate, elapsed). Otherwise (cron, Airflow, a log file): a log
+//! running stream (rows, rate, elapsed). Otherwise (cron, Airflow, a log file): a log
 //! line when a stream starts and finishes and one every 30 s while it runs — never animation.
 
-use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,7 +64,6 @@ impl Progress {
 #[derive(Default)]
 pub struct Counters {
     pub rows: AtomicU64,
-    pub bytes: AtomicU64,
 }
 
 pub struct StreamProgress {
@@ -83,19 +82,11 @@ pub struct Tick {
 }
 
 impl Tick {
-    pub fn counters(&self) -> Arc<Counters> {
-        self.counters.clone()
-    }
-
-    pub fn add(&self, rows: u64, bytes: u64) {
+    pub fn add(&self, rows: u64) {
         let rows = self.counters.rows.fetch_add(rows, Ordering::Relaxed) + rows;
-        let bytes = self.counters.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if let Some(bar) = &self.bar {
             let rate = rows as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-            bar.set_message(format!(
-                "{rows} rows, {} ({rate:.0} rows/s)",
-                HumanBytes(bytes)
-            ));
+            bar.set_message(format!("{rows} rows ({rate:.0} rows/s)"));
         }
     }
 }

@@ -48,8 +48,17 @@ pub enum StateLocation {
 }
 
 impl StateLocation {
-    /// `--state` beats `state.path`, which beats `./.etl/state/{pipeline}.json`.
-    pub fn resolve(cli: Option<&str>, spec: Option<&str>, pipeline: &str) -> Result<Self> {
+    /// `--state` beats `state.path`, which beats `.etl/state/{pipeline}.json`. A relative
+    /// `--state` is relative to the current folder, as any command-line path; a relative
+    /// `state.path`, and the default, are relative to `spec_dir` (the spec file's folder), so a
+    /// cron job run from another folder finds the same state.
+    pub fn resolve(
+        cli: Option<&str>,
+        spec: Option<&str>,
+        pipeline: &str,
+        spec_dir: &std::path::Path,
+    ) -> Result<Self> {
+        let from_spec = cli.is_none();
         let raw = cli
             .or(spec)
             .map(str::to_string)
@@ -76,7 +85,21 @@ impl StateLocation {
                 )));
             }
         }
-        Ok(StateLocation::Local(PathBuf::from(raw)))
+        let path = PathBuf::from(raw);
+        Ok(StateLocation::Local(if from_spec && path.is_relative() {
+            spec_dir.join(path)
+        } else {
+            path
+        }))
+    }
+
+    /// The folder holding `spec` as an absolute path (the base of a relative state path).
+    pub fn spec_dir(spec: &std::path::Path) -> PathBuf {
+        let dir = spec
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
     }
 
     pub fn display(&self) -> String {
@@ -244,10 +267,23 @@ mod tests {
 
     #[test]
     fn resolve_prefers_the_command_line() {
-        let l = StateLocation::resolve(Some("a.json"), Some("b.json"), "p").unwrap();
-        assert_eq!(l.display(), "a.json");
-        let l = StateLocation::resolve(None, None, "nightly").unwrap();
-        assert_eq!(l.display(), ".etl/state/nightly.json");
-        assert!(StateLocation::resolve(Some("s3://bucket"), None, "p").is_err());
+        let dir = std::path::Path::new("/srv/specs");
+        let l = StateLocation::resolve(Some("a.json"), Some("b.json"), "p", dir).unwrap();
+        assert_eq!(
+            l.display(),
+            "a.json",
+            "--state is relative to the current folder"
+        );
+        let l = StateLocation::resolve(None, None, "nightly", dir).unwrap();
+        assert_eq!(l.display(), "/srv/specs/.etl/state/nightly.json");
+        let l = StateLocation::resolve(None, Some("st/x.json"), "p", dir).unwrap();
+        assert_eq!(l.display(), "/srv/specs/st/x.json");
+        let l = StateLocation::resolve(None, Some("/var/etl/x.json"), "p", dir).unwrap();
+        assert_eq!(l.display(), "/var/etl/x.json");
+        assert!(StateLocation::resolve(Some("s3://bucket"), None, "p", dir).is_err());
+        assert_eq!(
+            StateLocation::spec_dir(std::path::Path::new("s.yaml")),
+            std::env::current_dir().unwrap()
+        );
     }
 }

@@ -189,13 +189,7 @@ where
                             .map(Expanded)
                             .map_err(|e| E::custom(e.to_string()))
                     } else {
-                        let e = e.to_string();
-                        // A keyword's own message already lists the valid words.
-                        Err(E::custom(if e.contains(T::KIND) {
-                            e
-                        } else {
-                            format!("invalid value `{s}`: expected {} ({e})", T::KIND)
-                        }))
+                        Err(E::custom(invalid_value(s.trim(), T::KIND, &e.to_string())))
                     }
                 })
             }
@@ -230,6 +224,43 @@ where
     }
 }
 
+/// The message for a value that does not parse: the type's own message when it already names
+/// the value (`unknown mode `incremntal`, expected ...`), else `invalid value `x`: expected
+/// KIND (why)`; then "did you mean `y`?" when one of the keywords KIND lists is close.
+fn invalid_value(value: &str, kind: &str, why: &str) -> String {
+    let message = if value.is_empty() || why.contains(&format!("`{value}`")) {
+        why.to_string()
+    } else {
+        format!("invalid value `{value}`: expected {kind} ({why})")
+    };
+    format!("{message}{}", super::suggest::hint(value, keywords(kind)))
+}
+
+/// The keywords a [`Kind`] description lists: the names in backticks (`` `a` or `b` ``), or a
+/// bare list (`one of a, b, c`, `true or false`); nothing for a description such as `a
+/// duration such as 45s, 30m, 2h or 1d`.
+fn keywords(kind: &str) -> Vec<&str> {
+    if kind.contains('`') {
+        return super::suggest::quoted(kind);
+    }
+    let list = kind.strip_prefix("one of ").unwrap_or(kind);
+    let words: Vec<&str> = list
+        .split(", ")
+        .flat_map(|w| w.split(" or "))
+        .map(str::trim)
+        .collect();
+    let keyword = |w: &&str| {
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    if words.len() >= 2 && words.iter().all(keyword) {
+        words
+    } else {
+        Vec::new()
+    }
+}
+
 /// `deserialize_with` for a required scalar.
 pub fn value<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -238,6 +269,37 @@ where
     T::Err: fmt::Display,
 {
     Expanded::<T>::deserialize(d).map(|e| e.0)
+}
+
+/// A path or name that must not be empty: an empty one (often an unset variable,
+/// `${OUT_DIR}`) would otherwise mean the current folder or a bucket's root. `OPTIONAL`: the
+/// key may be left out for its default, which the message says.
+struct NonEmpty<const OPTIONAL: bool>(String);
+
+impl<const OPTIONAL: bool> FromStr for NonEmpty<OPTIONAL> {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match (s.is_empty(), OPTIONAL) {
+            (false, _) => Ok(NonEmpty(s.to_string())),
+            (true, false) => Err("must not be empty (is it set from an empty environment variable?)"),
+            (true, true) => Err("must not be empty: leave the key out for its default (is it set from an empty environment variable?)"),
+        }
+    }
+}
+
+impl<const OPTIONAL: bool> Kind for NonEmpty<OPTIONAL> {
+    const KIND: &'static str = "a non-empty path or name";
+}
+
+/// `deserialize_with` for a required path or name that must not be empty.
+pub fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    value::<D, NonEmpty<false>>(d).map(|v| v.0)
+}
+
+/// `deserialize_with` for an optional path or name (pair it with `#[serde(default)]`): leaving
+/// the key out means its default, an empty value is refused.
+pub fn non_empty_if_given<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    value::<D, NonEmpty<true>>(d).map(|v| v.0)
 }
 
 /// `deserialize_with` for an optional scalar (pair it with `#[serde(default)]`).
@@ -296,10 +358,20 @@ impl<'de> Deserialize<'de> for Secret {
 
 static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
+/// A secret at least this long is masked wherever its text appears in a message. A shorter
+/// one is masked only where a secret sits (a URL's password, `password=...`): short values
+/// such as `test` also spell ordinary names (a database called `test`), which must stay
+/// readable. Secrets are never printed by etl itself either way; this guards driver messages.
+pub const MASK_ANYWHERE_FROM: usize = 8;
+
+/// Keys after which (`key=value`, `key: value`) a known secret is masked whatever its length.
+const SECRET_KEYS: [&str; 6] = ["password", "passwd", "pwd", "secret", "token", "key"];
+
+const MASK: &str = "********";
+
 /// Records a secret so that [`scrub`] can remove it from any text shown to a person.
 pub fn remember_secret(s: &str) {
-    // Very short values would blank out ordinary words; they are still never printed by us.
-    if s.len() >= 4 {
+    if !s.is_empty() {
         let mut all = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
         if !all.iter().any(|x| x == s) {
             all.push(s.to_string());
@@ -307,16 +379,109 @@ pub fn remember_secret(s: &str) {
     }
 }
 
-/// Replaces every known secret in `text` with `********` (driver errors sometimes embed
-/// connection strings or credentials).
+/// Masks secrets in `text` (driver errors sometimes embed connection strings or credentials):
+/// the password of every URL (`scheme://user:password@host`); a known secret written after a
+/// secret-looking key (`password=`, `pwd=`, `secret: `, ...); and every occurrence of a known
+/// secret of at least [`MASK_ANYWHERE_FROM`] characters.
 pub fn scrub(text: &str) -> String {
     let all = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
-    let mut out = text.to_string();
-    for s in all.iter() {
+    let mut out = mask_url_passwords(text);
+    out = mask_after_keys(&out, &all);
+    for s in all
+        .iter()
+        .filter(|s| s.chars().count() >= MASK_ANYWHERE_FROM)
+    {
         if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "********");
+            out = out.replace(s.as_str(), MASK);
         }
     }
+    out
+}
+
+/// `scheme://user:password@host` -> `scheme://user:********@host`, for every URL in `text`.
+fn mask_url_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..=colon]);
+                        out.push_str(MASK);
+                        out.push_str(&authority[at..]);
+                    }
+                    None => out.push_str(authority),
+                }
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Masks a known secret (any length) where it is the value of a secret-looking key:
+/// `password=s`, `PWD = 's'`, `aws_secret_access_key: s`, `"password":"s"`.
+fn mask_after_keys(text: &str, secrets: &[String]) -> String {
+    if secrets.is_empty() {
+        return text.to_string();
+    }
+    let lower = text.to_ascii_lowercase();
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for key in SECRET_KEYS {
+        for (at, _) in lower.match_indices(key) {
+            let mut i = at + key.len();
+            let bytes = text.as_bytes();
+            let skip = |i: &mut usize, set: &[u8]| {
+                while *i < bytes.len() && set.contains(&bytes[*i]) {
+                    *i += 1;
+                }
+            };
+            skip(&mut i, b"\"' ");
+            if i >= bytes.len() || !matches!(bytes[i], b'=' | b':') {
+                continue;
+            }
+            i += 1;
+            skip(&mut i, b" \"'");
+            let value = &text[i..];
+            if let Some(s) = secrets
+                .iter()
+                .filter(|s| value.starts_with(s.as_str()))
+                .max_by_key(|s| s.len())
+            {
+                // The whole value only: `password=test` but not `password=testing`.
+                let end = i + s.len();
+                let whole = text[end..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-'));
+                if whole {
+                    ranges.push((i, end));
+                }
+            }
+        }
+    }
+    ranges.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for (start, end) in ranges {
+        if start < pos {
+            continue;
+        }
+        out.push_str(&text[pos..start]);
+        out.push_str(MASK);
+        pos = end;
+    }
+    out.push_str(&text[pos..]);
     out
 }
 
@@ -392,6 +557,29 @@ mod tests {
             scrub("auth failed for pa55-word@host"),
             "auth failed for ********@host"
         );
+    }
+
+    #[test]
+    fn short_secrets_are_masked_only_where_a_secret_sits() {
+        remember_secret("test");
+        // The database `test` stays readable.
+        assert_eq!(
+            scrub("cannot connect to postgresql://postgres@127.0.0.1:5432/test"),
+            "cannot connect to postgresql://postgres@127.0.0.1:5432/test"
+        );
+        // A URL's password is masked whatever it is, known or not.
+        assert_eq!(
+            scrub("mssql://sa:test@db:1433/test and s3://k:x@h/p"),
+            "mssql://sa:********@db:1433/test and s3://k:********@h/p"
+        );
+        // A known secret after a secret-looking key, whatever its length.
+        assert_eq!(
+            scrub("dsn host=h password=test dbname=test; PWD = 'test'"),
+            "dsn host=h password=******** dbname=test; PWD = '********'"
+        );
+        // Not a longer word that merely starts like the secret.
+        assert_eq!(scrub("password=testing"), "password=testing");
+        assert_eq!(scrub("a token: unknown"), "a token: unknown");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod datatype;
 pub mod env;
 pub mod introspect;
+pub mod suggest;
 
 use crate::connectors::registry::{DestinationConfig, SourceConfig};
 use crate::error::{Error, Result};
@@ -171,20 +172,52 @@ pub struct StreamSpec {
     pub transform: Option<crate::transform::TransformSpec>,
 }
 
-/// An Arrow type written in a spec (see [`datatype::parse`]).
+/// A column type of a file stream's `schema:`: an Arrow type (see [`datatype::parse`]), or
+/// `json`: text holding JSON documents (Utf8 tagged with Arrow's `arrow.json` extension
+/// type), read from JSON/JSON Lines as each value's JSON text and written back as JSON values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecType(pub arrow::datatypes::DataType);
+pub struct SpecType {
+    pub data_type: arrow::datatypes::DataType,
+    pub json: bool,
+}
+
+impl SpecType {
+    /// `field` with this type (and, for `json`, the extension type's metadata).
+    pub fn apply(&self, field: &arrow::datatypes::Field) -> arrow::datatypes::Field {
+        let field = field.clone().with_data_type(self.data_type.clone());
+        if !self.json {
+            return field;
+        }
+        let mut meta = field.metadata().clone();
+        meta.insert(
+            crate::formats::json::EXTENSION_KEY.to_string(),
+            crate::formats::json::JSON_EXTENSION.to_string(),
+        );
+        field.with_metadata(meta)
+    }
+}
 
 impl FromStr for SpecType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        datatype::parse(s).map(SpecType)
+        if s.trim().eq_ignore_ascii_case("json") {
+            return Ok(SpecType {
+                data_type: arrow::datatypes::DataType::Utf8,
+                json: true,
+            });
+        }
+        datatype::parse(s)
+            .map(|data_type| SpecType {
+                data_type,
+                json: false,
+            })
+            .map_err(|e| format!("{e}; or `json` for JSON documents"))
     }
 }
 
 impl env::Kind for SpecType {
     const KIND: &'static str =
-        "a type such as int64, string, decimal(12,2), date or timestamp[us, UTC]";
+        "a type such as int64, string, decimal(12,2), date, timestamp[us, UTC] or json";
 }
 
 impl<'de> Deserialize<'de> for SpecType {
@@ -253,7 +286,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Spec> {
 
 /// `file:line:column: message` from a YAML/serde error.
 fn located(origin: &str, e: &serde_yaml_ng::Error) -> Error {
-    let mut msg = e.to_string();
+    let mut msg = suggest::annotate(&e.to_string());
     match e.location() {
         Some(loc) => {
             let suffix = format!(" at line {} column {}", loc.line(), loc.column());

@@ -14,7 +14,8 @@ use arrow::compute::CastOptions;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 use polars::prelude::{
-    col, ChunkFull, Column, DataFrame, DataType as PlType, Expr, IntoLazy, IntoSeries, PlSmallStr,
+    col, ChunkFull, Column, DataFrame, DataType as PlType, Expr, IntoLazy, IntoSeries, Operator,
+    PlSmallStr,
 };
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -343,6 +344,15 @@ impl Plan {
         };
         // Type every computed column by running the real code on an empty batch.
         let empty = RecordBatch::new_empty(schema.clone());
+        let columns = stage.frame(&empty)?;
+        for c in &mut stage.computed {
+            c.expr = exact_products(c.expr.clone(), &columns)
+                .map_err(|m| format!("{}: {m}", c.sql.label()))?;
+        }
+        if let Some(f) = &mut stage.filter {
+            f.expr = exact_products(f.expr.clone(), &columns)
+                .map_err(|m| format!("{}: {m}", f.label()))?;
+        }
         if let Some(f) = &stage.filter {
             let mask = stage.mask_series(&stage.frame(&empty)?, f)?;
             if !matches!(mask.dtype(), PlType::Boolean | PlType::Null) {
@@ -366,6 +376,7 @@ impl Plan {
                         .ok_or_else(|| format!("{}: no result", c.sql.label()))?;
                     let t =
                         convert::arrow_type(&s).map_err(|m| format!("{}: {m}", c.sql.label()))?;
+                    no_float_drift(&c.sql, &t, schema)?;
                     field.with_data_type(types::natural(&t))
                 }
                 _ => field,
@@ -376,6 +387,100 @@ impl Plan {
         stage.schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
         Ok(stage)
     }
+}
+
+/// Makes every decimal × decimal product exact. polars computes a product at the larger of
+/// its operands' scales, rounding (`999.99 * 1.2` -> `1199.99`); with the left operand first
+/// cast to the sum of the scales, the product keeps every digit (`1199.988`), as SQL's does.
+/// `columns` is an empty frame of the columns the expression reads (to type its operands).
+fn exact_products(expr: Expr, columns: &DataFrame) -> std::result::Result<Expr, String> {
+    let dtype = |e: &Expr| -> Option<PlType> {
+        let schema = columns
+            .clone()
+            .lazy()
+            .select([e.clone()])
+            .collect_schema()
+            .ok()?;
+        let first = schema.iter_values().next().cloned();
+        first
+    };
+    let mut error = None;
+    let out = expr.map_expr(|e| {
+        let Expr::BinaryExpr {
+            left,
+            op: Operator::Multiply,
+            right,
+        } = &e
+        else {
+            return e;
+        };
+        let (Some(PlType::Decimal(_, s1)), Some(PlType::Decimal(_, s2))) =
+            (dtype(left), dtype(right))
+        else {
+            return e;
+        };
+        let scale = s1 + s2;
+        if s1 == 0 || s2 == 0 {
+            return e; // the larger scale is already the sum
+        }
+        if scale > MAX_DECIMAL_SCALE {
+            error = Some(format!(
+                "a product of decimals with scales {s1} and {s2} needs {scale} fractional digits, more than the {MAX_DECIMAL_SCALE} a decimal holds; CAST an operand to a smaller scale"
+            ));
+            return e;
+        }
+        Expr::BinaryExpr {
+            left: Arc::new(
+                left.as_ref()
+                    .clone()
+                    .strict_cast(PlType::Decimal(MAX_DECIMAL_SCALE, scale)),
+            ),
+            op: Operator::Multiply,
+            right: right.clone(),
+        }
+    });
+    match error {
+        Some(m) => Err(m),
+        None => Ok(out),
+    }
+}
+
+/// The most digits (and so fractional digits) a polars decimal holds.
+const MAX_DECIMAL_SCALE: usize = 38;
+
+/// Refuses a computed column that reads a decimal column but comes out as a float (a decimal
+/// times a float column, or a float function of it) unless the expression asks for a float
+/// itself (`CAST(... AS DOUBLE)`, a literal with an exponent): the value would drift silently
+/// (`1256.6 * 1.2` -> `1507.9199999999998`). Literals with a decimal point are decimals (see
+/// `sql::decimal_literals`), so `total * 1.2` stays exact and is not refused.
+fn no_float_drift(s: &Sql, t: &DataType, schema: &Schema) -> std::result::Result<(), String> {
+    if !matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64) {
+        return Ok(());
+    }
+    let roots = s.expr.clone().meta().root_names();
+    let of_type = |pick: fn(&DataType) -> bool| -> Vec<String> {
+        roots
+            .iter()
+            .filter_map(|r| schema.field_with_name(r.as_str()).ok())
+            .filter(|f| pick(f.data_type()))
+            .map(|f| format!("`{}`", f.name()))
+            .collect()
+    };
+    let decimals = of_type(|t| matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)));
+    if decimals.is_empty() || sql::asks_for_float(&s.text) {
+        return Ok(());
+    }
+    let floats = of_type(|t| t.is_floating());
+    let operand = if floats.is_empty() {
+        "the floating-point part".to_string()
+    } else {
+        format!("the float column {}", floats.join(", "))
+    };
+    Err(format!(
+        "{}: computes decimal column {} as a floating-point {t}, which is inexact; CAST {operand} AS DECIMAL(p,s) to keep the arithmetic decimal, or CAST the expression AS DOUBLE to accept a float",
+        s.label(),
+        decimals.join(", "),
+    ))
 }
 
 /// An output column of a bound stage.
@@ -736,6 +841,77 @@ rename: {id: key}
         assert!(e.contains("cast of `name`"), "{e}");
         let e = run("derive: {n: \"CAST(name AS INTEGER)\"}").unwrap_err();
         assert!(e.contains("derive `n`") && e.contains("name"), "{e}");
+    }
+
+    #[test]
+    fn decimal_arithmetic_stays_decimal() {
+        // price is decimal(12,2): 1.50, -0.05, NULL, 999.99
+        let out = run("derive: {x: \"price * 1.2\", y: \"price + 0.005\", z: \"id * 1.5\"}\nselect: [x, y, z]").unwrap();
+        let s = out.schema();
+        assert_eq!(s.field(0).data_type(), &DataType::Decimal128(38, 3));
+        let x = out
+            .column(0)
+            .as_any()
+            .downcast_ref::<Decimal128Array>()
+            .unwrap();
+        assert_eq!(x.value(0), 1800, "1.50 * 1.2 = 1.800 exactly");
+        assert_eq!(
+            x.value(3),
+            1_199_988,
+            "999.99 * 1.2 = 1199.988, not rounded"
+        );
+        // A quotient keeps the larger scale, rounded half to even: 1.50 / 3.0 = 0.50.
+        let out = run("derive: {q: \"price / 3.0\"}\nselect: [q]").unwrap();
+        let q = out
+            .column(0)
+            .as_any()
+            .downcast_ref::<Decimal128Array>()
+            .unwrap();
+        assert_eq!((q.value(0), q.value(3)), (50, 33333), "0.50, 333.33");
+        assert!(x.is_null(2));
+        assert!(
+            matches!(s.field(1).data_type(), DataType::Decimal128(_, 3)),
+            "{s:?}"
+        );
+        assert!(
+            matches!(s.field(2).data_type(), DataType::Decimal128(_, 1)),
+            "{s:?}"
+        );
+        // A literal with an exponent is a float, and the expression says so: accepted.
+        let out = run("derive: {f: \"price * 1.2e0\"}\nselect: [f]").unwrap();
+        assert_eq!(out.schema().field(0).data_type(), &DataType::Float64);
+        let out = run("derive: {f: \"CAST(price AS DOUBLE) * 2\"}\nselect: [f]").unwrap();
+        assert_eq!(out.schema().field(0).data_type(), &DataType::Float64);
+    }
+
+    #[test]
+    fn decimal_drifting_to_float_is_refused() {
+        let b = input();
+        let mut fields: Vec<Field> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("rate", DataType::Float64, true));
+        let schema = Arc::new(Schema::new(fields));
+        let e = Plan::compile(&spec("derive: {t: \"price * rate\"}"))
+            .unwrap()
+            .bind(&schema)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("derive `t` = `price * rate`")
+                && e.contains("decimal column `price`")
+                && e.contains("CAST the float column `rate` AS DECIMAL(p,s)"),
+            "{e}"
+        );
+        let e = Plan::compile(&spec("sql: SELECT sqrt(price) AS r FROM input"))
+            .unwrap()
+            .bind(&schema)
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("AS DOUBLE"), "{e}");
     }
 
     #[test]

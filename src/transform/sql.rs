@@ -8,7 +8,7 @@
 use polars::prelude::Expr as PlExpr;
 use sqlparser::ast::{
     visit_expressions, visit_expressions_mut, visit_relations, Expr, GroupByExpr, Ident,
-    SelectItem, SetExpr, Statement, TableFactor,
+    SelectItem, SetExpr, Statement, TableFactor, Value,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -134,7 +134,76 @@ pub fn expression(text: &str) -> Result<PlExpr, String> {
 }
 
 fn to_polars(expr: &Expr) -> Result<PlExpr, String> {
+    let mut expr = expr.clone();
+    decimal_literals(&mut expr)?;
     polars::sql::sql_expr(expr.to_string()).map_err(|e| e.to_string())
+}
+
+/// The largest precision polars computes decimals with.
+const MAX_DECIMAL_DIGITS: usize = 38;
+
+/// Makes every number literal written with a decimal point an exact decimal, as in SQL:
+/// `1.2` becomes `CAST('1.2' AS DECIMAL(2,1))`, so `total * 1.2` stays a decimal when `total`
+/// is one (polars would read `1.2` as a float64 and the result would drift). Literals with an
+/// exponent (`1.2e3`) stay floating-point.
+fn decimal_literals(expr: &mut Expr) -> Result<(), String> {
+    let found = visit_expressions_mut(expr, |e| {
+        let Expr::Value(v) = e else {
+            return ControlFlow::Continue(());
+        };
+        let Value::Number(text, _) = &v.value else {
+            return ControlFlow::Continue(());
+        };
+        let Some((int, frac)) = text.split_once('.') else {
+            return ControlFlow::Continue(());
+        };
+        if !(int.chars().chain(frac.chars())).all(|c| c.is_ascii_digit()) {
+            return ControlFlow::Continue(()); // 1.2e3
+        }
+        let int = int.trim_start_matches('0');
+        let scale = frac.len();
+        let precision = (int.len() + scale).max(1);
+        if precision > MAX_DECIMAL_DIGITS {
+            return ControlFlow::Break(format!(
+                "the literal `{text}` has more than {MAX_DECIMAL_DIGITS} digits, the most a decimal holds; write it with an exponent (`1.5e40`) to use a float"
+            ));
+        }
+        match parse_expr(&format!("CAST('{text}' AS DECIMAL({precision},{scale}))")) {
+            Ok(cast) => {
+                *e = cast;
+                ControlFlow::Continue(())
+            }
+            Err(m) => ControlFlow::Break(m),
+        }
+    });
+    match found {
+        ControlFlow::Break(m) => Err(m),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// Whether `text` (one expression) asks for a floating-point value itself: a `CAST(... AS
+/// DOUBLE)` (or `FLOAT`, `REAL`, `::float8`, ...) or a literal with an exponent.
+pub fn asks_for_float(text: &str) -> bool {
+    let Ok(expr) = parse_expr(text) else {
+        return false;
+    };
+    let found = visit_expressions(&expr, |e| {
+        let float = match e {
+            Expr::Cast { data_type, .. } => {
+                let t = data_type.to_string().to_ascii_lowercase();
+                ["float", "double", "real"].iter().any(|f| t.contains(f))
+            }
+            Expr::Value(v) => matches!(&v.value, Value::Number(n, _) if n.contains(['e', 'E'])),
+            _ => false,
+        };
+        if float {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    found.is_break()
 }
 
 /// One item of a `sql:` SELECT list.

@@ -120,7 +120,7 @@ source_config! {
     /// `config:` of a `local_file` source.
     FileSourceConfig {
         /// A file, or a folder whose files are read (recursively, hidden files skipped).
-        #[serde(deserialize_with = "env::value")]
+        #[serde(deserialize_with = "env::non_empty")]
         pub file_path: String,
     }
 }
@@ -129,7 +129,7 @@ destination_config! {
     /// `config:` of a `local_file` destination.
     FileDestinationConfig {
         /// Folder that receives one sub-folder per stream.
-        #[serde(deserialize_with = "env::value")]
+        #[serde(deserialize_with = "env::non_empty")]
         pub base_path: String,
     }
 }
@@ -141,10 +141,10 @@ macro_rules! s3_config {
         $role! {
             $(#[$m])*
             $name {
-                #[serde(deserialize_with = "env::value")]
+                #[serde(deserialize_with = "env::non_empty")]
                 pub bucket: String,
                 #[doc = $prefix_doc]
-                #[serde(default, deserialize_with = "env::value")]
+                #[serde(default, deserialize_with = "env::non_empty_if_given")]
                 pub prefix: String,
                 #[serde(default, deserialize_with = "env::opt")]
                 pub region: Option<String>,

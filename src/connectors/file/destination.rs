@@ -86,6 +86,8 @@ struct PartWriter {
     buf: SharedBuf,
     upload: BufWriter,
     rows: u64,
+    /// Bytes handed to the upload: the file's size once finished.
+    bytes: u64,
 }
 
 impl PartWriter {
@@ -103,6 +105,7 @@ impl PartWriter {
             // at about two part buffers however large the file grows.
             upload: BufWriter::new(store.clone(), staged.clone()).with_max_concurrency(2),
             rows: 0,
+            bytes: 0,
         })
     }
 
@@ -110,6 +113,7 @@ impl PartWriter {
         let bytes = self.buf.take();
         if !bytes.is_empty() {
             self.upload.write_all(&bytes).await?;
+            self.bytes += bytes.len() as u64;
         }
         Ok(())
     }
@@ -120,12 +124,13 @@ impl PartWriter {
         self.drain().await
     }
 
-    async fn finish(mut self) -> Result<()> {
+    /// Completes the file; returns its size in bytes.
+    async fn finish(mut self) -> Result<u64> {
         let encoder = std::mem::replace(&mut self.encoder, Box::new(NoEncoder));
         encoder.finish()?;
         self.drain().await?;
         self.upload.shutdown().await?;
-        Ok(())
+        Ok(self.bytes)
     }
 }
 
@@ -149,6 +154,8 @@ struct StagedFiles {
     files: Vec<(Path, Path)>,
     replace_old: bool,
     rows: u64,
+    /// Sizes of the finished files.
+    bytes: u64,
     base: String,
 }
 
@@ -204,6 +211,10 @@ impl Staged for StagedFiles {
 
     async fn abort(self: Box<Self>) -> Result<()> {
         self.remove_staged().await
+    }
+
+    fn bytes_written(&self) -> Option<u64> {
+        Some(self.bytes)
     }
 }
 
@@ -268,6 +279,7 @@ impl Destination for FileDestination {
             files: Vec::new(),
             replace_old: target.mode == Mode::FullRefresh,
             rows: 0,
+            bytes: 0,
             base: self.location.display(),
         };
         let result: Result<()> = async {
@@ -299,7 +311,7 @@ impl Destination for FileDestination {
                                 .min_by_key(|(_, (_, last))| *last)
                                 .map(|(k, _)| k.clone());
                             if let Some((w, _)) = lru.and_then(|k| open.remove(&k)) {
-                                w.finish().await?;
+                                staged.bytes += w.finish().await?;
                             }
                         }
                         let name = self.file_name(&target.run_id, staged.files.len());
@@ -324,7 +336,7 @@ impl Destination for FileDestination {
                         .is_some_and(|max| w.rows >= max)
                     {
                         if let Some((w, _)) = open.remove(&folder) {
-                            w.finish().await?;
+                            staged.bytes += w.finish().await?;
                         }
                     }
                 }
@@ -333,7 +345,7 @@ impl Destination for FileDestination {
             rest.sort_by(|a, b| a.0.cmp(&b.0));
             let any_open = !rest.is_empty();
             for (_, (w, _)) in rest {
-                w.finish().await?;
+                staged.bytes += w.finish().await?;
             }
             match any_open {
                 true => {}
@@ -350,7 +362,7 @@ impl Destination for FileDestination {
                         schema.clone(),
                         &self.options,
                     )?;
-                    w.finish().await?;
+                    staged.bytes += w.finish().await?;
                 }
                 false => {}
             }

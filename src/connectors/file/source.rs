@@ -95,7 +95,7 @@ impl FileSource {
                 (None, None) => {
                     return Err(Error::spec(format!(
                     "cannot tell the format of {}: set `format:` (parquet, csv, json, jsonl, avro)",
-                    m.location
+                    self.location.show(&m.location)
                 )))
                 }
             };
@@ -187,7 +187,7 @@ fn with_declared_types(
         .fields()
         .iter()
         .map(|f| match types.get(f.name()) {
-            Some(t) => f.as_ref().clone().with_data_type(t.0.clone()),
+            Some(t) => t.apply(f),
             None => f.as_ref().clone(),
         })
         .collect();
@@ -240,11 +240,14 @@ async fn open_file(
             .map_or(0, |i| i + 1)]
     };
     let csv = &text.csv;
+    let declared: Vec<&str> = text.types.keys().map(String::as_str).collect();
     let inferred: SchemaRef = Arc::new(with_declared_types(
         match format {
             Format::Csv => formats::csv::infer_schema(whole, csv, INFER_MAX_RECORDS)?,
-            Format::Json => formats::json::infer_array_schema(&sample, INFER_MAX_RECORDS)?,
-            _ => formats::json::infer_schema(whole, INFER_MAX_RECORDS)?,
+            Format::Json => {
+                formats::json::infer_array_schema(&sample, INFER_MAX_RECORDS, &declared)?
+            }
+            _ => formats::json::infer_schema(whole, INFER_MAX_RECORDS, &declared)?,
         },
         &text.types,
     )?);
@@ -352,11 +355,13 @@ impl Source for FileSource {
             csv: self.csv.clone(),
             types: request.stream.schema.clone(),
         };
+        let bytes: u64 = files.iter().map(|(m, _, _)| m.size).sum();
         let (first, f, c) = &files[0];
         let (schema, first_stream) =
             open_file(store.clone(), first, *f, *c, &csv, batch_size, None)
                 .await
-                .with_context(|| format!("file {}", first.location))?;
+                .with_context(|| format!("file {}", self.location.show(&first.location)))?;
+        let location = self.location.clone();
         let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(crate::contract::CHANNEL_CAPACITY);
         let expected = schema.clone();
         let parallel = self.options.parallel_files.max(1);
@@ -382,10 +387,10 @@ impl Source for FileSource {
                     csv.clone(),
                     expected.clone(),
                 );
+                let name = format!("file {}", location.show(&meta.location));
                 let opened = first_stream.take();
                 tasks.spawn(async move {
                     let _slot = slot;
-                    let name = format!("file {}", meta.location);
                     let mut stream = match opened {
                         Some(s) => s,
                         None => {
@@ -427,6 +432,7 @@ impl Source for FileSource {
             schema,
             batches: Box::pin(ReceiverStream::new(rx)),
             files: listed,
+            bytes: Some(bytes),
         })
     }
 }

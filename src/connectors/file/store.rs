@@ -83,6 +83,16 @@ impl Location {
         }
     }
 
+    /// A file found in this location, as a person writes it: local paths keep their leading
+    /// `/` (object_store drops it), object keys get their store's root (`s3://bucket/`,
+    /// `gs://bucket/`, `az://container/`).
+    pub fn show(&self, file: &Path) -> String {
+        match self {
+            Location::Local(_) => format!("/{file}"),
+            Location::Cloud { store, .. } => format!("{}/{file}", store.root()),
+        }
+    }
+
     /// The last segment of the location, used to name a file source's only stream.
     pub fn stem(&self) -> Option<String> {
         let raw = match self {
