@@ -416,7 +416,11 @@ fn connectors_lists_mysql_keys() {
         .collect();
     assert_eq!(lines.len(), 2, "a source and a destination: {}", run.stdout);
     for line in lines {
-        let keys: Vec<&str> = line.split_whitespace().skip(2).map(|k| k.trim_end_matches(',')).collect();
+        let keys: Vec<&str> = line
+            .split_whitespace()
+            .skip(2)
+            .map(|k| k.trim_end_matches(','))
+            .collect();
         for key in [
             "host",
             "port",

@@ -2,14 +2,15 @@
 
 use super::{CsvOptions, Encoder, PushDecoder, SharedBuf, Sink, WriteOptions};
 use crate::error::{Error, Result};
-use arrow::array::Array;
+use arrow::array::{Array, AsArray};
 use arrow::csv::reader::{Decoder, Format as CsvFormat};
 use arrow::csv::ReaderBuilder;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::Arc;
 
 /// CSV writer following PostgreSQL's `COPY ... CSV` convention, which arrow-csv's writer
 /// cannot express: a NULL is an unquoted empty field (or `null_value`), an empty string is `""`
@@ -84,6 +85,7 @@ impl CsvEncoder {
 impl Encoder for CsvEncoder {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.write_header()?;
+        let batch = &*super::zoned_text_exact(batch)?;
         // Errors stay errors: a value that cannot be formatted must fail the run, not be written.
         let options = FormatOptions::default().with_display_error(false);
         let formatters = batch
@@ -164,15 +166,63 @@ pub fn infer_schema(sample: &[u8], options: &CsvOptions, max_records: usize) -> 
     Ok(schema)
 }
 
-struct CsvDecoder(Decoder);
+struct CsvDecoder {
+    decoder: Decoder,
+    /// The schema asked for; binary columns are read as text (the writer's lowercase hex) and
+    /// decoded here, as arrow-csv cannot parse binary.
+    schema: SchemaRef,
+    hex_columns: Vec<usize>,
+}
 
 impl PushDecoder for CsvDecoder {
     fn decode(&mut self, buf: &[u8]) -> Result<usize> {
-        Ok(self.0.decode(buf)?)
+        Ok(self.decoder.decode(buf)?)
     }
     fn flush(&mut self) -> Result<Option<RecordBatch>> {
-        Ok(self.0.flush()?)
+        let Some(batch) = self.decoder.flush()? else {
+            return Ok(None);
+        };
+        if self.hex_columns.is_empty() {
+            return Ok(Some(batch));
+        }
+        let mut columns = batch.columns().to_vec();
+        for &i in &self.hex_columns {
+            let name = self.schema.field(i).name();
+            let text = columns[i].as_string::<i32>();
+            let mut out = arrow::array::BinaryBuilder::with_capacity(text.len(), text.len() * 4);
+            let mut bytes = Vec::new();
+            for value in text.iter() {
+                match value {
+                    None => out.append_null(),
+                    Some(v) => {
+                        bytes.clear();
+                        hex_decode(v, &mut bytes).map_err(|()| {
+                            Error::run(format!(
+                                "column `{name}`: `{}` is not binary written as hex digits",
+                                v.chars().take(40).collect::<String>()
+                            ))
+                        })?;
+                        out.append_value(&bytes);
+                    }
+                }
+            }
+            columns[i] = Arc::new(out.finish());
+        }
+        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
     }
+}
+
+/// `00ff` -> [0, 255]: the form the CSV writer gives binary values (Arrow's display).
+fn hex_decode(text: &str, out: &mut Vec<u8>) -> std::result::Result<(), ()> {
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8).ok_or(());
+    let text = text.as_bytes();
+    if !text.len().is_multiple_of(2) {
+        return Err(());
+    }
+    for pair in text.chunks(2) {
+        out.push(digit(pair[0])? << 4 | digit(pair[1])?);
+    }
+    Ok(())
 }
 
 pub fn decoder(
@@ -180,15 +230,35 @@ pub fn decoder(
     options: &CsvOptions,
     batch_size: usize,
 ) -> Result<Box<dyn PushDecoder>> {
-    Ok(Box::new(CsvDecoder(
-        ReaderBuilder::new(schema)
+    let hex_columns: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.data_type() == &DataType::Binary)
+        .map(|(i, _)| i)
+        .collect();
+    let as_read = Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Binary => f.as_ref().clone().with_data_type(DataType::Utf8),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    );
+    Ok(Box::new(CsvDecoder {
+        schema,
+        hex_columns,
+        decoder: ReaderBuilder::new(Arc::new(as_read))
             .with_header(options.header)
             .with_delimiter(options.delimiter)
             .with_quote(options.quote)
             .with_null_regex(null_regex(options)?)
             .with_batch_size(batch_size)
             .build_decoder(),
-    )))
+    }))
 }
 
 /// NULL on read: exactly `null_value` (default: the empty field).

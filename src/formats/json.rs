@@ -2,17 +2,23 @@
 
 use super::{Encoder, PushDecoder, SharedBuf, Sink, WriteOptions};
 use crate::error::Result;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::array::{Array, AsArray, Float32Array, Float64Array};
+use arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
+use arrow::error::ArrowError;
 use arrow::json::reader::{infer_json_schema, Decoder};
-use arrow::json::writer::{JsonArray, JsonFormat, LineDelimited, Writer, WriterBuilder};
+use arrow::json::writer::{
+    make_encoder, Encoder as JsonValueEncoder, EncoderFactory, EncoderOptions, JsonArray,
+    JsonFormat, LineDelimited, NullableEncoder, Writer, WriterBuilder,
+};
 use arrow::json::ReaderBuilder;
 use arrow::record_batch::RecordBatch;
+use std::sync::{Arc, OnceLock};
 
 struct JsonEncoder<F: JsonFormat>(Writer<Sink, F>);
 
 impl<F: JsonFormat + Send> Encoder for JsonEncoder<F> {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.0.write(batch)?;
+        self.0.write(&*super::zoned_text_exact(batch)?)?;
         Ok(())
     }
     fn finish(mut self: Box<Self>) -> Result<()> {
@@ -29,12 +35,75 @@ pub(super) fn encoder(
 ) -> Result<Box<dyn Encoder>> {
     let sink = Sink::new(buf, options.compression)?;
     // Explicit nulls keep every key in every row, so readers see NULL rather than a missing key.
-    let builder = WriterBuilder::new().with_explicit_nulls(true);
+    let builder = WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .with_encoder_factory(Arc::new(NonFiniteAsText));
     Ok(if lines {
         Box::new(JsonEncoder(builder.build::<_, LineDelimited>(sink)))
     } else {
         Box::new(JsonEncoder(builder.build::<_, JsonArray>(sink)))
     })
+}
+
+/// JSON has no NaN or infinity, and arrow-json writes them as `null`: a silent change. They are
+/// written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` instead, which arrow-json
+/// (and so etl, with a float `schema:` type) reads back as the same values.
+#[derive(Debug)]
+struct NonFiniteAsText;
+
+/// The default encoders, for the finite values (no factory: it would call itself).
+fn default_options() -> &'static EncoderOptions {
+    static DEFAULT: OnceLock<EncoderOptions> = OnceLock::new();
+    DEFAULT.get_or_init(EncoderOptions::default)
+}
+
+impl EncoderFactory for NonFiniteAsText {
+    fn make_default_encoder<'a>(
+        &self,
+        field: &'a FieldRef,
+        array: &'a dyn Array,
+        _options: &'a EncoderOptions,
+    ) -> std::result::Result<Option<NullableEncoder<'a>>, ArrowError> {
+        let values = match array.data_type() {
+            DataType::Float32 => Floats::F32(array.as_primitive()),
+            DataType::Float64 => Floats::F64(array.as_primitive()),
+            _ => return Ok(None),
+        };
+        let inner = make_encoder(field, array, default_options())?;
+        let nulls = array.nulls().cloned();
+        Ok(Some(NullableEncoder::new(
+            Box::new(FloatEncoder { values, inner }),
+            nulls,
+        )))
+    }
+}
+
+enum Floats<'a> {
+    F32(&'a Float32Array),
+    F64(&'a Float64Array),
+}
+
+struct FloatEncoder<'a> {
+    values: Floats<'a>,
+    inner: NullableEncoder<'a>,
+}
+
+impl JsonValueEncoder for FloatEncoder<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let v = match self.values {
+            Floats::F32(a) => f64::from(a.value(idx)),
+            Floats::F64(a) => a.value(idx),
+        };
+        if v.is_nan() {
+            out.extend_from_slice(b"\"NaN\"");
+        } else if v == f64::INFINITY {
+            out.extend_from_slice(b"\"Infinity\"");
+        } else if v == f64::NEG_INFINITY {
+            out.extend_from_slice(b"\"-Infinity\"");
+        } else {
+            self.inner.encode(idx, out);
+        }
+    }
 }
 
 /// Infers a schema from the first whole lines of a JSON Lines file. Columns keep the order in

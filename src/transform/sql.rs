@@ -343,7 +343,10 @@ mod tests {
     use super::*;
 
     fn refused(text: &str, needle: &str) {
-        assert!(!needle.is_empty(), "{text}: an empty needle matches any message");
+        assert!(
+            !needle.is_empty(),
+            "{text}: an empty needle matches any message"
+        );
         match expression(text) {
             Ok(_) => panic!("{text}: accepted"),
             Err(e) => assert!(e.contains(needle), "{text}: {e}"),
