@@ -6,7 +6,7 @@ SHELL := /bin/bash
 ETL := $(CARGO) run --release --quiet --bin etl --
 SHOP_DB := fixtures/shop.db
 
-.PHONY: build demo test fmt lint fixtures clean toolchain bench bench-avro
+.PHONY: build demo test fmt lint fixtures clean toolchain bench bench-avro fuzz
 
 toolchain:
 	@scripts/toolchain.sh
@@ -27,8 +27,13 @@ demo: fixtures
 	@echo "Wrote:"; find out/parquet -type f -name 'part-*' | sort | sed 's/^/  /'
 	@echo "Summary: out/demo-summary.json"
 
+# Every unit and integration test, then the unit tests of a build without default features.
 test: toolchain
 	@scripts/test.sh
+
+# Fuzz targets (not part of `make test`): each runs FUZZ_SECONDS (default 120); see README.
+fuzz: toolchain
+	@scripts/fuzz.sh
 
 fmt:
 	$(CARGO) fmt --all

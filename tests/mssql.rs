@@ -181,17 +181,23 @@ fn unreachable_host_fails_within_the_timeout() {
 
 #[test]
 fn refused_port_fails_fast_as_destination_too() {
-    // A port nobody listens on: bind one, then let it go.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A port nobody listens on: a socket bound to it but not listening (connections to it
+    // are refused), held for the whole test so that no other process can take the port.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = held
+        .local_addr()
+        .unwrap()
+        .as_socket()
+        .expect("an IPv4 address")
+        .port();
     let dir = tempdir();
     let db = shop_db(dir.path());
     let spec = format!(
         "version: 1\nname: to_mssql\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n{}streams:\n  - name: customers\n",
         db.display(),
-        mssql_block("127.0.0.1", port, "    connect_timeout: 5\n")
+        mssql_block("127.0.0.1", port, "    connect_timeout: 60\n")
     );
     let spec = write_spec(dir.path(), "spec.yaml", &spec);
     let started = std::time::Instant::now();
@@ -206,8 +212,14 @@ fn refused_port_fails_fast_as_destination_too() {
         r.stdout
     );
     assert!(r.stdout.contains("source (sqlite): ok"), "{}", r.stdout);
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Refused at once, not after connect_timeout (60 s): generous for 2 shared cores.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "check took {:?}",
+        started.elapsed()
+    );
     etl(dir.path(), &["run", &spec]).fails(1, "cannot connect to SQL Server");
+    drop(held);
 }
 
 // ---------------------------------------------------------------------------------------------

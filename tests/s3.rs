@@ -321,8 +321,19 @@ fn server_gone_mid_upload_leaves_the_previous_run_intact() {
             break;
         }
     }
-    // Give the writer time to upload what it already has (staged objects exist), then cut.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Cut only once the writer has uploaded a staged object (the first part file is complete
+    // before batch 3 is read), so the failed run has staged objects to clean up.
+    let t = std::time::Instant::now();
+    while !s3py(&["keys", &bucket])
+        .iter()
+        .any(|k| k.contains("/.etl-tmp-"))
+    {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(120),
+            "no staged object appeared while etl was paused:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     std::fs::write(&flag, "").unwrap();
     std::fs::write(&resume, "").unwrap();
     let mut rest = String::new();
@@ -370,22 +381,34 @@ fn server_gone_mid_upload_leaves_the_previous_run_intact() {
 fn wrong_credentials_are_refused_clearly() {
     let dir = tempdir();
     let db = shop_db(dir.path());
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    use std::io::BufRead;
     let moto = Path::new(&python()).with_file_name("moto_server");
-    let _server = Child(
+    // Port 0: moto binds a free port itself and names it (` * Running on http://...:PORT`), so
+    // no other process can take the port between choosing and binding it.
+    let mut server = Child(
         std::process::Command::new(moto)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-H", "127.0.0.1", "-p", "0"])
             // The setup below makes exactly 3 requests (user, key, policy); every later
             // request must be signed with a key moto knows.
             .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start moto"),
     );
+    let mut log = std::io::BufReader::new(server.0.stderr.take().expect("stderr"));
+    let port = loop {
+        let mut l = String::new();
+        assert!(
+            log.read_line(&mut l).expect("read moto's log") > 0,
+            "moto exited before naming its port"
+        );
+        if let Some(p) = l.split("Running on http://127.0.0.1:").nth(1) {
+            break p.trim().parse::<u16>().expect("moto's port");
+        }
+    };
+    // Keep draining its request log so that moto never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
     let endpoint = format!("http://127.0.0.1:{port}");
     let t = std::time::Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -3,6 +3,7 @@
 use super::{Compression, Decompressor, Encoder, SharedBuf, WriteOptions};
 use crate::connectors::BatchStream;
 use crate::error::{Error, Result};
+use arrow::array::AsArray;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow_avro::compression::CompressionCodec;
@@ -16,6 +17,22 @@ struct AvroEncoder(AvroWriter<SharedBuf>);
 
 impl Encoder for AvroEncoder {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        // Avro's long is signed: arrow-avro refuses a larger uint64 without naming the column.
+        for (f, a) in batch.schema().fields().iter().zip(batch.columns()) {
+            if let Some(a) = a.as_primitive_opt::<arrow::datatypes::UInt64Type>() {
+                if let Some((row, v)) = a
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, v)| v.filter(|v| *v > i64::MAX as u64).map(|v| (i, v)))
+                {
+                    return Err(Error::run(format!(
+                        "column `{}`, row {}: uint64 value {v} does not fit Avro's long (at most i64::MAX); write parquet, or cast the column to decimal(20,0) or string",
+                        f.name(),
+                        row + 1
+                    )));
+                }
+            }
+        }
         self.0.write(batch)?;
         Ok(())
     }

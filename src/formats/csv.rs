@@ -12,6 +12,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::Arc;
 
 /// CSV writer following PostgreSQL's `COPY ... CSV` convention, which arrow-csv's writer
 /// cannot express: a NULL is an unquoted empty field (or `null_value`), an empty string is `""`
@@ -86,6 +87,7 @@ impl CsvEncoder {
 impl Encoder for CsvEncoder {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.write_header()?;
+        let batch = &*super::zoned_text_exact(batch)?;
         // Errors stay errors: a value that cannot be formatted must fail the run, not be written.
         let options = FormatOptions::default().with_display_error(false);
         let formatters = batch
@@ -182,6 +184,10 @@ struct CsvDecoder {
     inner: Decoder,
     batch_size: usize,
     scan: Option<QuoteScan>,
+    /// The schema asked for; binary columns are read as text (the writer's lowercase hex) and
+    /// decoded here, as arrow-csv cannot parse binary.
+    schema: SchemaRef,
+    hex_columns: Vec<usize>,
 }
 
 impl PushDecoder for CsvDecoder {
@@ -198,13 +204,14 @@ impl PushDecoder for CsvDecoder {
         let Some(batch) = self.inner.flush()? else {
             return Ok(None);
         };
-        match &mut self.scan {
+        let batch = match &mut self.scan {
             Some(scan) if !scan.flags.is_empty() => {
                 let flags = std::mem::take(&mut scan.flags);
-                Ok(Some(scan.restore(batch, flags)?))
+                scan.restore(batch, flags)?
             }
-            _ => Ok(Some(batch)),
-        }
+            _ => batch,
+        };
+        self.binary_from_hex(batch).map(Some)
     }
 }
 
@@ -447,14 +454,80 @@ impl QuoteScan {
     }
 }
 
+impl CsvDecoder {
+    /// Binary columns, read as text, decoded from the writer's hex digits.
+    fn binary_from_hex(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        if self.hex_columns.is_empty() {
+            return Ok(batch);
+        }
+        let mut columns = batch.columns().to_vec();
+        for &i in &self.hex_columns {
+            let name = self.schema.field(i).name();
+            let text = columns[i].as_string::<i32>();
+            let mut out = arrow::array::BinaryBuilder::with_capacity(text.len(), text.len() * 4);
+            let mut bytes = Vec::new();
+            for value in text.iter() {
+                match value {
+                    None => out.append_null(),
+                    Some(v) => {
+                        bytes.clear();
+                        hex_decode(v, &mut bytes).map_err(|()| {
+                            Error::run(format!(
+                                "column `{name}`: `{}` is not binary written as hex digits",
+                                v.chars().take(40).collect::<String>()
+                            ))
+                        })?;
+                        out.append_value(&bytes);
+                    }
+                }
+            }
+            columns[i] = Arc::new(out.finish());
+        }
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+/// `00ff` -> [0, 255]: the form the CSV writer gives binary values (Arrow's display).
+fn hex_decode(text: &str, out: &mut Vec<u8>) -> std::result::Result<(), ()> {
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8).ok_or(());
+    let text = text.as_bytes();
+    if !text.len().is_multiple_of(2) {
+        return Err(());
+    }
+    for pair in text.chunks(2) {
+        out.push(digit(pair[0])? << 4 | digit(pair[1])?);
+    }
+    Ok(())
+}
+
 pub fn decoder(
     schema: SchemaRef,
     options: &CsvOptions,
     batch_size: usize,
 ) -> Result<Box<dyn PushDecoder>> {
+    let hex_columns: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.data_type() == &DataType::Binary)
+        .map(|(i, _)| i)
+        .collect();
+    let as_read = Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Binary => f.as_ref().clone().with_data_type(DataType::Utf8),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    );
     Ok(Box::new(CsvDecoder {
         scan: QuoteScan::new(&schema, options),
-        inner: ReaderBuilder::new(schema)
+        schema,
+        hex_columns,
+        inner: ReaderBuilder::new(Arc::new(as_read))
             .with_header(options.header)
             .with_delimiter(options.delimiter)
             .with_quote(options.quote)

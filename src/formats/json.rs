@@ -7,22 +7,24 @@
 
 use super::{Encoder, PushDecoder, SharedBuf, Sink, WriteOptions};
 use crate::error::Result;
-use arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float32Array, Float64Array, StringArray, StringBuilder,
+};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::json::reader::{
     infer_json_schema, ArrayDecoder, Decoder, DecoderContext, DecoderFactory, Tape, TapeElement,
 };
 use arrow::json::writer::{
-    EncoderFactory, EncoderOptions, JsonArray, JsonFormat, LineDelimited, NullableEncoder, Writer,
-    WriterBuilder,
+    make_encoder, Encoder as JsonValueEncoder, EncoderFactory, EncoderOptions, JsonArray,
+    JsonFormat, LineDelimited, NullableEncoder, Writer, WriterBuilder,
 };
 use arrow::json::ReaderBuilder;
 use arrow::record_batch::RecordBatch;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The field metadata key naming an Arrow extension type.
-pub const EXTENSION_KEY: &str = "ARROW:extension:name";
+pub const EXTENSION_KEY: &str = crate::contract::field_meta::EXTENSION_NAME;
 
 /// Arrow's canonical extension type for UTF-8 text holding JSON (what `schema:` type `json`
 /// tags a column with).
@@ -30,20 +32,19 @@ pub const JSON_EXTENSION: &str = "arrow.json";
 
 /// Whether `field` holds JSON documents as text, as its metadata says: Arrow's `arrow.json`
 /// extension type, a PostgreSQL `json`/`jsonb` column (`postgresql.type`) or a MySQL `json`
-/// column (`mysql.column_type`). The one place that reads these keys for the formats.
+/// column (`mysql.type`, or `mysql.column_type` in files written before). The one place that
+/// reads these keys for the formats.
 pub fn is_json_column(field: &Field) -> bool {
-    let meta = field.metadata();
-    let is = |key: &str, names: &[&str]| {
-        meta.get(key)
-            .is_some_and(|v| names.iter().any(|n| v.trim().eq_ignore_ascii_case(n)))
+    use crate::contract::field_meta::{
+        source_type, EXTENSION_NAME, MYSQL_TYPE, MYSQL_TYPE_BEFORE, POSTGRESQL_TYPE,
     };
-    is(EXTENSION_KEY, &[JSON_EXTENSION])
+    let is = |value: Option<&str>, names: &[&str]| {
+        value.is_some_and(|v| names.iter().any(|n| v.trim().eq_ignore_ascii_case(n)))
+    };
+    is(source_type(field, EXTENSION_NAME, &[]), &[JSON_EXTENSION])
+        || is(source_type(field, POSTGRESQL_TYPE, &[]), &["json", "jsonb"])
         || is(
-            crate::connectors::sql::postgres::types::PG_TYPE_KEY,
-            &["json", "jsonb"],
-        )
-        || is(
-            crate::connectors::sql::mysql::types::COLUMN_TYPE_KEY,
+            source_type(field, MYSQL_TYPE, &[MYSQL_TYPE_BEFORE]),
             &["json"],
         )
 }
@@ -210,7 +211,7 @@ struct JsonEncoder<F: JsonFormat>(Writer<Sink, F>);
 
 impl<F: JsonFormat + Send> Encoder for JsonEncoder<F> {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.0.write(batch)?;
+        self.0.write(&*super::zoned_text_exact(batch)?)?;
         Ok(())
     }
     fn finish(mut self: Box<Self>) -> Result<()> {
@@ -229,12 +230,92 @@ pub(super) fn encoder(
     // Explicit nulls keep every key in every row, so readers see NULL rather than a missing key.
     let builder = WriterBuilder::new()
         .with_explicit_nulls(true)
-        .with_encoder_factory(Arc::new(JsonColumns));
+        .with_encoder_factory(Arc::new(JsonEncoders));
     Ok(if lines {
         Box::new(JsonEncoder(builder.build::<_, LineDelimited>(sink)))
     } else {
         Box::new(JsonEncoder(builder.build::<_, JsonArray>(sink)))
     })
+}
+
+/// JSON has no NaN or infinity, and arrow-json writes them as `null`: a silent change. They are
+/// written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` instead, which arrow-json
+/// (and so etl, with a float `schema:` type) reads back as the same values.
+#[derive(Debug)]
+struct NonFiniteAsText;
+
+/// etl's JSON encoders: `json`/`jsonb` text columns as JSON values ([`JsonColumns`]), NaN and
+/// infinities as text ([`NonFiniteAsText`]), arrow-json's own for everything else.
+#[derive(Debug)]
+struct JsonEncoders;
+
+impl EncoderFactory for JsonEncoders {
+    fn make_default_encoder<'a>(
+        &self,
+        field: &'a FieldRef,
+        array: &'a dyn Array,
+        options: &'a EncoderOptions,
+    ) -> std::result::Result<Option<NullableEncoder<'a>>, ArrowError> {
+        match JsonColumns.make_default_encoder(field, array, options)? {
+            Some(e) => Ok(Some(e)),
+            None => NonFiniteAsText.make_default_encoder(field, array, options),
+        }
+    }
+}
+
+/// The default encoders, for the finite values (no factory: it would call itself).
+fn default_options() -> &'static EncoderOptions {
+    static DEFAULT: OnceLock<EncoderOptions> = OnceLock::new();
+    DEFAULT.get_or_init(EncoderOptions::default)
+}
+
+impl EncoderFactory for NonFiniteAsText {
+    fn make_default_encoder<'a>(
+        &self,
+        field: &'a FieldRef,
+        array: &'a dyn Array,
+        _options: &'a EncoderOptions,
+    ) -> std::result::Result<Option<NullableEncoder<'a>>, ArrowError> {
+        let values = match array.data_type() {
+            DataType::Float32 => Floats::F32(array.as_primitive()),
+            DataType::Float64 => Floats::F64(array.as_primitive()),
+            _ => return Ok(None),
+        };
+        let inner = make_encoder(field, array, default_options())?;
+        let nulls = array.nulls().cloned();
+        Ok(Some(NullableEncoder::new(
+            Box::new(FloatEncoder { values, inner }),
+            nulls,
+        )))
+    }
+}
+
+enum Floats<'a> {
+    F32(&'a Float32Array),
+    F64(&'a Float64Array),
+}
+
+struct FloatEncoder<'a> {
+    values: Floats<'a>,
+    inner: NullableEncoder<'a>,
+}
+
+impl JsonValueEncoder for FloatEncoder<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let v = match self.values {
+            Floats::F32(a) => f64::from(a.value(idx)),
+            Floats::F64(a) => a.value(idx),
+        };
+        if v.is_nan() {
+            out.extend_from_slice(b"\"NaN\"");
+        } else if v == f64::INFINITY {
+            out.extend_from_slice(b"\"Infinity\"");
+        } else if v == f64::NEG_INFINITY {
+            out.extend_from_slice(b"\"-Infinity\"");
+        } else {
+            self.inner.encode(idx, out);
+        }
+    }
 }
 
 /// Infers a schema from the first whole lines of a JSON Lines file. Columns keep the order in

@@ -282,6 +282,75 @@ impl Decompressor {
     }
 }
 
+/// Text formats write a zoned timestamp as local time plus its UTC offset in minutes. Two
+/// kinds of instant have no exact such text: an offset that is not whole minutes (Berlin's
+/// local mean time before 1893 is +00:53:28; the text would drop 28 seconds) and a local time
+/// past year 9999 or before year 1 (9999-12-31T23:59:59Z is `+10000-01-01T13:59:59+14:00` in
+/// Kiritimati, which no reader parses). A zoned column holding such an instant is written in
+/// UTC instead, so the text names the same instant. Other columns and batches are untouched.
+pub(crate) fn zoned_text_exact(batch: &RecordBatch) -> Result<std::borrow::Cow<'_, RecordBatch>> {
+    use arrow::array::{Array, ArrayRef, AsArray};
+    use arrow::datatypes::{DataType, TimeUnit};
+    use chrono::Offset;
+    let needs_utc = |a: &ArrayRef| -> bool {
+        let DataType::Timestamp(unit, Some(zone)) = a.data_type() else {
+            return false;
+        };
+        let Ok(tz) = zone.parse::<arrow::array::timezone::Tz>() else {
+            return false;
+        };
+        let seconds = |v: i64| -> Option<i64> {
+            Some(match unit {
+                TimeUnit::Second => v,
+                TimeUnit::Millisecond => v.div_euclid(1_000),
+                TimeUnit::Microsecond => v.div_euclid(1_000_000),
+                TimeUnit::Nanosecond => v.div_euclid(1_000_000_000),
+            })
+        };
+        // A timestamp array's raw values are i64 in its unit.
+        let Ok(raw) = arrow::compute::cast(a, &DataType::Int64) else {
+            return false;
+        };
+        let values: Vec<i64> = raw
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .iter()
+            .flatten()
+            .collect();
+        values.into_iter().filter_map(seconds).any(|s| {
+            chrono::DateTime::from_timestamp(s, 0).is_some_and(|utc| {
+                let local = utc.with_timezone(&tz);
+                local.offset().fix().local_minus_utc() % 60 != 0
+                    || !(1..=9999).contains(&chrono::Datelike::year(&local))
+            })
+        })
+    };
+    if !batch.columns().iter().any(needs_utc) {
+        return Ok(std::borrow::Cow::Borrowed(batch));
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (f, a) in batch.schema().fields().iter().zip(batch.columns()) {
+        if needs_utc(a) {
+            let DataType::Timestamp(unit, _) = a.data_type() else {
+                unreachable!("needs_utc is only true for timestamps");
+            };
+            let utc = DataType::Timestamp(*unit, Some("+00:00".into()));
+            columns.push(arrow::compute::cast(a, &utc)?);
+            fields.push(f.as_ref().clone().with_data_type(utc));
+        } else {
+            columns.push(a.clone());
+            fields.push(f.as_ref().clone());
+        }
+    }
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new_with_metadata(
+        fields,
+        batch.schema().metadata().clone(),
+    ));
+    Ok(std::borrow::Cow::Owned(RecordBatch::try_new(
+        schema, columns,
+    )?))
+}
+
 /// A push decoder for a row-oriented text format (CSV, JSON lines).
 pub trait PushDecoder: Send {
     /// Consumes a prefix of `buf`, returning how many bytes were used. Returns 0 when a batch
