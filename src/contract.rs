@@ -194,7 +194,7 @@ impl FromStr for Timeout {
             }),
             Some(Err(e)) => Err(format!("timeout {e}")),
             _ => Err(format!(
-                "timeout `{s}`: expected a positive duration such as 45s, 30m, 2h or 1d"
+                "timeout `{s}`: expected a duration such as 45s, 30m, 2h or 1d (more than zero)"
             )),
         }
     }

@@ -47,18 +47,25 @@ pub fn parse_decimal(text: &str, p: u8, s: i8) -> Result<i128, String> {
 
 /// Formats the unscaled value of a decimal with `scale` digits after the point.
 pub fn format_decimal(v: i128, scale: i8) -> String {
-    if scale <= 0 {
-        return (v * 10i128.pow((-scale) as u32)).to_string();
-    }
-    let digits = v.unsigned_abs().to_string();
-    let scale = scale as usize;
-    let padded = if digits.len() <= scale {
-        format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
-    } else {
-        digits
+    format_decimal_digits(&v.to_string(), scale)
+}
+
+/// [`format_decimal`] of an unscaled value already written in decimal digits (`-1234`), for
+/// values wider than i128 (Decimal256).
+pub fn format_decimal_digits(unscaled: &str, scale: i8) -> String {
+    let (sign, digits) = match unscaled.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", unscaled),
     };
+    if scale <= 0 {
+        let zeros = if digits == "0" { 0 } else { (-scale) as usize };
+        return format!("{sign}{digits}{}", "0".repeat(zeros));
+    }
+    let scale = scale as usize;
+    let pad = (scale + 1).saturating_sub(digits.len());
+    let padded = format!("{}{digits}", "0".repeat(pad));
     let (i, f) = padded.split_at(padded.len() - scale);
-    format!("{}{i}.{f}", if v < 0 { "-" } else { "" })
+    format!("{sign}{i}.{f}")
 }
 
 pub(crate) fn num(s: &str) -> Option<u32> {

@@ -337,6 +337,12 @@ fn incremental_destination(store: Store) {
             &db.to_string_lossy(),
             "--table",
             "orders",
+            // The second run re-reads the row at the saved cursor (id >= 3000): incremental
+            // file output is at-least-once at the boundary.
+            "--cursor",
+            "id",
+            "--reread-from",
+            "3000",
             "--dir",
         ])
         .arg(local.join("snapshots"))

@@ -9,7 +9,7 @@ pub mod sql;
 
 pub use crate::contract::BatchStream;
 use crate::contract::CursorValue;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::spec::{Mode, StreamSpec};
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
@@ -73,6 +73,11 @@ impl Reader {
 pub trait Source: Send + Sync {
     /// Connects (or opens) and fails with a clear message if the source cannot be used.
     async fn check(&self) -> Result<()>;
+    /// Rewords a failed stream's error with what only this source knows (a file source names
+    /// its bucket and what a refusal means). The runner calls it once per failed attempt.
+    fn explain(&self, e: Error) -> Error {
+        e
+    }
     /// Every stream the source offers, with its Arrow schema.
     async fn discover(&self) -> Result<Vec<StreamInfo>>;
     /// The streams to run when the spec lists none (every table, or the file set).
@@ -101,6 +106,10 @@ pub struct WriteReport {
 #[async_trait]
 pub trait Destination: Send + Sync {
     async fn check(&self) -> Result<()>;
+    /// As [`Source::explain`], for the destination.
+    fn explain(&self, e: Error) -> Error {
+        e
+    }
     /// Describes where `target` will be written (a table, a folder), without touching it.
     fn describe(&self, target: &WriteTarget) -> String;
     /// Fails before anything is read or written if `target` cannot be written (for example,

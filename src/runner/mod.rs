@@ -223,7 +223,9 @@ pub async fn run(
             // after a commit, so a rerun never duplicates or loses anything.
             let mut attempt = 0;
             let result = loop {
-                let r = run_stream(context, p, bar.tick(), deadline).await;
+                let r = run_stream(context, p, bar.tick(), deadline)
+                    .await
+                    .map_err(|e| context.destination.explain(context.source.explain(e)));
                 match r {
                     Err(e) if attempt < spec.defaults.retries && retryable(&e, attempt) => {
                         attempt += 1;

@@ -166,7 +166,10 @@ impl RunSummary {
             line.push_str("; nothing published");
             return line;
         }
-        let files = matches!(self.destination.as_str(), "local_file" | "s3");
+        let files = matches!(
+            self.destination.as_str(),
+            "local_file" | "s3" | "gcs" | "azure_blob"
+        );
         let what = if files {
             plural(t.outputs, "file", "files")
         } else {

@@ -156,12 +156,18 @@ macro_rules! keyword_enum {
     };
 }
 
-/// `"one of `a`, `b`, `c`"` from the words of a [`keyword_enum!`] (a `const` string).
+/// `"`a`, `b` or `c`"` from the words of a [`keyword_enum!`] (a `const` string).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! keyword_list {
-    ($first:literal $(, $rest:literal)*) => {
-        concat!("one of `", $first, "`" $(, ", `", $rest, "`")*)
+    ($only:literal) => {
+        concat!("`", $only, "`")
+    };
+    ($a:literal, $b:literal) => {
+        concat!("`", $a, "` or `", $b, "`")
+    };
+    ($first:literal, $($rest:literal),+) => {
+        concat!("`", $first, "`, ", $crate::keyword_list!($($rest),+))
     };
 }
 
@@ -506,10 +512,10 @@ mod tests {
         assert_eq!(Colour::DarkBlue.to_string(), "dark_blue");
         assert_eq!(Colour::default(), Colour::Red);
         assert_eq!(Colour::ALL, &[Colour::Red, Colour::DarkBlue]);
-        assert_eq!(<Colour as Kind>::KIND, "one of `red`, `dark_blue`");
+        assert_eq!(<Colour as Kind>::KIND, "`red` or `dark_blue`");
         assert_eq!(
             "green".parse::<Colour>().unwrap_err(),
-            "unknown colour `green`, expected one of `red`, `dark_blue`"
+            "unknown colour `green`, expected `red` or `dark_blue`"
         );
         assert_eq!(
             serde_json::to_string(&Colour::DarkBlue).unwrap(),

@@ -224,6 +224,10 @@ impl Destination for FileDestination {
         self.location.check(false).await
     }
 
+    fn explain(&self, e: Error) -> Error {
+        self.location.explain(e)
+    }
+
     fn describe(&self, target: &WriteTarget) -> String {
         let folders: String = target
             .stream
@@ -246,8 +250,9 @@ impl Destination for FileDestination {
         let Some(store) = self.store(false)? else {
             return Ok(());
         };
-        let existing =
-            published_files(&store.store, &Path::from(target.stream.name.as_str())).await?;
+        let existing = published_files(&store.store, &Path::from(target.stream.name.as_str()))
+            .await
+            .map_err(|e| self.location.explain(e))?;
         if let Some(first) = existing.first() {
             return Err(Error::run(format!(
                 "destination folder {}/{} already holds {} file(s) (e.g. {first}); set `overwrite: true` in the destination config to replace them on a full refresh",

@@ -312,6 +312,10 @@ impl Source for FileSource {
         self.location.check(true).await
     }
 
+    fn explain(&self, e: Error) -> Error {
+        self.location.explain(e)
+    }
+
     async fn discover(&self) -> Result<Vec<StreamInfo>> {
         let mut out = Vec::new();
         for s in self.default_streams().await? {

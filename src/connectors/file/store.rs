@@ -83,6 +83,22 @@ impl Location {
         }
     }
 
+    /// An error with every object store failure inside it turned into one that names this
+    /// location's bucket or container and says what to check ([`CloudStore::error`]).
+    pub fn explain(&self, e: Error) -> Error {
+        let Location::Cloud { store, .. } = self else {
+            return e;
+        };
+        match e {
+            Error::ObjectStore(e) => store.error(e),
+            Error::Context { context, source } => Error::Context {
+                context,
+                source: Box::new(self.explain(*source)),
+            },
+            other => other,
+        }
+    }
+
     /// A file found in this location, as a person writes it: local paths keep their leading
     /// `/` (object_store drops it), object keys get their store's root (`s3://bucket/`,
     /// `gs://bucket/`, `az://container/`).

@@ -587,28 +587,7 @@ fn hex(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 fn decimal_text(out: &mut Vec<u8>, digits: String, scale: i8) {
-    let (neg, digits) = match digits.strip_prefix('-') {
-        Some(d) => (true, d.to_string()),
-        None => (false, digits),
-    };
-    if neg {
-        out.push(b'-');
-    }
-    if scale <= 0 {
-        out.extend_from_slice(digits.as_bytes());
-        out.extend(std::iter::repeat_n(b'0', (-scale) as usize));
-        return;
-    }
-    let scale = scale as usize;
-    let padded = if digits.len() <= scale {
-        format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
-    } else {
-        digits
-    };
-    let (i, f) = padded.split_at(padded.len() - scale);
-    out.extend_from_slice(i.as_bytes());
-    out.push(b'.');
-    out.extend_from_slice(f.as_bytes());
+    out.extend_from_slice(crate::values::format_decimal_digits(&digits, scale).as_bytes());
 }
 
 fn date_text(out: &mut Vec<u8>, days: i64) -> Result<(), String> {

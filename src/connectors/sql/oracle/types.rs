@@ -260,17 +260,21 @@ pub fn bind_value(array: &dyn Array, i: usize) -> Result<BindValue, String> {
         DataType::Float64 => {
             BindValue::F64((!null).then(|| array.as_primitive::<Float64Type>().value(i)))
         }
-        DataType::Decimal32(_, s) => BindValue::Text(
-            (!null)
-                .then(|| decimal_text(array.as_primitive::<Decimal32Type>().value(i) as i128, *s)),
-        ),
-        DataType::Decimal64(_, s) => BindValue::Text(
-            (!null)
-                .then(|| decimal_text(array.as_primitive::<Decimal64Type>().value(i) as i128, *s)),
-        ),
-        DataType::Decimal128(_, s) => BindValue::Text(
-            (!null).then(|| decimal_text(array.as_primitive::<Decimal128Type>().value(i), *s)),
-        ),
+        DataType::Decimal32(_, s) => BindValue::Text((!null).then(|| {
+            crate::values::format_decimal(
+                array.as_primitive::<Decimal32Type>().value(i) as i128,
+                *s,
+            )
+        })),
+        DataType::Decimal64(_, s) => BindValue::Text((!null).then(|| {
+            crate::values::format_decimal(
+                array.as_primitive::<Decimal64Type>().value(i) as i128,
+                *s,
+            )
+        })),
+        DataType::Decimal128(_, s) => BindValue::Text((!null).then(|| {
+            crate::values::format_decimal(array.as_primitive::<Decimal128Type>().value(i), *s)
+        })),
         DataType::Decimal256(_, s) => {
             if null {
                 BindValue::Text(None)
@@ -279,7 +283,7 @@ pub fn bind_value(array: &dyn Array, i: usize) -> Result<BindValue, String> {
                 let v = v
                     .to_i128()
                     .ok_or_else(|| format!("{v} has more than 38 digits (Oracle NUMBER)"))?;
-                BindValue::Text(Some(decimal_text(v, *s)))
+                BindValue::Text(Some(crate::values::format_decimal(v, *s)))
             }
         }
         DataType::Utf8 => {
@@ -331,17 +335,6 @@ pub fn bind_value(array: &dyn Array, i: usize) -> Result<BindValue, String> {
         }
         other => return Err(format!("Arrow type {other} has no Oracle mapping")),
     })
-}
-
-/// Exact decimal text of an unscaled value at scale `s` (a negative scale appends zeros).
-fn decimal_text(v: i128, s: i8) -> String {
-    if s >= 0 {
-        crate::values::format_decimal(v, s)
-    } else if v == 0 {
-        "0".into()
-    } else {
-        format!("{v}{}", "0".repeat(s.unsigned_abs() as usize))
-    }
 }
 
 /// Nanoseconds (since the epoch, midnight, or zero) of a temporal value.
