@@ -1,8 +1,9 @@
 //! The SQLite driver of the SQL destination engine: multi-row `INSERT`s into the staging table,
 //! everything (staging, load, publish) in one `BEGIN IMMEDIATE` transaction.
 
-use super::types::sql_value;
+use super::types::{arrow_type, sql_value};
 use super::{SqliteConfig, SqliteDialect};
+use crate::connectors::sql::drift::TableColumn;
 use crate::connectors::sql::engine::{Driver, Load, SqlDestination};
 use crate::connectors::sql::Dialect;
 use crate::error::{Error, Result};
@@ -128,6 +129,24 @@ fn insert_all(
     Ok(rows)
 }
 
+impl SqliteWriter {
+    /// Rebuilds `column` of `table` as a nullable column declared `declared`, in the write's
+    /// transaction: a new column takes its values, the old one is dropped and the new one
+    /// takes its name (it moves to the end of the table). SQLite refuses this for a column in
+    /// the primary key, an index or a view.
+    fn rebuild_column(&self, table: &str, column: &str, declared: &str) -> Vec<String> {
+        let q = |s: &str| SqliteDialect.quote_ident(s);
+        let t = self.qualified(table);
+        let (c, tmp) = (q(column), q(&format!("_etl_new_{column}")));
+        vec![
+            format!("ALTER TABLE {t} ADD COLUMN {tmp} {declared}"),
+            format!("UPDATE {t} SET {tmp} = {c}"),
+            format!("ALTER TABLE {t} DROP COLUMN {c}"),
+            format!("ALTER TABLE {t} RENAME COLUMN {tmp} TO {c}"),
+        ]
+    }
+}
+
 #[async_trait]
 impl Driver for SqliteWriter {
     type Conn = SqliteConn;
@@ -171,6 +190,36 @@ impl Driver for SqliteWriter {
             )?)
         })
         .await
+    }
+
+    /// `PRAGMA table_info`, each declared type read as the SQLite source reads it. SQLite keeps
+    /// no length for text, so text columns are all unbounded.
+    async fn table_columns(&self, conn: &mut SqliteConn, table: &str) -> Result<Vec<TableColumn>> {
+        let table = table.to_string();
+        blocking(&conn.db, move |c| {
+            let mut stmt = c.prepare(
+                "SELECT name, type, \"notnull\" FROM pragma_table_info(?1) ORDER BY cid",
+            )?;
+            let rows = stmt.query_map([&table], |r| {
+                let (name, declared): (String, String) = (r.get(0)?, r.get(1)?);
+                let not_null: bool = r.get(2)?;
+                let mapped = arrow_type(&declared);
+                Ok(TableColumn::new(name, declared, mapped, None, !not_null))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// SQLite cannot change a column's type or NOT NULL: the column is rebuilt (see
+    /// [`rebuild_column`]).
+    fn widen_column_sql(&self, table: &str, old: &TableColumn, new: &TableColumn) -> Vec<String> {
+        let _ = old;
+        self.rebuild_column(table, &new.name, &new.declared)
+    }
+
+    fn allow_null_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
+        self.rebuild_column(table, &column.name, &column.declared)
     }
 
     /// Waits for the database's writer turn, then `BEGIN IMMEDIATE`.
