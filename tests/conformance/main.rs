@@ -77,4 +77,5 @@ conformance!(
     schema_change_narrowing_refused,
     schema_change_freeze_refuses,
     schema_change_discard_new_columns,
+    schema_change_not_null_column_dropped,
 );

@@ -1099,3 +1099,31 @@ pub fn schema_change_discard_new_columns(_test: &str, open: Open) {
         ])
     );
 }
+
+/// A NOT NULL column the source no longer has is made nullable, so new rows can hold NULL.
+pub fn schema_change_not_null_column_dropped(_test: &str, open: Open) {
+    let d = Drift::new(open, "evolve");
+    let v = ("v", "varchar(20)");
+    d.source(
+        &[v, ("gone", "varchar(20) NOT NULL")],
+        &[vec![Some("1"), Some("a"), Some("g1")]],
+    );
+    d.run().0.ok();
+    d.source(
+        &[v],
+        &[vec![Some("1"), Some("a")], vec![Some("2"), Some("b")]],
+    );
+    let (r, changes) = d.run();
+    let r = r.ok();
+    // The SQLite source reads every column as nullable: its table never had NOT NULL.
+    if d.src.connector_type() != "sqlite" {
+        assert_eq!(changes, ["made_nullable gone"], "{}", r.stderr);
+    }
+    assert_eq!(
+        d.rows(&["v", "gone"]),
+        text_rows(&[
+            &[Some("1"), Some("a"), Some("g1")],
+            &[Some("2"), Some("b"), None]
+        ])
+    );
+}
