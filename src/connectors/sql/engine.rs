@@ -172,6 +172,27 @@ pub trait Driver: Send + Sync + 'static {
         )]
     }
 
+    /// Rebuilds `column` of `table` as a nullable column declared `declared`, for databases that
+    /// cannot alter a column's type in place (SQLite; Oracle into a LOB): a new column takes its
+    /// values, the old one is dropped and the new one takes its name, so it moves to the end of
+    /// the table. The database refuses this for a column in the primary key or an index.
+    fn rebuild_column_sql(&self, table: &str, column: &str, declared: &str) -> Vec<String> {
+        let tmp = format!("_etl_new_{column}");
+        let (t, q) = (self.qualified(table), |s: &str| {
+            Self::DIALECT.quote_ident(s)
+        });
+        let new = TableColumn::new(&tmp, declared, Err(String::new()), None, true);
+        let mut sql = self.add_column_sql(table, &new);
+        sql.push(format!("UPDATE {t} SET {} = {}", q(&tmp), q(column)));
+        sql.push(self.drop_column_sql(table, column));
+        sql.push(format!(
+            "ALTER TABLE {t} RENAME COLUMN {} TO {}",
+            q(&tmp),
+            q(column)
+        ));
+        sql
+    }
+
     /// Lets `column` hold NULL.
     fn allow_null_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
         vec![format!(

@@ -202,8 +202,13 @@ impl Driver for OracleConfig {
         )]
     }
 
+    /// `MODIFY`, except into a LOB (VARCHAR2 -> CLOB, RAW -> BLOB), which Oracle cannot
+    /// alter in place (ORA-22858): the column is rebuilt.
     fn widen_column_sql(&self, table: &str, old: &TableColumn, new: &TableColumn) -> Vec<String> {
-        let _ = old;
+        let lob = |t: &str| t.to_ascii_uppercase().ends_with("LOB");
+        if lob(&new.declared) && !lob(&old.declared) {
+            return self.rebuild_column_sql(table, &new.name, &new.declared);
+        }
         vec![format!(
             "ALTER TABLE {} MODIFY ({} {})",
             self.qualified(table),

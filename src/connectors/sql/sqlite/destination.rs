@@ -129,24 +129,6 @@ fn insert_all(
     Ok(rows)
 }
 
-impl SqliteWriter {
-    /// Rebuilds `column` of `table` as a nullable column declared `declared`, in the write's
-    /// transaction: a new column takes its values, the old one is dropped and the new one
-    /// takes its name (it moves to the end of the table). SQLite refuses this for a column in
-    /// the primary key, an index or a view.
-    fn rebuild_column(&self, table: &str, column: &str, declared: &str) -> Vec<String> {
-        let q = |s: &str| SqliteDialect.quote_ident(s);
-        let t = self.qualified(table);
-        let (c, tmp) = (q(column), q(&format!("_etl_new_{column}")));
-        vec![
-            format!("ALTER TABLE {t} ADD COLUMN {tmp} {declared}"),
-            format!("UPDATE {t} SET {tmp} = {c}"),
-            format!("ALTER TABLE {t} DROP COLUMN {c}"),
-            format!("ALTER TABLE {t} RENAME COLUMN {tmp} TO {c}"),
-        ]
-    }
-}
-
 #[async_trait]
 impl Driver for SqliteWriter {
     type Conn = SqliteConn;
@@ -212,14 +194,14 @@ impl Driver for SqliteWriter {
     }
 
     /// SQLite cannot change a column's type or NOT NULL: the column is rebuilt (see
-    /// [`rebuild_column`]).
+    /// [`Driver::rebuild_column_sql`]).
     fn widen_column_sql(&self, table: &str, old: &TableColumn, new: &TableColumn) -> Vec<String> {
         let _ = old;
-        self.rebuild_column(table, &new.name, &new.declared)
+        self.rebuild_column_sql(table, &new.name, &new.declared)
     }
 
     fn allow_null_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
-        self.rebuild_column(table, &column.name, &column.declared)
+        self.rebuild_column_sql(table, &column.name, &column.declared)
     }
 
     /// Waits for the database's writer turn, then `BEGIN IMMEDIATE`.
