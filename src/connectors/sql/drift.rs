@@ -93,9 +93,11 @@ fn normalized(declared: &str) -> String {
         .join(" ")
 }
 
-/// Whether `new` stores exactly what `old` does.
+/// Whether `old` stores exactly what `new` does. A column declared without a type (SQLite's)
+/// takes any value.
 fn same_type(old: &TableColumn, new: &TableColumn) -> bool {
-    normalized(&old.declared) == normalized(&new.declared)
+    old.declared.trim().is_empty()
+        || normalized(&old.declared) == normalized(&new.declared)
         || (old.data_type.is_some() && old.data_type == new.data_type && old.max_len == new.max_len)
 }
 
@@ -456,6 +458,9 @@ mod tests {
             "{f}"
         );
         assert!(plan("t", SchemaChanges::Freeze, &existing, &existing, &[]).is_ok());
+        let untyped = TableColumn::new("v", "", Err("no type".into()), None, true);
+        let any = plan("t", SchemaChanges::Freeze, &[untyped], &incoming[1..2], &[]);
+        assert_eq!(any.unwrap().changes, []);
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! The SQL destination engine: the lifecycle every SQL destination shares, written once.
 //!
 //! ```text
-//! write   connect ─> begin ─> create staging ─> bulk load ─> after_load ─> Staged
-//! commit  [sql-before-publish] ─> table exists? ─> publish steps ─> commit ─> close
+//! write   connect ─> begin ─> create staging ─> schema drift? ─> bulk load ─> after_load ─> Staged
+//!                                  (incremental into an existing table: compare, or refuse)
+//! commit  [sql-before-publish] ─> table exists? ─> [ALTER TABLE] ─> publish steps ─> commit
 //!         (rename the staging table in | swap it in | merge it and drop it)
 //! abort   rollback (transactional DDL) | drop the staging table
 //! ```
 //!
 //! A [`Driver`] supplies only what its database does differently: how to connect, run a
-//! statement, look a table up, bulk-load batches, and its dialect's publish SQL. Databases whose
+//! statement, look a table up and list its columns, bulk-load batches, and its dialect's publish
+//! and `ALTER TABLE` SQL (schema changes are decided once, in [`super::drift`]). Databases whose
 //! DDL is transactional (PostgreSQL, SQLite) do everything in one transaction, so a failure or
 //! a crash leaves nothing behind; the others (MySQL, SQL Server, Oracle) drop the staging table
 //! on failure and publish with statements that are atomic on their own (`RENAME TABLE`, a
