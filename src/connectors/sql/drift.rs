@@ -77,6 +77,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Takes the types changes lead to from `staged` (the staging table's columns after the
+    /// load: a driver may restore source types then, e.g. PostgreSQL's `jsonb`).
+    pub fn retype(&mut self, staged: &[TableColumn]) {
+        for c in self.changes.iter_mut().filter(|c| c.to.is_some()) {
+            if let Some(s) = staged.iter().find(|s| s.name == c.column) {
+                c.to = Some(s.declared.clone());
+            }
+        }
+    }
+
     /// The changes that alter the table (all but `discarded`).
     pub fn alterations(&self) -> impl Iterator<Item = &SchemaChange> {
         self.changes
@@ -458,6 +468,10 @@ mod tests {
             "{f}"
         );
         assert!(plan("t", SchemaChanges::Freeze, &existing, &existing, &[]).is_ok());
+        let mut retyped = p.clone();
+        retyped.retype(&[col("extra", "jsonb", DataType::Utf8)]);
+        assert_eq!(retyped.changes[1].to.as_deref(), Some("jsonb"));
+        assert_eq!(retyped.changes[0], p.changes[0]);
         let untyped = TableColumn::new("v", "", Err("no type".into()), None, true);
         let any = plan("t", SchemaChanges::Freeze, &[untyped], &incoming[1..2], &[]);
         assert_eq!(any.unwrap().changes, []);

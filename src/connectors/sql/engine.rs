@@ -439,6 +439,10 @@ impl<D: Driver> Destination for SqlDestination<D> {
             };
             let rows = d.bulk_load(&mut conn, load).await?;
             d.after_load(&mut conn, &staging, &schema).await?;
+            let mut plan = plan;
+            if let Some(plan) = plan.as_mut().filter(|p| p.alterations().next().is_some()) {
+                plan.retype(&d.table_columns(&mut conn, &staging).await?);
+            }
             Ok::<_, Error>((rows, plan))
         }
         .await;
