@@ -188,9 +188,9 @@ pub fn widens(old: &TableColumn, new: &TableColumn) -> bool {
 }
 
 /// The message of a change `evolve` does not make.
-fn refusal(table: &str, old: &TableColumn, new: &TableColumn) -> String {
+fn refusal(old: &TableColumn, new: &TableColumn) -> String {
     format!(
-        "column `{c}` of {table}: the source's type changed from {from} to {to}, which is not a \
+        "column `{c}`: the table has {from}, the source now sends {to}, which is not a \
          safe widening (schema_changes widens int16→int32→int64, float32→float64, decimal(p,s) to \
          more digits on both sides of the point, and text or binary to a longer or unbounded \
          length); nothing was written. Run once with --full-refresh to recreate the table, or \
@@ -216,10 +216,9 @@ fn change(
 }
 
 /// What an incremental write of `incoming` (the staging table's columns) into `existing` (the
-/// destination table's) does under `policy`, or why it must not happen. `table` names the
-/// destination in messages.
+/// destination table's) does under `policy`, or why it must not happen (the caller names the
+/// table).
 pub fn plan(
-    table: &str,
     policy: SchemaChanges,
     existing: &[TableColumn],
     incoming: &[TableColumn],
@@ -253,7 +252,7 @@ pub fn plan(
         let old = &existing[i];
         if !same_type(old, new) {
             if !widens(old, new) {
-                return Err(refusal(table, old, new));
+                return Err(refusal(old, new));
             }
             match policy {
                 SchemaChanges::Freeze => differences.push(format!(
@@ -289,7 +288,7 @@ pub fn plan(
         }
         if primary_key.contains(&old.name) {
             return Err(format!(
-                "primary_key column `{}` of {table} is no longer in the source; nothing was written. \
+                "primary_key column `{}` is no longer in the source; nothing was written. \
                  Run once with --full-refresh to recreate the table, or fix `primary_key`",
                 old.name
             ));
@@ -309,7 +308,7 @@ pub fn plan(
     }
     if !differences.is_empty() {
         return Err(format!(
-            "schema_changes is `freeze` and the source's columns differ from {table}: {}; \
+            "schema_changes is `freeze` and the source's columns differ from the table's: {}; \
              nothing was written. Change the table by hand, set `schema_changes: evolve`, or run \
              once with --full-refresh to recreate it",
             differences.join("; ")
@@ -430,14 +429,7 @@ mod tests {
             col("v", "bigint", DataType::Int64),
             col("extra", "text", DataType::Utf8),
         ];
-        let p = plan(
-            "t",
-            SchemaChanges::Evolve,
-            &existing,
-            &incoming,
-            &["id".into()],
-        )
-        .unwrap();
+        let p = plan(SchemaChanges::Evolve, &existing, &incoming, &["id".into()]).unwrap();
         assert_eq!(p.columns, ["id", "v", "extra"]);
         let kinds: Vec<_> = p
             .changes
@@ -452,35 +444,27 @@ mod tests {
                 ("gone", SchemaChangeKind::MadeNullable)
             ]
         );
-        let d = plan(
-            "t",
-            SchemaChanges::DiscardNewColumns,
-            &existing,
-            &incoming,
-            &[],
-        )
-        .unwrap();
+        let d = plan(SchemaChanges::DiscardNewColumns, &existing, &incoming, &[]).unwrap();
         assert_eq!(d.columns, ["id", "v"]);
         assert_eq!(d.alterations().count(), 2);
-        let f = plan("t", SchemaChanges::Freeze, &existing, &incoming, &[]).unwrap_err();
+        let f = plan(SchemaChanges::Freeze, &existing, &incoming, &[]).unwrap_err();
         assert!(
             f.contains("`extra`") && f.contains("`gone`") && f.contains("`v`"),
             "{f}"
         );
-        assert!(plan("t", SchemaChanges::Freeze, &existing, &existing, &[]).is_ok());
+        assert!(plan(SchemaChanges::Freeze, &existing, &existing, &[]).is_ok());
         let mut retyped = p.clone();
         retyped.retype(&[col("extra", "jsonb", DataType::Utf8)]);
         assert_eq!(retyped.changes[1].to.as_deref(), Some("jsonb"));
         assert_eq!(retyped.changes[0], p.changes[0]);
         let untyped = TableColumn::new("v", "", Err("no type".into()), None, true);
-        let any = plan("t", SchemaChanges::Freeze, &[untyped], &incoming[1..2], &[]);
+        let any = plan(SchemaChanges::Freeze, &[untyped], &incoming[1..2], &[]);
         assert_eq!(any.unwrap().changes, []);
     }
 
     #[test]
     fn refusals_name_the_column_both_types_and_the_way_out() {
         let e = plan(
-            "table t",
             SchemaChanges::Evolve,
             &[col("v", "bigint", DataType::Int64)],
             &[col("v", "integer", DataType::Int32)],
@@ -493,7 +477,6 @@ mod tests {
         );
         assert!(e.contains("--full-refresh") && e.contains("cast"), "{e}");
         let k = plan(
-            "t",
             SchemaChanges::Evolve,
             &[col("id", "bigint", DataType::Int64)],
             &[col("v", "integer", DataType::Int32)],

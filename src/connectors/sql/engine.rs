@@ -412,7 +412,7 @@ impl<D: Driver> Destination for SqlDestination<D> {
                     let existing = d.table_columns(&mut conn, &table).await?;
                     let incoming = d.table_columns(&mut conn, &staging).await?;
                     let policy = target.stream.schema_changes.unwrap_or_default();
-                    let plan = drift::plan(&what, policy, &existing, &incoming, &primary_key)
+                    let plan = drift::plan(policy, &existing, &incoming, &primary_key)
                         .map_err(Error::run)?;
                     let discarded: Vec<&str> = plan
                         .changes
