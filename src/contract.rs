@@ -212,6 +212,52 @@ impl fmt::Display for Timeout {
     }
 }
 
+/// One change an incremental write made (or, for `discarded`, declined to make) to the columns
+/// of an existing destination: logged once and listed per stream in the run summary.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SchemaChange {
+    pub column: String,
+    pub change: SchemaChangeKind,
+    /// The column's type before the change (declared in the destination), if it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The column's type after the change (declared in the destination).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+/// What happened to one column (see [`SchemaChange`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaChangeKind {
+    /// A new source column, added to the destination (nullable).
+    Added,
+    /// The destination column's type was widened to hold the source's.
+    Widened,
+    /// The destination column now accepts NULL (the source no longer has it, or sends NULLs).
+    MadeNullable,
+    /// A new source column left out of the load (`schema_changes: discard_new_columns`).
+    Discarded,
+}
+
+impl std::fmt::Display for SchemaChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let column = &self.column;
+        let ty = |t: &Option<String>| t.clone().unwrap_or_else(|| "?".into());
+        match self.change {
+            SchemaChangeKind::Added => write!(f, "added column `{column}` {}", ty(&self.to)),
+            SchemaChangeKind::Widened => write!(
+                f,
+                "widened column `{column}` from {} to {}",
+                ty(&self.from),
+                ty(&self.to)
+            ),
+            SchemaChangeKind::MadeNullable => write!(f, "column `{column}` now accepts NULL"),
+            SchemaChangeKind::Discarded => write!(f, "left out new column `{column}`"),
+        }
+    }
+}
+
 /// Arrow field metadata that means the same to every connector. A destination learns a
 /// column's origin only through these keys, never through another connector's module.
 pub mod field_meta {

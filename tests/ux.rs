@@ -616,3 +616,22 @@ fn spec_errors_say_it_once_and_suggest_the_close_name() {
     );
     assert!(!e.contains("did you mean"), "{e}");
 }
+
+#[test]
+fn schema_changes_takes_only_its_words_per_stream_and_in_defaults() {
+    refused(
+        &good().replace(
+            "    table: orders",
+            "    table: orders\n    schema_changes: evolv",
+        ),
+        &[],
+        &[
+            "bad.yaml:15:21: streams[0].schema_changes: unknown schema_changes `evolv`, expected one of `evolve`, `freeze`, `discard_new_columns`; did you mean `evolve`?",
+        ],
+    );
+    refused(
+        &good().replace("streams:", "defaults:\n  schema_changes: drop\nstreams:"),
+        &[],
+        &["defaults.schema_changes: unknown schema_changes `drop`"],
+    );
+}

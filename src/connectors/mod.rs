@@ -135,4 +135,8 @@ pub trait Staged: Send {
     fn bytes_written(&self) -> Option<u64> {
         None
     }
+    /// The changes the commit makes to the destination's columns (schema drift), in order.
+    fn schema_changes(&self) -> Vec<crate::contract::SchemaChange> {
+        Vec::new()
+    }
 }

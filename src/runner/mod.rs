@@ -122,7 +122,10 @@ pub async fn plan(
     let planned: Vec<PlannedStream> = streams
         .into_iter()
         .filter(|s| options.select.is_empty() || options.select.contains(&s.name))
-        .map(|stream| {
+        .map(|mut stream| {
+            stream
+                .schema_changes
+                .get_or_insert(spec.defaults.schema_changes);
             let mode = if options.full_refresh {
                 Mode::FullRefresh
             } else {
@@ -205,6 +208,7 @@ pub async fn run(
                 seconds: 0.0,
                 cursor_before: None,
                 cursor_after: None,
+                schema_changes: Vec::new(),
                 error: None,
             };
             if fail_fast && failed.load(std::sync::atomic::Ordering::SeqCst) {
@@ -266,6 +270,7 @@ pub async fn run(
                     summary.outputs = done.outputs;
                     summary.cursor_before = done.cursor_before;
                     summary.cursor_after = done.cursor_after;
+                    summary.schema_changes = done.schema_changes;
                 }
                 Err(e) => {
                     failed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -413,6 +418,7 @@ async fn run_stream(
         .map_err(|e| Error::run(format!("reader task failed: {e}")))?;
     let staged = staged?;
     let bytes_written = staged.bytes_written();
+    let schema_changes = staged.schema_changes();
     crate::fault::point("before-commit");
     let report = staged.commit().await?;
     crate::fault::point("after-commit");
@@ -454,6 +460,7 @@ async fn run_stream(
         outputs: report.outputs,
         cursor_before,
         cursor_after,
+        schema_changes,
     })
 }
 
@@ -490,4 +497,5 @@ struct StreamDone {
     outputs: Vec<String>,
     cursor_before: Option<CursorValue>,
     cursor_after: Option<CursorValue>,
+    schema_changes: Vec<crate::contract::SchemaChange>,
 }

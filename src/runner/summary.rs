@@ -33,6 +33,9 @@ pub struct StreamSummary {
     pub cursor_before: Option<crate::contract::CursorValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor_after: Option<crate::contract::CursorValue>,
+    /// Changes made to an existing destination's columns (schema drift), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema_changes: Vec<crate::contract::SchemaChange>,
     pub error: Option<String>,
 }
 
@@ -214,6 +217,7 @@ mod tests {
             seconds: 0.0,
             cursor_before: None,
             cursor_after: None,
+            schema_changes: Vec::new(),
             error: (status == StreamStatus::Failed)
                 .then(|| format!("stream `{name}`: table `nope` not found")),
         }

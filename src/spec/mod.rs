@@ -65,6 +65,10 @@ pub struct Defaults {
     /// Longest time one stream may take, retries included (`30m`, `2h`, `45s`, `1d`).
     #[serde(default, deserialize_with = "env::opt")]
     pub timeout: Option<Timeout>,
+    /// What a change of the source's columns may do to an existing destination table
+    /// (streams without their own `schema_changes`).
+    #[serde(default, deserialize_with = "env::value")]
+    pub schema_changes: SchemaChanges,
 }
 
 pub use crate::contract::{Lookback, Timeout};
@@ -105,6 +109,7 @@ impl Default for Defaults {
             retries: default_retries(),
             retry_backoff_ms: default_retry_backoff_ms(),
             timeout: None,
+            schema_changes: SchemaChanges::default(),
         }
     }
 }
@@ -116,6 +121,22 @@ crate::keyword_enum! {
         #[default]
         FullRefresh = "full_refresh",
         Incremental = "incremental",
+    }
+}
+
+crate::keyword_enum! {
+    /// What an incremental write may do when the source's columns differ from the existing
+    /// destination table's (see the README's "Schema changes").
+    #[derive(Default)]
+    pub enum SchemaChanges: "schema_changes" {
+        /// Add new columns, keep dropped ones (filled with NULL), widen types safely; refuse
+        /// anything else before writing.
+        #[default]
+        Evolve = "evolve",
+        /// Refuse any difference before writing.
+        Freeze = "freeze",
+        /// Leave new source columns out (one warning naming them); otherwise as `evolve`.
+        DiscardNewColumns = "discard_new_columns",
     }
 }
 
@@ -141,6 +162,10 @@ pub struct StreamSpec {
     /// Incremental: start this far before the saved cursor (`2h`, `1d`, or a number).
     #[serde(default, deserialize_with = "env::opt")]
     pub lookback: Option<Lookback>,
+    /// Incremental writes into an existing table: what a change of the source's columns may
+    /// do (defaults to `defaults.schema_changes`).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub schema_changes: Option<SchemaChanges>,
     /// File sources: the file or folder this stream reads (defaults to the source's).
     #[serde(default, deserialize_with = "env::opt")]
     pub file_path: Option<String>,

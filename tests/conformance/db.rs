@@ -91,6 +91,11 @@ pub trait TestDb {
     fn table(&self, name: &str) -> String;
     /// The column type used for `kind` in the scenarios' own tables.
     fn ddl(&self, kind: Kind) -> &'static str;
+    /// A standard SQL type (`int`, `bigint`, `varchar(10)`, `decimal(10,2)`) as this database
+    /// spells it.
+    fn spell(&self, sql_type: &str) -> String {
+        sql_type.to_string()
+    }
     /// A SQL expression rendering `expr` (of `kind`) as canonical text.
     fn canon(&self, expr: &str, kind: Kind) -> String;
     /// A SQL literal of `kind` for canonical text `v`.

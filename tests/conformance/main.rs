@@ -69,4 +69,13 @@ conformance!(
     source_connection_ended_mid_read_without_retries_fails,
     destination_connection_ended_mid_load_is_retried,
     destination_connection_ended_mid_load_without_retries_fails,
+    schema_change_column_added,
+    schema_change_column_dropped,
+    schema_change_int_to_bigint,
+    schema_change_varchar_widened,
+    schema_change_decimal_widened,
+    schema_change_narrowing_refused,
+    schema_change_freeze_refuses,
+    schema_change_discard_new_columns,
+    schema_change_not_null_column_dropped,
 );

@@ -109,6 +109,14 @@ impl TestDb for Oracle {
         format!("{}.{}", self.quote(&self.schema), self.quote(name))
     }
 
+    fn spell(&self, sql_type: &str) -> String {
+        match sql_type {
+            "int" => "NUMBER(10)".into(),
+            "bigint" => "NUMBER(19)".into(),
+            other => other.to_string(),
+        }
+    }
+
     fn ddl(&self, kind: Kind) -> &'static str {
         match kind {
             Kind::Int => "NUMBER(10)",

@@ -773,3 +773,358 @@ pub fn destination_connection_ended_mid_load_is_retried(test: &str, open: Open) 
 pub fn destination_connection_ended_mid_load_without_retries_fails(test: &str, open: Open) {
     connection_ended(test, open, false, 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Schema changes between incremental runs (README "Schema changes"). Each scenario loads a
+// source table `t` incrementally (cursor and key `id`), recreates it with another shape, runs
+// again and reads the destination back with the database's own client.
+
+/// One schema-change scenario: the source table, the stream's spec and the run directory.
+struct Drift {
+    src: Box<dyn TestDb>,
+    dst: Box<dyn TestDb>,
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    text: String,
+}
+
+impl Drift {
+    fn new(open: Open, policy: &str) -> Drift {
+        let (src, dst) = (open("src"), open("dst"));
+        let dir = tempdir();
+        let env = env_of(&[src.as_ref(), dst.as_ref()]);
+        let text = spec(
+            &block(src.as_ref()),
+            &block(dst.as_ref()),
+            &format!(
+                "state:\n  path: {}\ndefaults:\n  retry_backoff_ms: 10\nstreams:\n  - name: t\n    mode: incremental\n    cursor_field: id\n    primary_key: [id]\n    schema_changes: {policy}\n",
+                dir.path().join("state.json").display()
+            ),
+        );
+        Drift {
+            src,
+            dst,
+            dir,
+            env,
+            text,
+        }
+    }
+
+    /// Recreates the source table with `cols` (name, SQL type spelled by [`TestDb::spell`]) and
+    /// `rows` (id first; text literals).
+    fn source(&self, cols: &[(&str, &str)], rows: &[Vec<Option<&str>>]) {
+        let src = self.src.as_ref();
+        if src.tables().iter().any(|t| t == "t") {
+            src.exec(&format!("DROP TABLE {}", src.table("t")));
+        }
+        let cols: Vec<(String, Kind, String)> = cols
+            .iter()
+            .map(|(c, t)| (c.to_string(), Kind::Text, src.spell(t)))
+            .collect();
+        let rows: Rows = rows
+            .iter()
+            .map(|r| r.iter().map(|v| v.map(str::to_string)).collect())
+            .collect();
+        create(src, "t", &cols, &rows);
+    }
+
+    /// `etl run` with a summary; returns the run and the stream's `schema_changes` as
+    /// `change column` strings.
+    fn run(&self) -> (Run, Vec<String>) {
+        let summary = self.dir.path().join("summary.json");
+        let _ = std::fs::remove_file(&summary);
+        let s = summary.display().to_string();
+        let r = etl_spec(
+            self.dir.path(),
+            &["run", "{spec}", "--summary", &s],
+            &self.text,
+            &self.env,
+        );
+        let json: serde_json::Value = std::fs::read(&summary)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let changes = json["streams"][0]["schema_changes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        format!(
+                            "{} {}",
+                            c["change"].as_str().unwrap_or("?"),
+                            c["column"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (r, changes)
+    }
+
+    /// The destination's rows as text (`cols` after `id`), ordered by id.
+    fn rows(&self, cols: &[&str]) -> Rows {
+        let cols: Vec<(String, Kind)> = std::iter::once(("id".to_string(), Kind::Int))
+            .chain(cols.iter().map(|c| (c.to_string(), Kind::Text)))
+            .collect();
+        canonical_rows(self.dst.as_ref(), "t", &cols)
+    }
+
+    /// How many columns the destination table has.
+    fn width(&self) -> usize {
+        let dst = self.dst.as_ref();
+        let rows = dst.query(&format!("SELECT * FROM {}", dst.table("t")));
+        rows.first().map_or(0, Vec::len)
+    }
+
+    /// Whether the destination holds `id` with column `col` equal to the SQL `literal`.
+    fn holds(&self, id: u32, col: &str, literal: &str) -> bool {
+        let dst = self.dst.as_ref();
+        let n = dst.query(&format!(
+            "SELECT COUNT(*) FROM {} WHERE {} = {id} AND {} = {literal}",
+            dst.table("t"),
+            dst.quote("id"),
+            dst.quote(col)
+        ));
+        first_column(n) == ["1"]
+    }
+}
+
+fn text_rows(rows: &[&[Option<&str>]]) -> Rows {
+    rows.iter()
+        .map(|r| r.iter().map(|v| v.map(str::to_string)).collect())
+        .collect()
+}
+
+/// Loads `t` (id, v) with rows 1 and 2 under `policy`, then runs again after the source gained
+/// a column `extra` and a row 3; returns the second run and its reported changes.
+fn gains_a_column(open: Open, policy: &str) -> (Drift, Run, Vec<String>) {
+    let d = Drift::new(open, policy);
+    let v = [("v", "varchar(20)")];
+    d.source(
+        &v,
+        &[vec![Some("1"), Some("a")], vec![Some("2"), Some("b")]],
+    );
+    d.run().0.ok();
+    d.source(
+        &[v[0], ("extra", "varchar(20)")],
+        &[
+            vec![Some("1"), Some("a"), Some("x1")],
+            vec![Some("2"), Some("b"), Some("x2")],
+            vec![Some("3"), Some("c"), Some("x3")],
+        ],
+    );
+    let (r, changes) = d.run();
+    (d, r, changes)
+}
+
+/// A new source column is added to the table (NULL in older rows) and reported.
+pub fn schema_change_column_added(_test: &str, open: Open) {
+    let (d, r, changes) = gains_a_column(open, "evolve");
+    let r = r.ok();
+    assert_eq!(changes, ["added extra"], "{}", r.stderr);
+    assert!(
+        r.stderr.contains("schema change") && r.stderr.contains("extra"),
+        "one log line per change:\n{}",
+        r.stderr
+    );
+    // Row 2 holds the saved cursor and is read again: it takes the new column's value.
+    assert_eq!(
+        d.rows(&["v", "extra"]),
+        text_rows(&[
+            &[Some("1"), Some("a"), None],
+            &[Some("2"), Some("b"), Some("x2")],
+            &[Some("3"), Some("c"), Some("x3")],
+        ])
+    );
+    // The next run sees no difference.
+    assert!(d.run().1.is_empty());
+    no_leftovers(d.dst.as_ref());
+}
+
+/// A column the source no longer has is kept; new rows hold NULL in it.
+pub fn schema_change_column_dropped(_test: &str, open: Open) {
+    let d = Drift::new(open, "evolve");
+    d.source(
+        &[("v", "varchar(20)"), ("gone", "varchar(20)")],
+        &[
+            vec![Some("1"), Some("a"), Some("g1")],
+            vec![Some("2"), Some("b"), Some("g2")],
+        ],
+    );
+    d.run().0.ok();
+    d.source(
+        &[("v", "varchar(20)")],
+        &[vec![Some("2"), Some("B")], vec![Some("3"), Some("c")]],
+    );
+    let (r, changes) = d.run();
+    r.ok();
+    assert!(
+        changes.is_empty(),
+        "a nullable column needs no change: {changes:?}"
+    );
+    assert_eq!(
+        d.rows(&["v", "gone"]),
+        text_rows(&[
+            &[Some("1"), Some("a"), Some("g1")],
+            &[Some("2"), Some("B"), Some("g2")],
+            &[Some("3"), Some("c"), None],
+        ])
+    );
+}
+
+/// Loads `t` (id, v `old`) with row 1 = `value`, then runs again after the source's `v` became
+/// `new` and gained row 2 = `new_value`; returns the second run and its reported changes.
+fn retyped(
+    open: Open,
+    old: &str,
+    value: &str,
+    new: &str,
+    new_value: &str,
+) -> (Drift, Run, Vec<String>) {
+    let d = Drift::new(open, "evolve");
+    d.source(&[("v", old)], &[vec![Some("1"), Some(value)]]);
+    d.run().0.ok();
+    d.source(
+        &[("v", new)],
+        &[
+            vec![Some("1"), Some(value)],
+            vec![Some("2"), Some(new_value)],
+        ],
+    );
+    let (r, changes) = d.run();
+    (d, r, changes)
+}
+
+/// int -> bigint: the column is widened and takes a value past 2^31.
+pub fn schema_change_int_to_bigint(_test: &str, open: Open) {
+    let (d, r, changes) = retyped(open, "int", "7", "bigint", "5000000000");
+    let r = r.ok();
+    // SQLite declares every integer INTEGER: nothing to widen there.
+    if d.dst.connector_type() != "sqlite" {
+        assert_eq!(changes, ["widened v"], "{}", r.stderr);
+    }
+    assert!(d.holds(1, "v", "7") && d.holds(2, "v", "5000000000"));
+}
+
+/// varchar(10) -> varchar(50): a 40-character value fits afterwards.
+pub fn schema_change_varchar_widened(_test: &str, open: Open) {
+    let long = "x".repeat(40);
+    let (d, r, changes) = retyped(open, "varchar(10)", "short", "varchar(50)", &long);
+    let r = r.ok();
+    // Where text keeps its declared length in the destination, it is widened.
+    if matches!(d.dst.connector_type(), "postgresql" | "mysql" | "mssql") {
+        assert_eq!(changes, ["widened v"], "{}", r.stderr);
+    }
+    assert_eq!(
+        d.rows(&["v"]),
+        text_rows(&[&[Some("1"), Some("short")], &[Some("2"), Some(&long)]])
+    );
+}
+
+/// decimal(10,2) -> decimal(14,4): old values keep every digit, new ones fit.
+pub fn schema_change_decimal_widened(_test: &str, open: Open) {
+    let (d, r, changes) = retyped(
+        open,
+        "decimal(10,2)",
+        "12345678.12",
+        "decimal(14,4)",
+        "1234567890.1234",
+    );
+    let r = r.ok();
+    assert_eq!(changes, ["widened v"], "{}", r.stderr);
+    assert!(d.holds(1, "v", "12345678.12"), "{:?}", d.rows(&["v"]));
+    assert!(d.holds(2, "v", "1234567890.1234"), "{:?}", d.rows(&["v"]));
+}
+
+/// decimal(14,4) -> decimal(10,2) is a narrowing: refused, naming the column and both types,
+/// before anything is written.
+pub fn schema_change_narrowing_refused(_test: &str, open: Open) {
+    let (d, r, _) = retyped(open, "decimal(14,4)", "1.5", "decimal(10,2)", "2.5");
+    assert_eq!(r.code, 1, "a narrowing must fail the run:\n{}", r.stderr);
+    let lower = r.stderr.to_ascii_lowercase();
+    assert!(
+        lower.contains("`v`")
+            && lower.contains("(14,4)")
+            && lower.contains("(10,2)")
+            && lower.contains("--full-refresh"),
+        "the error names the column, both types and what to do:\n{}",
+        r.stderr
+    );
+    assert_eq!(d.rows(&["v"]).len(), 1, "nothing was written");
+    assert!(d.holds(1, "v", "1.5"));
+    no_leftovers(d.dst.as_ref());
+}
+
+/// `schema_changes: freeze` refuses a new column before anything is written.
+pub fn schema_change_freeze_refuses(_test: &str, open: Open) {
+    let (d, r, _) = gains_a_column(open, "freeze");
+    assert_eq!(r.code, 1, "freeze must refuse:\n{}", r.stderr);
+    assert!(
+        r.stderr.contains("freeze") && r.stderr.contains("`extra`"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(d.width(), 2, "no column added");
+    assert_eq!(
+        d.rows(&["v"]),
+        text_rows(&[&[Some("1"), Some("a")], &[Some("2"), Some("b")]])
+    );
+    no_leftovers(d.dst.as_ref());
+}
+
+/// `schema_changes: discard_new_columns` loads the rows without the new column, with one
+/// warning naming it.
+pub fn schema_change_discard_new_columns(_test: &str, open: Open) {
+    let (d, r, changes) = gains_a_column(open, "discard_new_columns");
+    let r = r.ok();
+    assert_eq!(changes, ["discarded extra"]);
+    let warnings: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("extra"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning naming the column:\n{}",
+        r.stderr
+    );
+    assert_eq!(d.width(), 2, "the new column is left out");
+    assert_eq!(
+        d.rows(&["v"]),
+        text_rows(&[
+            &[Some("1"), Some("a")],
+            &[Some("2"), Some("b")],
+            &[Some("3"), Some("c")]
+        ])
+    );
+}
+
+/// A NOT NULL column that the source does not have (here: of a table made by hand before the
+/// first run) is made nullable, so new rows can hold NULL in it.
+pub fn schema_change_not_null_column_dropped(_test: &str, open: Open) {
+    let d = Drift::new(open, "evolve");
+    let dst = d.dst.as_ref();
+    let v = ("v", "varchar(20)");
+    let typed = |c: &str, t: &str| (c.to_string(), Kind::Text, dst.spell(t));
+    create(
+        dst,
+        "t",
+        &[typed(v.0, v.1), typed("gone", "varchar(20) NOT NULL")],
+        &text_rows(&[&[Some("1"), Some("a"), Some("g1")]]),
+    );
+    d.source(
+        &[v],
+        &[vec![Some("1"), Some("a")], vec![Some("2"), Some("b")]],
+    );
+    let (r, changes) = d.run();
+    let r = r.ok();
+    assert_eq!(changes, ["made_nullable gone"], "{}", r.stderr);
+    assert_eq!(
+        d.rows(&["v", "gone"]),
+        text_rows(&[
+            &[Some("1"), Some("a"), Some("g1")],
+            &[Some("2"), Some("b"), None]
+        ])
+    );
+}

@@ -1,21 +1,25 @@
 //! The SQL destination engine: the lifecycle every SQL destination shares, written once.
 //!
 //! ```text
-//! write   connect ─> begin ─> create staging ─> bulk load ─> after_load ─> Staged
-//! commit  [sql-before-publish] ─> table exists? ─> publish steps ─> commit ─> close
+//! write   connect ─> begin ─> create staging ─> schema drift? ─> bulk load ─> after_load ─> Staged
+//!                                  (incremental into an existing table: compare, or refuse)
+//! commit  [sql-before-publish] ─> table exists? ─> [ALTER TABLE] ─> publish steps ─> commit
 //!         (rename the staging table in | swap it in | merge it and drop it)
 //! abort   rollback (transactional DDL) | drop the staging table
 //! ```
 //!
 //! A [`Driver`] supplies only what its database does differently: how to connect, run a
-//! statement, look a table up, bulk-load batches, and its dialect's publish SQL. Databases whose
+//! statement, look a table up and list its columns, bulk-load batches, and its dialect's publish
+//! and `ALTER TABLE` SQL (schema changes are decided once, in [`super::drift`]). Databases whose
 //! DDL is transactional (PostgreSQL, SQLite) do everything in one transaction, so a failure or
 //! a crash leaves nothing behind; the others (MySQL, SQL Server, Oracle) drop the staging table
 //! on failure and publish with statements that are atomic on their own (`RENAME TABLE`, a
 //! `sp_rename` pair in a transaction, `MERGE`), undoing earlier steps when a later one fails.
 
+use super::drift::{self, TableColumn};
 use super::{side_table_name, Dialect, MergeInto};
 use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
+use crate::contract::{SchemaChange, SchemaChangeKind};
 use crate::error::{Error, Result};
 use crate::spec::Mode;
 use arrow::datatypes::{Schema, SchemaRef};
@@ -135,6 +139,70 @@ pub trait Driver: Send + Sync + 'static {
 
     /// Whether `table` (unquoted, in the destination's schema) exists.
     async fn table_exists(&self, conn: &mut Self::Conn, table: &str) -> Result<bool>;
+
+    /// The columns of `table` (unquoted, known to exist), in order: the declared type, and the
+    /// Arrow type the database's source mapping reads it as (see [`drift`]).
+    async fn table_columns(&self, conn: &mut Self::Conn, table: &str) -> Result<Vec<TableColumn>>;
+
+    /// Adds `column` (its name and declared type) to `table`, nullable.
+    fn add_column_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
+        vec![format!(
+            "ALTER TABLE {} ADD COLUMN {} {}",
+            self.qualified(table),
+            Self::DIALECT.quote_ident(&column.name),
+            column.declared
+        )]
+    }
+
+    /// Drops a column [`Driver::add_column_sql`] added, when a later step fails.
+    fn drop_column_sql(&self, table: &str, column: &str) -> String {
+        format!(
+            "ALTER TABLE {} DROP COLUMN {}",
+            self.qualified(table),
+            Self::DIALECT.quote_ident(column)
+        )
+    }
+
+    /// Changes `old` to `new`'s declared type (a widening), keeping whether it takes NULL.
+    fn widen_column_sql(&self, table: &str, old: &TableColumn, new: &TableColumn) -> Vec<String> {
+        let _ = old;
+        vec![format!(
+            "ALTER TABLE {} ALTER COLUMN {} TYPE {}",
+            self.qualified(table),
+            Self::DIALECT.quote_ident(&new.name),
+            new.declared
+        )]
+    }
+
+    /// Rebuilds `column` of `table` as a nullable column declared `declared`, for databases that
+    /// cannot alter a column's type in place (SQLite; Oracle into a LOB): a new column takes its
+    /// values, the old one is dropped and the new one takes its name, so it moves to the end of
+    /// the table. The database refuses this for a column in the primary key or an index.
+    fn rebuild_column_sql(&self, table: &str, column: &str, declared: &str) -> Vec<String> {
+        let tmp = format!("_etl_new_{column}");
+        let (t, q) = (self.qualified(table), |s: &str| {
+            Self::DIALECT.quote_ident(s)
+        });
+        let new = TableColumn::new(&tmp, declared, Err(String::new()), None, true);
+        let mut sql = self.add_column_sql(table, &new);
+        sql.push(format!("UPDATE {t} SET {} = {}", q(&tmp), q(column)));
+        sql.push(self.drop_column_sql(table, column));
+        sql.push(format!(
+            "ALTER TABLE {t} RENAME COLUMN {} TO {}",
+            q(&tmp),
+            q(column)
+        ));
+        sql
+    }
+
+    /// Lets `column` hold NULL.
+    fn allow_null_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
+        vec![format!(
+            "ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL",
+            self.qualified(table),
+            Self::DIALECT.quote_ident(&column.name)
+        )]
+    }
 
     /// Starts the write's transaction (transactional DDL only).
     async fn begin(&self, conn: &mut Self::Conn) -> Result<()> {
@@ -338,6 +406,31 @@ impl<D: Driver> Destination for SqlDestination<D> {
             d.create_staging(&mut conn, &staging, &schema, &primary_key)
                 .await
                 .map_err(|e| e.context("creating the staging table"))?;
+            // Schema drift is decided before a row is loaded: a refusal writes nothing.
+            let plan = match target.mode {
+                Mode::Incremental if d.table_exists(&mut conn, &table).await? => {
+                    let existing = d.table_columns(&mut conn, &table).await?;
+                    let incoming = d.table_columns(&mut conn, &staging).await?;
+                    let policy = target.stream.schema_changes.unwrap_or_default();
+                    let plan = drift::plan(policy, &existing, &incoming, &primary_key)
+                        .map_err(Error::run)?;
+                    let discarded: Vec<&str> = plan
+                        .changes
+                        .iter()
+                        .filter(|c| c.change == SchemaChangeKind::Discarded)
+                        .map(|c| c.column.as_str())
+                        .collect();
+                    if !discarded.is_empty() {
+                        tracing::warn!(
+                            stream = %target.stream.name,
+                            columns = %discarded.join(", "),
+                            "schema_changes: discard_new_columns: new source columns left out of the load"
+                        );
+                    }
+                    Some(plan)
+                }
+                _ => None,
+            };
             let load = Load {
                 staging: &staging,
                 schema: &schema,
@@ -346,11 +439,15 @@ impl<D: Driver> Destination for SqlDestination<D> {
             };
             let rows = d.bulk_load(&mut conn, load).await?;
             d.after_load(&mut conn, &staging, &schema).await?;
-            Ok::<_, Error>(rows)
+            let mut plan = plan;
+            if let Some(plan) = plan.as_mut().filter(|p| p.alterations().next().is_some()) {
+                plan.retype(&d.table_columns(&mut conn, &staging).await?);
+            }
+            Ok::<_, Error>((rows, plan))
         }
         .await;
         match loaded {
-            Ok(rows) => Ok(Box::new(StagedTable {
+            Ok((rows, plan)) => Ok(Box::new(StagedTable {
                 driver: self.driver.clone(),
                 conn: Some(conn),
                 table,
@@ -361,7 +458,12 @@ impl<D: Driver> Destination for SqlDestination<D> {
                     &target.run_id,
                     D::MAX_IDENT,
                 ),
-                columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+                columns: match &plan {
+                    Some(plan) => plan.columns.clone(),
+                    None => schema.fields().iter().map(|f| f.name().clone()).collect(),
+                },
+                plan,
+                stream: target.stream.name.clone(),
                 primary_key,
                 mode: target.mode,
                 rows,
@@ -414,6 +516,9 @@ struct StagedTable<D: Driver> {
     staging: String,
     old: String,
     columns: Vec<String>,
+    /// Schema drift of an incremental write into an existing table.
+    plan: Option<drift::Plan>,
+    stream: String,
     primary_key: Vec<String>,
     mode: Mode,
     rows: u64,
@@ -434,7 +539,13 @@ impl<D: Driver> StagedTable<D> {
             columns: &self.columns,
             primary_key: &self.primary_key,
         };
-        let steps = d.publish_steps(conn, &p).await?;
+        let mut steps = match &self.plan {
+            Some(plan) if exists && self.mode == Mode::Incremental => {
+                drift_steps(d, conn, &self.table, &self.staging, plan).await?
+            }
+            _ => Vec::new(),
+        };
+        steps.extend(d.publish_steps(conn, &p).await?);
         for (i, step) in steps.iter().enumerate() {
             let done = match step {
                 Step::Sql { sql, .. } => d.execute(conn, sql).await,
@@ -457,8 +568,67 @@ impl<D: Driver> StagedTable<D> {
         if D::TRANSACTIONAL_DDL {
             d.commit(conn).await?;
         }
+        if exists && self.mode == Mode::Incremental {
+            for c in self.plan.iter().flat_map(drift::Plan::alterations) {
+                tracing::info!(stream = %self.stream, column = %c.column, "schema change: {c}");
+            }
+        }
         Ok(())
     }
+}
+
+/// The `ALTER TABLE` statements of `plan` for `table`, spelled from its columns and the staging
+/// table's as they are now (a driver may have restored source types after the load).
+async fn drift_steps<D: Driver>(
+    d: &D,
+    conn: &mut D::Conn,
+    table: &str,
+    staging: &str,
+    plan: &drift::Plan,
+) -> Result<Vec<Step>> {
+    let existing = d.table_columns(conn, table).await?;
+    let staged = d.table_columns(conn, staging).await?;
+    let find = |cols: &[TableColumn], name: &str| {
+        cols.iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .ok_or_else(|| {
+                Error::run(format!(
+                    "column `{name}` disappeared while the stream was loading"
+                ))
+            })
+    };
+    let mut steps = Vec::new();
+    // A column widened and made nullable: the second statement keeps the new type.
+    let mut widened: Vec<TableColumn> = Vec::new();
+    for c in plan.alterations() {
+        let sql = match c.change {
+            SchemaChangeKind::Added => {
+                let new = find(&staged, &c.column)?;
+                let undo = d.drop_column_sql(table, &c.column);
+                let add = d.add_column_sql(table, &new);
+                steps.extend(add.into_iter().map(|sql| Step::undoable(sql, undo.clone())));
+                continue;
+            }
+            SchemaChangeKind::Widened => {
+                let (old, new) = (find(&existing, &c.column)?, find(&staged, &c.column)?);
+                let mut now = new.clone();
+                now.nullable = old.nullable;
+                widened.push(now);
+                d.widen_column_sql(table, &old, &new)
+            }
+            SchemaChangeKind::MadeNullable => {
+                let column = match widened.iter().find(|w| w.name == c.column) {
+                    Some(w) => w.clone(),
+                    None => find(&existing, &c.column)?,
+                };
+                d.allow_null_sql(table, &column)
+            }
+            SchemaChangeKind::Discarded => Vec::new(),
+        };
+        steps.extend(sql.into_iter().map(Step::sql));
+    }
+    Ok(steps)
 }
 
 #[async_trait]
@@ -478,6 +648,13 @@ impl<D: Driver> Staged for StagedTable<D> {
             rows: self.rows,
             outputs: vec![d.output_name(&self.table)],
         })
+    }
+
+    fn schema_changes(&self) -> Vec<SchemaChange> {
+        self.plan
+            .as_ref()
+            .map(|p| p.changes.clone())
+            .unwrap_or_default()
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {

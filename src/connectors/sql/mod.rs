@@ -34,6 +34,7 @@ macro_rules! sql_connector {
 pub(crate) use sql_connector;
 
 pub mod builder;
+pub mod drift;
 pub mod engine;
 #[cfg(feature = "mssql")]
 pub mod mssql;

@@ -2,11 +2,13 @@
 //! published by an `sp_rename` swap in one transaction (full refresh) or a `MERGE` on the
 //! primary key / `INSERT` (incremental).
 
-use super::types::{field_sql_type, to_column_data};
+use super::source::describe;
+use super::types::{field_sql_type, parse_type, to_column_data, Kind};
 use super::{
     connect, exec, rename_sql, run_err, swap_sql, table_exists, MssqlClient, MssqlConfig,
     MssqlDialect, MAX_IDENT,
 };
+use crate::connectors::sql::drift::{declared_length, TableColumn};
 use crate::connectors::sql::engine::{verb, Driver, Load, Publish, SqlDestination, Step};
 use crate::connectors::sql::Dialect;
 use crate::error::{Error, Result};
@@ -16,6 +18,24 @@ use tiberius::TokenRow;
 
 /// The SQL Server destination: the SQL engine with [`MssqlConfig`] as its driver.
 pub type MssqlDestination = SqlDestination<MssqlConfig>;
+
+impl MssqlConfig {
+    /// `ALTER COLUMN`, which restates the column's type and whether it takes NULL.
+    fn alter_column_sql(
+        &self,
+        table: &str,
+        column: &str,
+        declared: &str,
+        nullable: bool,
+    ) -> String {
+        let null = if nullable { "NULL" } else { "NOT NULL" };
+        format!(
+            "ALTER TABLE {} ALTER COLUMN {} {declared} {null}",
+            self.qualified(table),
+            MssqlDialect.quote_ident(column)
+        )
+    }
+}
 
 #[async_trait]
 impl Driver for MssqlConfig {
@@ -51,6 +71,50 @@ impl Driver for MssqlConfig {
 
     async fn table_exists(&self, client: &mut MssqlClient, table: &str) -> Result<bool> {
         table_exists(client, &self.schema, table).await
+    }
+
+    /// The table's columns as the SQL Server source describes them
+    /// (`sp_describe_first_result_set`), each `system_type_name` read by the source's mapping.
+    async fn table_columns(
+        &self,
+        client: &mut MssqlClient,
+        table: &str,
+    ) -> Result<Vec<TableColumn>> {
+        let sql = format!("SELECT * FROM {}", self.qualified(table));
+        let what = format!("listing the columns of {}", self.qualified(table));
+        let described = describe(client, &sql, &what).await?;
+        Ok(described
+            .into_iter()
+            .map(|c| {
+                let parsed = parse_type(&c.type_name);
+                let declared = parsed
+                    .as_ref()
+                    .map_or(c.type_name.clone(), |t| t.ddl.clone());
+                let sized = parsed
+                    .as_ref()
+                    .is_ok_and(|t| matches!(t.kind, Kind::Text | Kind::Binary) && !t.unbounded);
+                let max_len = sized.then(|| declared_length(&declared)).flatten();
+                let mapped = parsed.map(|t| t.arrow_type());
+                TableColumn::new(c.name, declared, mapped, max_len, c.nullable)
+            })
+            .collect())
+    }
+
+    fn add_column_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
+        vec![format!(
+            "ALTER TABLE {} ADD {} {} NULL",
+            self.qualified(table),
+            MssqlDialect.quote_ident(&column.name),
+            column.declared
+        )]
+    }
+
+    fn widen_column_sql(&self, table: &str, old: &TableColumn, new: &TableColumn) -> Vec<String> {
+        vec![self.alter_column_sql(table, &new.name, &new.declared, old.nullable)]
+    }
+
+    fn allow_null_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
+        vec![self.alter_column_sql(table, &column.name, &column.declared, true)]
     }
 
     async fn etl_tables(&self, client: &mut MssqlClient) -> Result<Vec<String>> {

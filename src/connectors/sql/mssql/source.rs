@@ -37,7 +37,11 @@ pub(super) struct Described {
 }
 
 /// The columns `sql` returns, from `sp_describe_first_result_set` (no rows are read).
-async fn describe(client: &mut MssqlClient, sql: &str, what: &str) -> Result<Vec<Described>> {
+pub(super) async fn describe(
+    client: &mut MssqlClient,
+    sql: &str,
+    what: &str,
+) -> Result<Vec<Described>> {
     let rows = client
         .query("EXEC sp_describe_first_result_set @tsql = @P1", &[&sql])
         .await

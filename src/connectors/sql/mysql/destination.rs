@@ -2,8 +2,9 @@
 //! infile handler (no temporary file): batches are encoded as tab-separated text while the
 //! server reads them, into a staging table that `commit` swaps in with one `RENAME TABLE`.
 
-use super::types::{field_column_type, loads_as_hex, write_field};
+use super::types::{declared_arrow_type, field_column_type, loads_as_hex, write_field};
 use super::{connect, quote, run_err, table_exists, MysqlConfig, MysqlDialect};
+use crate::connectors::sql::drift::TableColumn;
 use crate::connectors::sql::engine::{verb, Driver, Load, Publish, SqlDestination, Step};
 use crate::connectors::sql::Dialect;
 use crate::connectors::BatchStream;
@@ -91,6 +92,16 @@ async fn feed(
     Ok(rows)
 }
 
+/// `MODIFY COLUMN`, which restates the whole column: its type and whether it takes NULL.
+fn modify_sql(table: &str, column: &str, declared: &str, nullable: bool) -> String {
+    let null = if nullable { "NULL" } else { "NOT NULL" };
+    format!(
+        "ALTER TABLE {} MODIFY COLUMN {} {declared} {null}",
+        quote(table),
+        quote(column)
+    )
+}
+
 #[async_trait]
 impl Driver for MysqlConfig {
     type Conn = Conn;
@@ -124,6 +135,46 @@ impl Driver for MysqlConfig {
 
     async fn table_exists(&self, conn: &mut Conn, table: &str) -> Result<bool> {
         table_exists(conn, None, table).await
+    }
+
+    /// `information_schema.columns`: `COLUMN_TYPE` read as the MySQL source reads it, and the
+    /// character (or byte) length of text and binary columns.
+    async fn table_columns(&self, conn: &mut Conn, table: &str) -> Result<Vec<TableColumn>> {
+        let rows: Vec<(String, String, String, Option<u64>)> = conn
+            .exec(
+                "SELECT column_name, column_type, is_nullable, character_maximum_length \
+                 FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
+                (table,),
+            )
+            .await
+            .map_err(|e| run_err(&format!("listing the columns of `{table}`"), e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, declared, nullable, max_len)| {
+                let mapped = declared_arrow_type(&declared)
+                    .ok_or_else(|| format!("`{declared}` has no Arrow mapping"));
+                TableColumn::new(name, declared, mapped, max_len, nullable == "YES")
+            })
+            .collect())
+    }
+
+    /// `ADD COLUMN ... NULL`: explicit, as in `CREATE TABLE` (see the dialect).
+    fn add_column_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
+        vec![format!(
+            "ALTER TABLE {} ADD COLUMN {} {} NULL",
+            quote(table),
+            quote(&column.name),
+            column.declared
+        )]
+    }
+
+    fn widen_column_sql(&self, table: &str, old: &TableColumn, new: &TableColumn) -> Vec<String> {
+        vec![modify_sql(table, &new.name, &new.declared, old.nullable)]
+    }
+
+    fn allow_null_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
+        vec![modify_sql(table, &column.name, &column.declared, true)]
     }
 
     async fn etl_tables(&self, conn: &mut Conn) -> Result<Vec<String>> {

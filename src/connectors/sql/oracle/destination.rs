@@ -6,21 +6,23 @@
 //! the moment between them the table name does not exist (readers get ORA-00942, never partial
 //! data); if the second rename fails, the first is undone.
 
-use super::types::{bind_type, bind_value, BindValue};
+use super::types::{arrow_type, bind_type, bind_value, BindValue};
 use super::{
     blocking, check_ident, connect, etl_tables, ora_err, qualified, table_exists, OracleConfig,
     OracleDialect, MAX_IDENT,
 };
+use crate::connectors::sql::drift::TableColumn;
 use crate::connectors::sql::engine::{
     default_publish_steps, verb, Driver, Load, Publish, SqlDestination, Step,
 };
 use crate::connectors::sql::Dialect;
 use crate::error::{Error, Result};
 use crate::spec::Mode;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use futures::StreamExt;
+use oracle::sql_type::OracleType;
 use oracle::Connection;
 use std::sync::Arc;
 
@@ -150,6 +152,77 @@ impl Driver for OracleConfig {
     async fn table_exists(&self, conn: &mut Arc<Connection>, table: &str) -> Result<bool> {
         let (conn, schema, table) = (conn.clone(), self.schema.clone(), table.to_string());
         blocking(move || table_exists(&conn, schema.as_deref(), &table)).await
+    }
+
+    /// The columns of `SELECT * FROM table` as ODPI describes them, each read by the Oracle
+    /// source's mapping, except `NUMBER(p,s)`, compared as decimal(p,s): the source reads every
+    /// `NUMBER(p,0)` up to p = 18 as Int64, which would hide a NUMBER(5) → NUMBER(10) change.
+    async fn table_columns(
+        &self,
+        conn: &mut Arc<Connection>,
+        table: &str,
+    ) -> Result<Vec<TableColumn>> {
+        let (conn, table) = (conn.clone(), self.qualified(table));
+        blocking(move || {
+            let what = format!("listing the columns of {table}");
+            let sql = format!("SELECT * FROM {table} WHERE 1 = 0");
+            let rows = conn.query(&sql, &[]).map_err(|e| ora_err(&what, &e))?;
+            Ok(rows
+                .column_info()
+                .iter()
+                .map(|c| {
+                    let t = c.oracle_type();
+                    let mapped = match t {
+                        OracleType::Number(p, s) if *p > 0 && *p <= 38 && *s >= 0 => {
+                            Ok(DataType::Decimal128(*p, *s))
+                        }
+                        other => arrow_type(other),
+                    };
+                    let max_len = match t {
+                        OracleType::Varchar2(n)
+                        | OracleType::NVarchar2(n)
+                        | OracleType::Char(n)
+                        | OracleType::NChar(n)
+                        | OracleType::Raw(n) => Some(u64::from(*n)),
+                        _ => None,
+                    };
+                    TableColumn::new(c.name(), t.to_string(), mapped, max_len, c.nullable())
+                })
+                .collect())
+        })
+        .await
+    }
+
+    fn add_column_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
+        vec![format!(
+            "ALTER TABLE {} ADD ({} {})",
+            self.qualified(table),
+            super::quote(&column.name),
+            column.declared
+        )]
+    }
+
+    /// `MODIFY`, except into a LOB (VARCHAR2 -> CLOB, RAW -> BLOB), which Oracle cannot
+    /// alter in place (ORA-22858): the column is rebuilt.
+    fn widen_column_sql(&self, table: &str, old: &TableColumn, new: &TableColumn) -> Vec<String> {
+        let lob = |t: &str| t.to_ascii_uppercase().ends_with("LOB");
+        if lob(&new.declared) && !lob(&old.declared) {
+            return self.rebuild_column_sql(table, &new.name, &new.declared);
+        }
+        vec![format!(
+            "ALTER TABLE {} MODIFY ({} {})",
+            self.qualified(table),
+            super::quote(&new.name),
+            new.declared
+        )]
+    }
+
+    fn allow_null_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
+        vec![format!(
+            "ALTER TABLE {} MODIFY ({} NULL)",
+            self.qualified(table),
+            super::quote(&column.name)
+        )]
     }
 
     async fn etl_tables(&self, conn: &mut Arc<Connection>) -> Result<Vec<String>> {

@@ -1,8 +1,11 @@
 //! The PostgreSQL driver of the SQL destination engine: binary `COPY ... FROM STDIN` into the
 //! staging table, everything (staging, load, publish) in one transaction.
 
-use super::types::{ColumnEncoder, DIRECT_TYPE_KEY, PG_TYPE_KEY};
+use super::types::{
+    arrow_field, oid, scalar_for, ColumnEncoder, ColumnKind, DIRECT_TYPE_KEY, PG_TYPE_KEY,
+};
 use super::{connect, describe, pg_err, qualified, PostgresConfig, PostgresDialect};
+use crate::connectors::sql::drift::TableColumn;
 use crate::connectors::sql::engine::{
     default_publish_steps, Driver, Load, Publish, SqlDestination, Step,
 };
@@ -195,6 +198,47 @@ impl Driver for PostgresConfig {
             .await
             .and_then(|r| r.try_get::<_, bool>(0))
             .map_err(run_err)
+    }
+
+    /// `pg_attribute`, each type read as the PostgreSQL source reads its OID and modifier;
+    /// `varchar(n)` and `char(n)` hold n characters.
+    async fn table_columns(&self, client: &mut Client, table: &str) -> Result<Vec<TableColumn>> {
+        let rows = client
+            .query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), \
+                        CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE t.oid END, \
+                        t.typcategory = 'A', e.typtype = 'e', a.atttypmod, NOT a.attnotnull \
+                 FROM pg_catalog.pg_attribute a \
+                 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+                 JOIN pg_catalog.pg_type e ON e.oid = CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE t.oid END \
+                 WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+                 ORDER BY a.attnum",
+                &[&self.qualified(table)],
+            )
+            .await
+            .map_err(run_err)?;
+        let mut columns = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (name, declared): (String, String) = (
+                r.try_get(0).map_err(run_err)?,
+                r.try_get(1).map_err(run_err)?,
+            );
+            let oid: u32 = r.try_get(2).map_err(run_err)?;
+            let (array, is_enum): (bool, bool) = (
+                r.try_get(3).map_err(run_err)?,
+                r.try_get(4).map_err(run_err)?,
+            );
+            let typmod: i32 = r.try_get(5).map_err(run_err)?;
+            let nullable: bool = r.try_get(6).map_err(run_err)?;
+            let mapped = scalar_for(oid, typmod, is_enum)
+                .map(|s| ColumnKind { scalar: s, array })
+                .map(|kind| arrow_field(&name, kind, &declared).data_type().clone())
+                .ok_or_else(|| format!("`{declared}` has no Arrow mapping"));
+            let sized = !array && matches!(oid, oid::VARCHAR | oid::BPCHAR) && typmod > 4;
+            let max_len = sized.then(|| (typmod - 4) as u64);
+            columns.push(TableColumn::new(name, declared, mapped, max_len, nullable));
+        }
+        Ok(columns)
     }
 
     /// Declares source types that take the same binary input directly (see [`direct_types`]).

@@ -1,8 +1,9 @@
 //! The SQLite driver of the SQL destination engine: multi-row `INSERT`s into the staging table,
 //! everything (staging, load, publish) in one `BEGIN IMMEDIATE` transaction.
 
-use super::types::sql_value;
+use super::types::{arrow_type, sql_value};
 use super::{SqliteConfig, SqliteDialect};
+use crate::connectors::sql::drift::TableColumn;
 use crate::connectors::sql::engine::{Driver, Load, SqlDestination};
 use crate::connectors::sql::Dialect;
 use crate::error::{Error, Result};
@@ -171,6 +172,36 @@ impl Driver for SqliteWriter {
             )?)
         })
         .await
+    }
+
+    /// `PRAGMA table_info`, each declared type read as the SQLite source reads it. SQLite keeps
+    /// no length for text, so text columns are all unbounded.
+    async fn table_columns(&self, conn: &mut SqliteConn, table: &str) -> Result<Vec<TableColumn>> {
+        let table = table.to_string();
+        blocking(&conn.db, move |c| {
+            let mut stmt = c.prepare(
+                "SELECT name, type, \"notnull\" FROM pragma_table_info(?1) ORDER BY cid",
+            )?;
+            let rows = stmt.query_map([&table], |r| {
+                let (name, declared): (String, String) = (r.get(0)?, r.get(1)?);
+                let not_null: bool = r.get(2)?;
+                let mapped = arrow_type(&declared);
+                Ok(TableColumn::new(name, declared, mapped, None, !not_null))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// SQLite cannot change a column's type or NOT NULL: the column is rebuilt (see
+    /// [`Driver::rebuild_column_sql`]).
+    fn widen_column_sql(&self, table: &str, old: &TableColumn, new: &TableColumn) -> Vec<String> {
+        let _ = old;
+        self.rebuild_column_sql(table, &new.name, &new.declared)
+    }
+
+    fn allow_null_sql(&self, table: &str, column: &TableColumn) -> Vec<String> {
+        self.rebuild_column_sql(table, &column.name, &column.declared)
     }
 
     /// Waits for the database's writer turn, then `BEGIN IMMEDIATE`.
