@@ -234,8 +234,11 @@ fn state_reset_refuses_a_stream_the_spec_does_not_have() {
         "all.yaml",
         &shop_spec(&db, &parquet_dest(&dir.path().join("all")), ""),
     );
-    let r = etl(dir.path(), &["state", "reset", &spec, "--stream", "customers"])
-        .fails(2, "no such stream");
+    let r = etl(
+        dir.path(),
+        &["state", "reset", &spec, "--stream", "customers"],
+    )
+    .fails(2, "no such stream");
     assert!(
         r.stderr.contains("the spec has no `streams:`") && r.stderr.contains(": orders)"),
         "{}",

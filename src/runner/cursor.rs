@@ -27,7 +27,9 @@ pub const MAX_BOUNDARY_IDS: usize = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IdKind {
-    /// The `primary_key` values (one column: its text; several: a JSON array of texts).
+    /// The `primary_key` values (one column: its text; several: a JSON array of texts), then
+    /// `@` and a 64-bit hash of the whole row: a row changed at the boundary value without
+    /// moving its cursor is a new version, not one already written.
     PrimaryKey,
     /// SHA-256 (first 128 bits, hex) of every column's text: streams without a key.
     RowHash,
@@ -52,8 +54,8 @@ pub struct Boundary {
 pub struct CursorTracker {
     cursor: usize,
     kind: IdKind,
-    /// Key columns ([`IdKind::PrimaryKey`]) or every column ([`IdKind::RowHash`]).
-    columns: Vec<usize>,
+    /// The key columns ([`IdKind::PrimaryKey`]; none for [`IdKind::RowHash`]).
+    key: Vec<usize>,
     /// The saved value and the ids of the rows at it to drop.
     skip: Option<(CursorValue, HashSet<String>)>,
     max: Option<CursorValue>,
@@ -79,9 +81,9 @@ impl CursorTracker {
             .iter()
             .map(|k| schema.index_of(k).ok())
             .collect();
-        let (kind, columns) = match keys {
+        let (kind, key) = match keys {
             Some(k) if !k.is_empty() => (IdKind::PrimaryKey, k),
-            _ => (IdKind::RowHash, (0..schema.fields().len()).collect()),
+            _ => (IdKind::RowHash, Vec::new()),
         };
         let (max, boundary) = previous;
         // The previous ids carry over only if they were made the same way and are complete.
@@ -105,7 +107,7 @@ impl CursorTracker {
         CursorTracker {
             cursor,
             kind,
-            columns,
+            key,
             skip,
             max,
             ids,
@@ -233,49 +235,59 @@ impl CursorTracker {
 
     /// The ids of `rows` of `batch`.
     fn ids_of(&self, batch: &RecordBatch, rows: &[usize]) -> Result<Vec<String>> {
-        let options = FormatOptions::default().with_null("\u{0}");
-        let formatters = self
-            .columns
+        let options = FormatOptions::default();
+        let formatters = batch
+            .columns()
             .iter()
-            .map(|&i| ArrayFormatter::try_new(batch.column(i).as_ref(), &options))
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         rows.iter()
             .map(|&r| {
-                let texts: Vec<String> =
-                    formatters.iter().map(|f| f.value(r).to_string()).collect();
+                let texts: Vec<Option<String>> = formatters
+                    .iter()
+                    .zip(batch.columns())
+                    .map(|(f, c)| c.is_valid(r).then(|| f.value(r).to_string()))
+                    .collect();
+                let hash = row_hash(batch.schema_ref(), &texts);
                 Ok(match self.kind {
-                    IdKind::PrimaryKey if texts.len() == 1 => {
-                        texts.into_iter().next().unwrap_or_default()
+                    IdKind::RowHash => hash[..32].to_string(),
+                    IdKind::PrimaryKey => {
+                        let key: Vec<&str> = self
+                            .key
+                            .iter()
+                            .map(|&i| texts[i].as_deref().unwrap_or(""))
+                            .collect();
+                        let key = match key.as_slice() {
+                            [one] => one.to_string(),
+                            many => serde_json::to_string(many).map_err(Error::run)?,
+                        };
+                        format!("{key}@{}", &hash[..16])
                     }
-                    IdKind::PrimaryKey => serde_json::to_string(&texts).map_err(Error::run)?,
-                    IdKind::RowHash => row_hash(batch, &self.columns, r, &texts),
                 })
             })
             .collect()
     }
 }
 
-/// A stable 128-bit hash (hex) of one row's values: each column's name, whether it is NULL,
-/// and its text, length-prefixed so that no two rows collide by concatenation.
-fn row_hash(batch: &RecordBatch, columns: &[usize], row: usize, texts: &[String]) -> String {
+/// SHA-256 (hex) of one row: each column's name, whether it is NULL, and its text,
+/// length-prefixed so that no two rows collide by concatenation.
+fn row_hash(schema: &Schema, texts: &[Option<String>]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for (&i, text) in columns.iter().zip(texts) {
-        let name = batch.schema_ref().field(i).name().clone();
+    for (field, text) in schema.fields().iter().zip(texts) {
+        let name = field.name();
         h.update((name.len() as u64).to_le_bytes());
         h.update(name.as_bytes());
-        if batch.column(i).is_null(row) {
-            h.update([0u8]);
-        } else {
-            h.update([1u8]);
-            h.update((text.len() as u64).to_le_bytes());
-            h.update(text.as_bytes());
+        match text {
+            None => h.update([0u8]),
+            Some(t) => {
+                h.update([1u8]);
+                h.update((t.len() as u64).to_le_bytes());
+                h.update(t.as_bytes());
+            }
         }
     }
-    h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The rows of `array` equal to the one value in `at` (same type).
@@ -372,6 +384,37 @@ mod tests {
         .unwrap()
     }
 
+    /// The key part of boundary ids (`key@hash`).
+    fn keys(b: &Boundary) -> Vec<&str> {
+        b.ids.iter().map(|i| i.split('@').next().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_row_changed_at_the_boundary_value_is_a_new_version() {
+        let key = ["id".to_string()];
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("at", DataType::Int64, true),
+            Field::new("v", DataType::Utf8, true),
+        ]));
+        let make = |v: &str| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    std::sync::Arc::new(arrow::array::Int64Array::from(vec![1, 2])),
+                    std::sync::Arc::new(arrow::array::Int64Array::from(vec![5, 5])),
+                    std::sync::Arc::new(StringArray::from(vec![Some("a"), Some(v)])),
+                ],
+            )
+            .unwrap()
+        };
+        let mut t = CursorTracker::new(&schema, 1, &key, (None, None), true, 10);
+        t.next(make("b")).unwrap();
+        let saved = t.finish();
+        let mut t = CursorTracker::new(&schema, 1, &key, saved, true, 10);
+        assert_eq!(ids(&t.next(make("changed")).unwrap()), [2]);
+    }
+
     fn ids(b: &RecordBatch) -> Vec<i64> {
         b.column(0).as_primitive::<Int64Type>().values().to_vec()
     }
@@ -385,10 +428,8 @@ mod tests {
         let (max, boundary) = t.finish();
         assert_eq!(max, Some(CursorValue::Int(7)));
         let boundary = boundary.unwrap();
-        assert_eq!(
-            (boundary.key, boundary.ids.clone()),
-            (IdKind::PrimaryKey, vec!["2".into(), "3".into()])
-        );
+        assert_eq!(boundary.key, IdKind::PrimaryKey);
+        assert_eq!(keys(&boundary), ["2", "3"]);
         // The next run re-reads the boundary (>= 7): rows 2 and 3 go, row 9 (same value, new) stays.
         let again = batch(&[2, 3, 9], &[7, 7, 7]);
         let mut t = CursorTracker::new(&b.schema(), 1, &key, (max, Some(boundary)), true, 10);
@@ -397,7 +438,7 @@ mod tests {
         let (max, boundary) = t.finish();
         assert_eq!(max, Some(CursorValue::Int(7)));
         assert_eq!(
-            boundary.unwrap().ids,
+            keys(&boundary.unwrap()),
             ["2", "3", "9"],
             "the boundary grows while the value stays"
         );
@@ -439,12 +480,8 @@ mod tests {
         t.next(batch(&[7], &[9])).unwrap();
         let (_, boundary) = t.finish();
         assert_eq!(
-            boundary.unwrap(),
-            Boundary {
-                key: IdKind::PrimaryKey,
-                ids: vec!["7".into()],
-                overflow: false
-            }
+            boundary.map(|b| (b.overflow, keys(&b).join(","))),
+            Some((false, "7".to_string()))
         );
     }
 
@@ -452,19 +489,10 @@ mod tests {
     fn a_full_refresh_drops_nothing() {
         let key = ["id".to_string()];
         let b = batch(&[1, 2], &[4, 4]);
-        let saved = Boundary {
-            key: IdKind::PrimaryKey,
-            ids: vec!["1".into()],
-            overflow: false,
-        };
-        let mut t = CursorTracker::new(
-            &b.schema(),
-            1,
-            &key,
-            (Some(CursorValue::Int(4)), Some(saved)),
-            false,
-            10,
-        );
+        let mut t = CursorTracker::new(&b.schema(), 1, &key, (None, None), true, 10);
+        t.next(b.clone()).unwrap();
+        let saved = t.finish();
+        let mut t = CursorTracker::new(&b.schema(), 1, &key, saved, false, 10);
         assert_eq!(ids(&t.next(b).unwrap()), [1, 2]);
     }
 
