@@ -285,6 +285,48 @@ fn incremental_to_files_adds_parts_and_full_refresh_resets() {
     assert!(r.stderr.contains("rows=130"), "{}", r.stderr);
 }
 
+/// The state size rule: more than 10,000 rows at the cursor value reached are not kept in the
+/// state; etl warns, and the next run writes them again (at-least-once for them only).
+#[test]
+fn too_many_rows_at_one_cursor_value_fall_back_to_at_least_once() {
+    let dir = tempdir();
+    let src = dir.path().join("src.db");
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, v TEXT, amount DECIMAL(10,2), updated_at TIMESTAMP);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001)
+         INSERT INTO events SELECT i, 'v' || i, 1.00, '2024-01-01 00:00:00.000000' FROM n;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = dir.path().join("out");
+    let s = write_spec(
+        dir.path(),
+        "s.yaml",
+        &spec(&src, &parquet_dest(&out), &dir.path().join("st.json"), 5000),
+    );
+    let r = etl(dir.path(), &["run", &s]).ok();
+    assert!(
+        r.stderr
+            .contains("more than 10000 rows share the cursor value"),
+        "{}",
+        r.stderr
+    );
+    let shown = etl(dir.path(), &["state", "show", &s]).ok().stdout;
+    assert!(
+        shown.contains("\"overflow\": true") && !shown.contains("\"ids\""),
+        "{shown}"
+    );
+    let r = etl(dir.path(), &["run", &s]).ok();
+    assert!(
+        r.stderr
+            .contains("rows at the saved cursor value are not known")
+            && r.stderr.contains("rows=10001"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn file_source_reads_only_new_files() {
     let dir = tempdir();
