@@ -291,14 +291,52 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
                 }
             }
             if reset {
-                let had = match &stream {
-                    Some(name) => doc.streams.remove(name).is_some(),
-                    None => {
-                        let any = !doc.streams.is_empty();
-                        doc.streams.clear();
-                        any
-                    }
+                let names: Vec<String> = match &stream {
+                    Some(name) => vec![name.clone()],
+                    None => doc
+                        .streams
+                        .keys()
+                        .cloned()
+                        .chain(s.streams.iter().map(|x| x.name.clone()))
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect(),
                 };
+                let removed: Vec<bool> = names
+                    .iter()
+                    .map(|n| doc.streams.remove(n).is_some())
+                    .collect();
+                let had = removed.contains(&true);
+                // A destination that keeps commit markers would hand the forgotten cursor back
+                // on the next run: the state keeps its newest commit number, so the next run
+                // starts over from there.
+                let destination = s.destination.build()?;
+                for name in &names {
+                    let target = etl::connectors::WriteTarget {
+                        stream: s
+                            .streams
+                            .iter()
+                            .find(|x| &x.name == name)
+                            .cloned()
+                            .unwrap_or_else(|| spec::StreamSpec {
+                                name: name.clone(),
+                                ..Default::default()
+                            }),
+                        mode: spec::Mode::Incremental,
+                        run_id: "state-reset".into(),
+                    };
+                    if let Some(marker) = destination.last_commit(&target).await? {
+                        doc.streams.insert(
+                            name.clone(),
+                            etl::runner::state::StreamState {
+                                commit: Some(marker.seq),
+                                run_id: "state-reset".into(),
+                                updated_at: chrono::Utc::now().to_rfc3339(),
+                                ..Default::default()
+                            },
+                        );
+                    }
+                }
                 doc.pipeline = s.name.clone();
                 doc.version = etl::runner::state::STATE_VERSION;
                 location.save(&doc).await?;

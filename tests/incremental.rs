@@ -2,6 +2,7 @@
 //! test that SIGKILLs the process at 20 points of a run (needs `--features fault-injection`,
 //! which `make test` enables).
 
+#[macro_use]
 mod common;
 use common::*;
 use std::path::Path;
@@ -88,21 +89,14 @@ fn table_diff(copy: &Path, src: &Path) -> (i64, i64) {
     (diff, count)
 }
 
-/// The cursor the first run of [`events_db`]`(_, 100)` saves: its last row's `updated_at`.
-const FIRST_RUN_CURSOR: &str = "2024-01-01 01:40:00.000000";
-
-/// The files under `dir` hold every row of `src` and nothing else but the rows of `before` (the
-/// source before [`change_source`]); only rows whose cursor is >= `reread_from` may appear
-/// more than once (an incremental rerun reads them again: files are at-least-once today).
-fn union_check(src: &Path, dir: &Path, before: &Path, reread_from: Option<&str>) {
+/// The files under `dir` hold every row of `src` exactly once and nothing else but the rows of
+/// `before` (the source before [`change_source`]), each once too.
+fn union_check(src: &Path, dir: &Path, before: &Path) {
     let mut cmd = Command::new(python());
     cmd.arg(Path::new(ROOT).join("tests/py/union_check.py"))
         .args(["--sqlite", &src.to_string_lossy(), "--table", "events"])
         .args(["--dir", &dir.to_string_lossy()])
         .args(["--before", &before.to_string_lossy()]);
-    if let Some(from) = reread_from {
-        cmd.args(["--cursor", "updated_at", "--reread-from", from]);
-    }
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -154,8 +148,8 @@ fn sqlite_to_sqlite_merges_on_the_primary_key() {
     let sum: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("sum.json")).unwrap()).unwrap();
     assert_eq!(
-        sum["streams"][0]["rows"], 41,
-        "only changed rows are read: 10 updated + 30 new + the boundary row"
+        sum["streams"][0]["rows"], 40,
+        "only changed rows are moved: 10 updated + 30 new (the boundary row, re-read, is dropped)"
     );
     assert_eq!(
         sum["streams"][0]["cursor_before"]["value"],
@@ -178,9 +172,14 @@ fn sqlite_to_sqlite_merges_on_the_primary_key() {
     drop(conn);
     etl(dir.path(), &["run", &s]).ok();
     assert_eq!(table_diff(&copy, &src), (0, 0));
-    // Nothing new: only the two rows sharing the boundary value are re-read and merged.
+    // Nothing new: the two rows sharing the boundary value are re-read and dropped.
     let r = etl(dir.path(), &["run", &s]).ok();
-    assert!(r.stderr.contains("rows=2"), "{}", r.stderr);
+    assert!(r.stderr.contains("no new rows"), "{}", r.stderr);
+    let shown = etl(dir.path(), &["state", "show", &s]).ok().stdout;
+    assert!(
+        shown.contains("\"key\": \"primary_key\"") && shown.contains("\"5000@"),
+        "the boundary rows are kept by key: {shown}"
+    );
     assert_eq!(table_diff(&copy, &src), (0, 0));
 }
 
@@ -224,19 +223,151 @@ fn incremental_to_files_adds_parts_and_full_refresh_resets() {
     std::fs::copy(&src, &before).unwrap();
     change_source(&src, 101);
     etl(dir.path(), &["run", &s]).ok();
+    let names: Vec<String> = files_under(&out.join("events"))
+        .iter()
+        .map(|f| f.strip_prefix(&out).unwrap().to_string_lossy().into_owned())
+        .collect();
+    let parts = names
+        .iter()
+        .filter(|n| n.starts_with("events/part-"))
+        .count();
+    assert_eq!(parts, 2, "a new part file beside the old one: {names:?}");
+    // One commit marker per run, nothing pending.
+    let mut log: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with("events/_etl/"))
+        .collect();
+    log.sort();
     assert_eq!(
-        files_under(&out.join("events")).len(),
-        2,
-        "a new part file beside the old one"
+        log,
+        [
+            "events/_etl/commits/00000000000000000001.json",
+            "events/_etl/commits/00000000000000000002.json"
+        ],
+        "{names:?}"
     );
-    // The second run re-reads the boundary row (cursor >= the saved one), nothing else twice.
-    union_check(&src, &out, &before, Some(FIRST_RUN_CURSOR));
+    let marker: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("events/_etl/commits/00000000000000000002.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(marker["seq"], 2);
+    assert_eq!(marker["stream"], "events");
+    assert_eq!(
+        marker["state"]["cursor"]["value"],
+        "2024-07-01 02:10:00.000000"
+    );
+    let ids = marker["state"]["boundary"]["ids"].as_array().unwrap();
+    assert!(
+        ids.len() == 1 && ids[0].as_str().unwrap().starts_with("130@"),
+        "the row at the boundary, by key and row hash: {marker}"
+    );
+    assert!(
+        marker["outputs"][0]
+            .as_str()
+            .unwrap()
+            .contains("/events/part-"),
+        "{marker}"
+    );
+    // The second run re-reads the boundary row (cursor >= the saved one) and drops it.
+    union_check(&src, &out, &before);
     // --full-refresh needs overwrite for files; reset instead, then the next run reloads all.
+    // The state keeps only the destination's newest commit number, so the markers do not hand
+    // the forgotten cursor back.
     etl(dir.path(), &["state", "reset", &s, "--stream", "events"]).ok();
-    assert!(!etl(dir.path(), &["state", "show", &s])
+    let shown = etl(dir.path(), &["state", "show", &s, "--stream", "events"])
         .ok()
-        .stdout
-        .contains("\"events\""));
+        .stdout;
+    assert!(
+        shown.contains("\"commit\": 2") && !shown.contains("cursor"),
+        "{shown}"
+    );
+    let r = etl(dir.path(), &["run", &s]).ok();
+    assert!(r.stderr.contains("rows=130"), "{}", r.stderr);
+}
+
+/// The state size rule: more than 10,000 rows at the cursor value reached are not kept in the
+/// state; etl warns, and the next run writes them again (at-least-once for them only).
+#[test]
+fn too_many_rows_at_one_cursor_value_fall_back_to_at_least_once() {
+    let dir = tempdir();
+    let src = dir.path().join("src.db");
+    let conn = rusqlite::Connection::open(&src).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, v TEXT, amount DECIMAL(10,2), updated_at TIMESTAMP);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001)
+         INSERT INTO events SELECT i, 'v' || i, 1.00, '2024-01-01 00:00:00.000000' FROM n;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = dir.path().join("out");
+    let s = write_spec(
+        dir.path(),
+        "s.yaml",
+        &spec(&src, &parquet_dest(&out), &dir.path().join("st.json"), 5000),
+    );
+    let r = etl(dir.path(), &["run", &s]).ok();
+    assert!(
+        r.stderr
+            .contains("more than 10000 rows share the cursor value"),
+        "{}",
+        r.stderr
+    );
+    let shown = etl(dir.path(), &["state", "show", &s]).ok().stdout;
+    assert!(
+        shown.contains("\"overflow\": true") && !shown.contains("\"ids\""),
+        "{shown}"
+    );
+    let r = etl(dir.path(), &["run", &s]).ok();
+    assert!(
+        r.stderr
+            .contains("rows at the saved cursor value are not known")
+            && r.stderr.contains("rows=10001"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A publish into Hive partition folders cut short is rolled back file by file, across the
+/// folders; the rerun publishes each row once.
+#[test]
+fn a_partitioned_publish_cut_short_is_rolled_back() {
+    let dir = tempdir();
+    let src = events_db(dir.path(), 100);
+    let out = dir.path().join("out");
+    let text = spec(&src, &parquet_dest(&out), &dir.path().join("st.json"), 10)
+        .replace(
+            "    format: parquet\n",
+            "    format: parquet\n    max_rows_per_file: 7\n",
+        )
+        .replace(
+            "    primary_key: [id]\n",
+            "    primary_key: [id]\n    partition_by: [amount]\n",
+        );
+    let s = write_spec(dir.path(), "s.yaml", &text);
+    etl(dir.path(), &["run", &s]).ok();
+    change_source(&src, 101);
+    run_and_kill(dir.path(), &s, "published-file:3", &[]);
+    let r = etl(dir.path(), &["run", &s]).ok();
+    assert!(r.stderr.contains("removing them"), "{}", r.stderr);
+    let out_py = std::process::Command::new(python())
+        .arg("-c")
+        .arg(
+            "import sys, collections, pyarrow.dataset as ds
+t = ds.dataset(sys.argv[1], format='parquet', partitioning='hive').to_table(columns=['id', 'v'])
+c = collections.Counter(zip(t['id'].to_pylist(), t['v'].to_pylist()))
+print(len(c), max(c.values()))",
+        )
+        .arg(out.join("events"))
+        .output()
+        .unwrap();
+    let got = String::from_utf8_lossy(&out_py.stdout);
+    // 130 current rows + 10 earlier versions of the updated ones, each once.
+    assert_eq!(
+        got.trim(),
+        "140 1",
+        "{}",
+        String::from_utf8_lossy(&out_py.stderr)
+    );
 }
 
 #[test]
@@ -346,31 +477,12 @@ fn crash_at(dest: &str, point: &str, in_first_run: bool) {
             let name = f.to_string_lossy();
             assert!(!name.contains('#'), "half-written upload left at {name}");
         }
-        // What may appear twice: rows a rerun reads again. After a complete first run, those
-        // at or past its saved cursor; after a killed first run that had committed files (no
-        // state saved), every row; after one that had not, none.
-        let committed = ["after-commit", "state-written", "published-file"]
-            .iter()
-            .any(|p| point.starts_with(p));
-        let reread_from = match (in_first_run, committed) {
-            (false, _) => Some(FIRST_RUN_CURSOR),
-            (true, true) => Some(""),
-            (true, false) => None,
-        };
-        union_check(&src, &out, &before, reread_from);
+        // Exactly once, wherever the run was killed.
+        union_check(&src, &out, &before);
     }
 }
 
-macro_rules! crash_tests {
-    ($($name:ident: $dest:expr, $point:expr, $first:expr;)*) => {$(
-        #[test]
-        fn $name() {
-            crash_at($dest, $point, $first);
-        }
-    )*};
-}
-
-crash_tests! {
+cases! { crash_at {
     crash_sqlite_batch_1: "sqlite", "batch-1", false;
     crash_sqlite_batch_4: "sqlite", "batch-4", false;
     crash_sqlite_state_rename: "sqlite", "state-written-before-rename", false;
@@ -387,7 +499,45 @@ crash_tests! {
     crash_files_first_run_batch_5: "parquet", "batch-5", true;
     crash_files_first_run_published_3: "parquet", "published-file:3", true;
     crash_files_first_run_after_commit: "parquet", "after-commit", true;
+}}
+
+fn local_once(points: &[&str], with_key: bool) {
+    let out = |d: &Path| d.join("out");
+    // A relative base_path: `out` in the scenario's own folder (the spec's and etl's).
+    let dest = exactly_once::Dest {
+        config: "  connector_type: local_file\n  config:\n    base_path: out\n".into(),
+        folder: &out,
+        state: None,
+    };
+    exactly_once::run(&dest, points, with_key, &[]);
 }
+
+// SIGKILL at every step of an incremental publish to a folder, with rows arriving between
+// runs and 15-20 rows sharing each boundary value: after a clean run each row is there once.
+cases! { local_once {
+    once_batch_2: &["batch-2"], true;
+    once_before_commit: &["before-commit"], true;
+    once_pending_written: &["pending-written"], true;
+    once_between_files_1: &["published-file:1"], true;
+    once_between_files_2: &["published-file:2"], true;
+    once_between_files_3: &["published-file:3"], true;
+    once_publish_then_marker: &["after-commit"], true;
+    once_marker_written: &["marker-written"], true;
+    once_marker_then_state: &["after-marker"], true;
+    once_before_state_save: &["before-state-save"], true;
+    once_state_half_written: &["state-half-written"], true;
+    once_state_before_rename: &["state-written-before-rename"], true;
+    once_rollback_killed: &["published-file:2", "rolled-back-file:1"], true;
+    once_reconcile_killed: &["after-marker", "before-state-save"], true;
+    once_reconcile_save_half_written: &["marker-written", "state-half-written"], true;
+    once_after_reconcile: &["after-marker", "reconciled"], true;
+    once_marker_then_state_twice: &["after-marker", "after-marker"], true;
+    once_four_kills: &["published-file:1", "after-marker", "state-half-written", "pending-written"], true;
+    once_no_key_between_files: &["published-file:2"], false;
+    once_no_key_publish_then_marker: &["after-commit"], false;
+    once_no_key_marker_then_state: &["after-marker"], false;
+    once_no_key_state_before_rename: &["state-written-before-rename"], false;
+}}
 
 #[test]
 fn a_transient_failure_is_retried_and_a_permanent_one_is_not() {
@@ -413,7 +563,9 @@ fn a_transient_failure_is_retried_and_a_permanent_one_is_not() {
     let s0 = write_spec(
         dir.path(),
         "s0.yaml",
-        &text.replace("  retry_backoff_ms: 10\n", "  retries: 0\n"),
+        &text
+            .replace("  retry_backoff_ms: 10\n", "  retries: 0\n")
+            .replace("st.json", "st0.json"),
     );
     let r = etl_in(dir.path(), &["run", &s0], &[("ETL_FAULT_FAIL", "batch:1")])
         .fails(1, "connection reset by peer (injected)");

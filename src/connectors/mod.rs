@@ -103,6 +103,24 @@ pub struct WriteReport {
     pub outputs: Vec<String>,
 }
 
+/// A destination's own record of one committed incremental run of a stream (file destinations
+/// write one per run, last and atomically, beside the data): with it the destination's commit,
+/// not the state file, is the source of truth for what a run published.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CommitMarker {
+    /// 1, 2, 3, ... per stream: the newest marker is the one with the largest number.
+    pub seq: u64,
+    pub run_id: String,
+    pub stream: String,
+    pub written_at: String,
+    /// What the commit published (file paths).
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// The runner's state of the stream after this commit (cursor, boundary rows, files read):
+    /// opaque to the destination.
+    pub state: serde_json::Value,
+}
+
 #[async_trait]
 pub trait Destination: Send + Sync {
     async fn check(&self) -> Result<()>;
@@ -122,6 +140,17 @@ pub trait Destination: Send + Sync {
         schema: SchemaRef,
         batches: BatchStream,
     ) -> Result<Box<dyn Staged>>;
+    /// The newest commit marker of `target`'s stream, after rolling back a publish that a crash
+    /// cut off before its marker was written. `None` if there is none, or the destination keeps
+    /// no markers (SQL destinations commit rows and merge in one transaction).
+    async fn last_commit(&self, _target: &WriteTarget) -> Result<Option<CommitMarker>> {
+        Ok(None)
+    }
+    /// Records `marker` once `target`'s staged write is committed; returns whether this
+    /// destination keeps markers.
+    async fn record_commit(&self, _target: &WriteTarget, _marker: &CommitMarker) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// A completed but unpublished write.

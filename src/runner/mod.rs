@@ -319,20 +319,28 @@ async fn run_stream(
         source,
         destination,
         state,
-        state_location,
+        ..
     } = *run;
     let stream = &planned.target.stream;
     // Streams declared incremental keep their state even when run as a full refresh, so the
     // next incremental run continues from here.
     let tracked = stream.mode == Mode::Incremental;
     let incremental = planned.target.mode == Mode::Incremental;
-    let previous = state
+    let mut previous = state
         .lock()
         .await
         .streams
         .get(&stream.name)
         .cloned()
         .unwrap_or_default();
+    if tracked {
+        // The destination's commit is the source of truth: a run that committed but was
+        // stopped before saving its state is taken from the destination's newest marker.
+        if let Some(marker) = destination.last_commit(&planned.target).await? {
+            previous = reconcile(run, &stream.name, previous, marker).await?;
+        }
+        crate::fault::point("reconciled");
+    }
     let mut request = ReadRequest::new(stream.clone(), spec.defaults.batch_size);
     if incremental {
         if let (Some(field), Some(saved)) = (&stream.cursor_field, &previous.cursor) {
@@ -356,8 +364,20 @@ async fn run_stream(
         _ => None,
     };
     let mut batches = reader.batches;
+    // Follows the cursor and drops the rows the last run wrote at its boundary value.
+    let mut tracker = match (cursor_index, &stream.cursor_field) {
+        (Some(i), Some(_)) => Some(cursor::CursorTracker::new(
+            &reader.schema,
+            i,
+            &stream.primary_key,
+            (previous.cursor.clone(), previous.boundary.clone()),
+            incremental,
+            cursor::MAX_BOUNDARY_IDS,
+        )),
+        _ => None,
+    };
     // Incremental with nothing new: commit nothing, keep the state as it is.
-    let first = match next_batch(&mut batches, deadline).await {
+    let first = match next_rows(&mut batches, &mut tracker, deadline).await {
         None if incremental => {
             tracing::info!(stream = %stream.name, "no new rows");
             return Ok(StreamDone {
@@ -370,24 +390,11 @@ async fn run_stream(
     };
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let pump = tokio::spawn(async move {
-        let mut max: Option<CursorValue> = None;
         let mut next = first;
         let mut n = 0u64;
         while let Some(mut item) = next.take() {
             if let Ok(b) = &item {
                 tick.add(b.num_rows() as u64);
-                if let Some(i) = cursor_index {
-                    match cursor::column_max(b.column(i).as_ref()) {
-                        Ok(Some(v)) => {
-                            max = Some(match max.take() {
-                                Some(m) => m.max(v),
-                                None => v,
-                            })
-                        }
-                        Ok(None) => {}
-                        Err(e) => item = Err(e),
-                    }
-                }
             }
             n += 1;
             crate::fault::point(&format!("batch-{n}"));
@@ -398,9 +405,9 @@ async fn run_stream(
             if tx.send(item).await.is_err() || failed {
                 break;
             }
-            next = next_batch(&mut batches, deadline).await;
+            next = next_rows(&mut batches, &mut tracker, deadline).await;
         }
-        max
+        tracker
     });
     let piped: BatchStream = Box::pin(ReceiverStream::new(rx));
     // The stream's `transform:`, if any: checked against the schema before anything is written.
@@ -413,44 +420,65 @@ async fn run_stream(
         destination.write(&planned.target, schema, piped),
     )
     .await;
-    let max = pump
+    let tracker = pump
         .await
         .map_err(|e| Error::run(format!("reader task failed: {e}")))?;
     let staged = staged?;
     let bytes_written = staged.bytes_written();
     let schema_changes = staged.schema_changes();
+    let (cursor, boundary) = match tracker {
+        Some(t) => {
+            if t.dropped > 0 {
+                tracing::info!(stream = %stream.name, rows = t.dropped, "rows at the saved cursor value already written, skipped");
+            }
+            t.finish()
+        }
+        None => (previous.cursor.clone(), previous.boundary.clone()),
+    };
     crate::fault::point("before-commit");
     let report = staged.commit().await?;
     crate::fault::point("after-commit");
     let cursor_before = previous.cursor.clone();
     let mut cursor_after = None;
     if tracked {
-        let cursor = match (previous.cursor, max) {
-            (Some(old), Some(new)) => Some(old.max(new)),
-            (old, new) => new.or(old),
-        };
         let mut files = if incremental {
             previous.files
         } else {
             Default::default()
         };
         files.extend(reader.files);
-        // One state document for every stream: saves are serialised under its lock.
-        let mut state = state.lock().await;
-        cursor_after = cursor.clone();
-        state.streams.insert(
-            stream.name.clone(),
-            StreamState {
-                cursor,
-                files,
-                run_id: planned.target.run_id.clone(),
-                updated_at: chrono::Utc::now().to_rfc3339(),
-            },
-        );
-        state.version = state::STATE_VERSION;
-        state.pipeline = spec.name.clone();
-        state_location.save(&state).await.context(
-            "the destination committed, but saving the state failed (the next run re-reads from the previous cursor)",
+        let seq = previous.commit.unwrap_or(0) + 1;
+        let mut next = StreamState {
+            cursor,
+            boundary,
+            files,
+            commit: None,
+            run_id: planned.target.run_id.clone(),
+            updated_at: chrono::Utc::now().to_rfc3339(),
+        };
+        let marker = crate::connectors::CommitMarker {
+            seq,
+            run_id: planned.target.run_id.clone(),
+            stream: stream.name.clone(),
+            written_at: next.updated_at.clone(),
+            outputs: report.outputs.clone(),
+            state: serde_json::to_value(StreamState {
+                commit: Some(seq),
+                ..next.clone()
+            })
+            .map_err(Error::run)?,
+        };
+        if destination
+            .record_commit(&planned.target, &marker)
+            .await
+            .context("the data was published, but its commit marker could not be written (the next run removes the files and reads their rows again)")?
+        {
+            next.commit = Some(seq);
+        }
+        crate::fault::point("after-marker");
+        cursor_after = next.cursor.clone();
+        save_stream(run, &stream.name, next).await.context(
+            "the destination committed, but saving the state failed (the next run takes the cursor from the destination's commit marker where it keeps one, otherwise re-reads from the previous cursor)",
         )?;
     }
     Ok(StreamDone {
@@ -462,6 +490,68 @@ async fn run_stream(
         cursor_after,
         schema_changes,
     })
+}
+
+/// Adopts the destination's newest commit marker when the state has not recorded it (a run
+/// committed, then stopped before saving its state), and saves the state so.
+async fn reconcile(
+    run: &RunContext<'_>,
+    stream: &str,
+    previous: StreamState,
+    marker: crate::connectors::CommitMarker,
+) -> Result<StreamState> {
+    let known = previous.commit.unwrap_or(0);
+    if marker.seq <= known {
+        if marker.seq < known {
+            tracing::warn!(stream, state_commit = known, destination_commit = marker.seq, "the state records a later commit than the destination holds (were its commit markers removed?); continuing from the state");
+        }
+        return Ok(previous);
+    }
+    let mut adopted: StreamState = serde_json::from_value(marker.state).map_err(|e| {
+        Error::run(format!(
+            "commit marker {} of stream `{stream}` holds no readable state ({e})",
+            marker.seq
+        ))
+    })?;
+    adopted.commit = Some(marker.seq);
+    tracing::warn!(
+        stream,
+        run_id = %marker.run_id,
+        commit = marker.seq,
+        "the destination holds a commit the state does not record (a run was stopped after publishing): continuing from the destination's commit"
+    );
+    save_stream(run, stream, adopted.clone())
+        .await
+        .context("saving the state taken from the destination's commit marker")?;
+    Ok(adopted)
+}
+
+/// Saves one stream's state: one document for every stream, saves serialised under its lock.
+async fn save_stream(run: &RunContext<'_>, stream: &str, next: StreamState) -> Result<()> {
+    let mut state = run.state.lock().await;
+    state.streams.insert(stream.to_string(), next);
+    state.version = state::STATE_VERSION;
+    state.pipeline = run.spec.name.clone();
+    crate::fault::point("before-state-save");
+    run.state_location.save(&state).await
+}
+
+/// The next batch with rows after the tracker dropped those already written, if any.
+async fn next_rows(
+    batches: &mut BatchStream,
+    tracker: &mut Option<cursor::CursorTracker>,
+    deadline: Option<Deadline>,
+) -> Option<Result<arrow::record_batch::RecordBatch>> {
+    loop {
+        let item = next_batch(batches, deadline).await?;
+        let Some(t) = tracker.as_mut() else {
+            return Some(item);
+        };
+        match item.and_then(|b| t.next(b)) {
+            Ok(b) if b.num_rows() == 0 => continue,
+            r => return Some(r),
+        }
+    }
 }
 
 /// The source's next batch, or the timeout error once the stream's deadline has passed.

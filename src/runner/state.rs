@@ -6,6 +6,7 @@
 //! atomically (temp file, fsync, rename, fsync of the folder); `s3://bucket/key` URLs are
 //! written with one PUT, which S3 makes visible atomically.
 
+use super::cursor::Boundary;
 use crate::contract::CursorValue;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -29,9 +30,17 @@ pub struct StreamState {
     /// The largest cursor value committed (SQL sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<CursorValue>,
+    /// What identifies the rows at `cursor` already written: the next run, which reads from
+    /// `cursor` inclusive, drops exactly those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boundary: Option<Boundary>,
     /// Files already read, path -> last modified (file sources).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, String>,
+    /// The destination's commit this state reflects (the sequence number of its commit marker,
+    /// for destinations that keep one): a newer marker found at the start of a run wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<u64>,
     pub run_id: String,
     pub updated_at: String,
 }
@@ -189,7 +198,11 @@ impl StateLocation {
                 ));
                 let write = || -> std::io::Result<()> {
                     let mut f = std::fs::File::create(&tmp)?;
-                    f.write_all(&json)?;
+                    let (head, tail) = json.split_at(json.len() / 2);
+                    f.write_all(head)?;
+                    f.flush()?;
+                    crate::fault::point("state-half-written");
+                    f.write_all(tail)?;
                     f.sync_all()?;
                     crate::fault::point("state-written-before-rename");
                     std::fs::rename(&tmp, p)?;
@@ -204,6 +217,7 @@ impl StateLocation {
             StateLocation::S3 { bucket, key } => {
                 use object_store::ObjectStoreExt;
                 let store = s3_state_store(bucket)?;
+                crate::fault::point("state-before-put");
                 store
                     .put(&object_store::path::Path::from(key.as_str()), json.into())
                     .await

@@ -6,6 +6,19 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod exactly_once;
+
+/// One `#[test]` per line: `cases! { f { name: args; ... } }` defines `fn name() { f(args) }`.
+#[allow(unused_macros)]
+macro_rules! cases {
+    ($f:ident { $($name:ident: $($arg:expr),*;)* }) => {$(
+        #[test]
+        fn $name() {
+            $f($($arg),*);
+        }
+    )*};
+}
+
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The result of one `etl` invocation.

@@ -84,7 +84,12 @@ def main():
             assert t.column_names == cols, (n, t.column_names, cols)
             for r in t.to_pylist():
                 seen[tuple(n(r[c]) for n, c in zip(norms, cols))] += 1
+    # The same files as a dataset (pyarrow.dataset skips `_` and `.` paths, as readers do).
+    import pyarrow.dataset as ds
+    in_dataset = ds.dataset(a.dir, format="parquet").count_rows()
     problems = []
+    if in_dataset != sum(seen.values()):
+        problems.append(f"pyarrow.dataset reads {in_dataset} rows, the files hold {sum(seen.values())}")
     missing = [r for r in expected if r not in seen]
     if missing:
         problems.append(f"missing {len(missing)} e.g. {sorted(missing)[:3]}")

@@ -2,7 +2,7 @@ use super::config::WriteConfig;
 use super::is_hidden;
 use super::partition::Partitioner;
 use super::store::{FileStore, Location};
-use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
+use crate::connectors::{BatchStream, CommitMarker, Destination, Staged, WriteReport, WriteTarget};
 use crate::error::{Error, Result, ResultExt};
 use crate::formats::{self, parquet::DEFAULT_ROW_GROUP_SIZE, Encoder, SharedBuf, WriteOptions};
 use crate::spec::Mode;
@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -42,6 +42,15 @@ impl FileDestination {
 
     fn store(&self, create: bool) -> Result<Option<FileStore>> {
         self.location.destination_store(create)
+    }
+
+    /// The stream's commit log, for messages.
+    fn log_name(&self, target: &WriteTarget) -> String {
+        format!(
+            "commit log of {}/{}",
+            self.location.display(),
+            target.stream.name
+        )
     }
 
     fn file_name(&self, run_id: &str, part: usize) -> String {
@@ -78,6 +87,178 @@ async fn published_files(store: &Arc<dyn ObjectStore>, dir: &Path) -> Result<Vec
     }
     out.sort();
     Ok(out)
+}
+
+/// The commit log of a stream folder, under `{stream}/_etl/` (hidden from readers, `overwrite`
+/// and the full refresh's clean-up, as every path with a segment starting with `_`):
+///
+/// - `pending-{run_id}.json` — written before an incremental publish renames its first file:
+///   the run id and the final paths of its files. Removed once the run's marker is written.
+/// - `commits/{seq:020}.json` — one [`CommitMarker`] per committed run, written last, in one
+///   atomic PUT that refuses to replace an existing marker (two runs cannot both claim one
+///   number). The newest [`KEPT_MARKERS`] are kept.
+///
+/// A pending record without its run's marker means a crash cut the publish short: the files it
+/// lists are removed (the rerun reads those rows again, from the cursor of the last marker).
+struct CommitLog {
+    store: Arc<dyn ObjectStore>,
+    /// The stream folder.
+    stream: Path,
+    /// Its `_etl` folder.
+    dir: Path,
+}
+
+/// Commit markers kept per stream (older ones are removed after each commit).
+const KEPT_MARKERS: usize = 10;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Pending {
+    run_id: String,
+    /// Final paths of the files the run publishes.
+    files: Vec<String>,
+}
+
+impl CommitLog {
+    fn new(store: Arc<dyn ObjectStore>, stream: &str) -> Self {
+        let stream = Path::from(stream);
+        CommitLog {
+            store,
+            dir: stream.clone().join("_etl"),
+            stream,
+        }
+    }
+
+    fn pending_path(&self, run_id: &str) -> Path {
+        self.dir.clone().join(format!("pending-{run_id}.json"))
+    }
+
+    fn commits(&self) -> Path {
+        self.dir.clone().join("commits")
+    }
+
+    async fn write_pending(&self, run_id: &str, files: &[(Path, Path)]) -> Result<()> {
+        let pending = Pending {
+            run_id: run_id.to_string(),
+            files: files.iter().map(|(_, f)| f.to_string()).collect(),
+        };
+        let json = serde_json::to_vec_pretty(&pending).map_err(Error::run)?;
+        self.store
+            .put(&self.pending_path(run_id), json.into())
+            .await
+            .with_context(|| format!("writing the publish record {}", self.pending_path(run_id)))?;
+        Ok(())
+    }
+
+    /// Marker paths by number, oldest first, and the pending records.
+    async fn list(&self) -> Result<(Vec<(u64, Path)>, Vec<Path>)> {
+        let (mut markers, mut pending) = (Vec::new(), Vec::new());
+        let mut list = self.store.list(Some(&self.dir));
+        while let Some(meta) = list.next().await {
+            let location = meta?.location;
+            let Some(name) = location.filename() else {
+                continue;
+            };
+            if name.starts_with("pending-") && name.ends_with(".json") {
+                pending.push(location.clone());
+            } else if let Some(seq) = name
+                .strip_suffix(".json")
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|_| location.prefix_matches(&self.commits()))
+            {
+                markers.push((seq, location.clone()));
+            }
+        }
+        markers.sort();
+        Ok((markers, pending))
+    }
+
+    async fn read_json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T> {
+        let bytes = self.store.get(path).await?.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::run(format!(
+                "commit record {path} is corrupt ({e}); etl will not guess what was published: restore or remove it"
+            ))
+        })
+    }
+
+    /// Rolls back publishes without a marker; returns the newest marker.
+    async fn recover(&self, files_store: &FileStore) -> Result<Option<CommitMarker>> {
+        let (markers, pending) = self.list().await?;
+        let newest: Option<CommitMarker> = match markers.last() {
+            Some((_, path)) => Some(self.read_json(path).await?),
+            None => None,
+        };
+        for path in pending {
+            let record: Pending = self.read_json(&path).await?;
+            if newest.as_ref().is_some_and(|m| m.run_id == record.run_id) {
+                // The marker was written; only the record's removal was cut off.
+                delete_if_present(&self.store, &path).await?;
+                continue;
+            }
+            tracing::warn!(
+                run_id = %record.run_id,
+                files = record.files.len(),
+                "a run published files but was stopped before its commit marker: removing them (the rows are read again)"
+            );
+            for file in &record.files {
+                let file = Path::parse(file)
+                    .map_err(|e| Error::run(format!("commit record {path}: {e}")))?;
+                delete_if_present(&self.store, &file).await?;
+                crate::fault::point("rolled-back-file");
+            }
+            let staging = self
+                .stream
+                .clone()
+                .join(format!(".etl-tmp-{}", record.run_id));
+            let mut staged = Vec::new();
+            let mut list = self.store.list(Some(&staging));
+            while let Some(meta) = list.next().await {
+                staged.push(meta?.location);
+            }
+            for p in staged {
+                delete_if_present(&self.store, &p).await?;
+            }
+            files_store.remove_empty_folders(&staging);
+            delete_if_present(&self.store, &path).await?;
+            files_store.remove_empty_folders_below(&self.stream);
+        }
+        Ok(newest)
+    }
+
+    async fn record(&self, marker: &CommitMarker) -> Result<()> {
+        let path = self.commits().join(format!("{:020}.json", marker.seq));
+        let json = serde_json::to_vec_pretty(marker).map_err(Error::run)?;
+        let payload = PutPayload::from(json);
+        let create = PutOptions::from(PutMode::Create);
+        match self.store.put_opts(&path, payload.clone(), create).await {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                return Err(Error::run(format!(
+                    "commit marker {path} already exists: another run committed this stream at the same time (its files and this run's are both published; run streams of one destination folder one at a time)"
+                )))
+            }
+            // Stores without conditional writes: one plain PUT, still atomic.
+            Err(object_store::Error::NotImplemented { .. }) => {
+                self.store.put(&path, payload).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        crate::fault::point("marker-written");
+        delete_if_present(&self.store, &self.pending_path(&marker.run_id)).await?;
+        let (markers, _) = self.list().await?;
+        let old = markers.len().saturating_sub(KEPT_MARKERS);
+        for (_, p) in &markers[..old] {
+            delete_if_present(&self.store, p).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn delete_if_present(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<()> {
+    match store.delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(Error::from(e)).with_context(|| format!("removing {path}")),
+    }
 }
 
 /// One part file being encoded and uploaded under its staging name.
@@ -153,6 +334,8 @@ struct StagedFiles {
     /// (staging path, final path)
     files: Vec<(Path, Path)>,
     replace_old: bool,
+    /// Incremental runs record their publish first, so a cut-off publish can be rolled back.
+    pending: Option<(CommitLog, String)>,
     rows: u64,
     /// Sizes of the finished files.
     bytes: u64,
@@ -180,6 +363,10 @@ impl Staged for StagedFiles {
         } else {
             Vec::new()
         };
+        if let Some((log, run_id)) = &self.pending {
+            log.write_pending(run_id, &self.files).await?;
+            crate::fault::point("pending-written");
+        }
         for (staged, fin) in &self.files {
             self.store
                 .rename(staged, fin)
@@ -264,6 +451,27 @@ impl Destination for FileDestination {
         Ok(())
     }
 
+    async fn last_commit(&self, target: &WriteTarget) -> Result<Option<CommitMarker>> {
+        let Some(files_store) = self.store(false)? else {
+            return Ok(None);
+        };
+        CommitLog::new(files_store.store.clone(), &target.stream.name)
+            .recover(&files_store)
+            .await
+            .with_context(|| self.log_name(target))
+    }
+
+    async fn record_commit(&self, target: &WriteTarget, marker: &CommitMarker) -> Result<bool> {
+        let files_store = self
+            .store(true)?
+            .ok_or_else(|| Error::run("base_path missing"))?;
+        CommitLog::new(files_store.store.clone(), &target.stream.name)
+            .record(marker)
+            .await
+            .with_context(|| self.log_name(target))?;
+        Ok(true)
+    }
+
     async fn write(
         &self,
         target: &WriteTarget,
@@ -283,6 +491,13 @@ impl Destination for FileDestination {
             staging: staging.clone(),
             files: Vec::new(),
             replace_old: target.mode == Mode::FullRefresh,
+            pending: (target.mode == Mode::Incremental && target.stream.mode == Mode::Incremental)
+                .then(|| {
+                    (
+                        CommitLog::new(store.clone(), &target.stream.name),
+                        target.run_id.clone(),
+                    )
+                }),
             rows: 0,
             bytes: 0,
             base: self.location.display(),
