@@ -164,12 +164,13 @@ fn server_dir() -> (tempfile::TempDir, Pki) {
     (dir, pki)
 }
 
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+fn wait_until(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ready() {
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "{what} did not start within 60 s"
+            "{what} did not start within 60 s; its log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -305,6 +306,8 @@ impl Maria {
             .arg(format!("--ssl-ca={}", pki.path("ca.pem")))
             .arg(format!("--ssl-cert={}", pki.path("server.pem")))
             .arg(format!("--ssl-key={}", pki.path("server.key")))
+            // Its start-up warnings; everything else goes to --log-error.
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start mariadbd");
         let m = Maria {
@@ -313,7 +316,7 @@ impl Maria {
             port,
             server,
         };
-        wait_until("mariadbd", || {
+        wait_until("mariadbd", &m.dir.path().join("my.err"), || {
             m.client()
                 .arg("-e")
                 .arg("SELECT 1")
@@ -393,9 +396,9 @@ fn check_and_run(dir: &Path, source: &str) {
     }
 }
 
-/// `etl check` of `source` fails, saying `needle`.
+/// `etl check` and `etl run` of `source` fail, saying `needle`, and write nothing.
 #[track_caller]
-fn refused(dir: &Path, source: &str, needle: &str) -> String {
+fn refused(dir: &Path, source: &str, needle: &str) {
     let spec = write_spec(
         dir,
         "refused.yaml",
@@ -404,12 +407,20 @@ fn refused(dir: &Path, source: &str, needle: &str) -> String {
             dir.join("never").display()
         ),
     );
-    let r = etl(dir, &["check", &spec]);
-    let said = format!("{}{}", r.stdout, r.stderr);
-    assert_ne!(r.code, 0, "check passed:\n{said}");
-    assert!(said.contains(needle), "output lacks {needle:?}:\n{said}");
-    assert!(!said.contains("panicked"), "{said}");
-    said
+    for command in ["check", "run"] {
+        let r = etl(dir, &[command, &spec]);
+        let said = format!("{}{}", r.stdout, r.stderr);
+        assert_ne!(r.code, 0, "{command} passed:\n{said}");
+        assert!(
+            said.contains(needle),
+            "{command}: output lacks {needle:?}:\n{said}"
+        );
+        assert!(!said.contains("panicked"), "{said}");
+    }
+    assert!(
+        files_under(&dir.join("never")).is_empty(),
+        "a refused run wrote files"
+    );
 }
 
 #[test]
