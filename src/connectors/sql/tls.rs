@@ -217,6 +217,16 @@ pub fn client_config(files: &TlsFiles, verify: Verify) -> Result<rustls::ClientC
         .map_err(|e| setup(&e))?
         .dangerous();
     let verifier: Arc<dyn ServerCertVerifier> = match (&files.ca, verify) {
+        (_, Verify::Nothing) => Arc::new(Verifier {
+            provider,
+            webpki: None,
+        }),
+        // [`TlsKeys::load`] refuses this first; never fall back to not verifying.
+        (None, Verify::Chain | Verify::ChainAndName) => {
+            return Err(Error::spec(
+                "a verifying TLS mode needs a CA certificate file",
+            ))
+        }
         (Some(ca), Verify::Chain | Verify::ChainAndName) => {
             let mut roots = RootCertStore::empty();
             for cert in &ca.value {
@@ -236,10 +246,6 @@ pub fn client_config(files: &TlsFiles, verify: Verify) -> Result<rustls::ClientC
                 webpki: Some((webpki, verify == Verify::ChainAndName)),
             })
         }
-        _ => Arc::new(Verifier {
-            provider,
-            webpki: None,
-        }),
     };
     let builder = builder.with_custom_certificate_verifier(verifier);
     match &files.identity {
@@ -411,6 +417,14 @@ mod tests {
         // libpq's rule: require with a CA file verifies the chain.
         assert_eq!(keys(Level::Require, Some("/x"), None).verify, Verify::Chain);
         assert_eq!(keys(Level::Require, None, None).verify, Verify::Nothing);
+    }
+
+    #[test]
+    fn a_verifying_config_without_a_ca_is_refused_not_unverified() {
+        let files = TlsFiles::default();
+        assert!(client_config(&files, Verify::Chain).is_err());
+        assert!(client_config(&files, Verify::ChainAndName).is_err());
+        assert!(client_config(&files, Verify::Nothing).is_ok());
     }
 
     #[test]

@@ -207,10 +207,7 @@ fn ssl_opts(files: &TlsFiles, verify: Verify) -> SslOpts {
     let pem = |bytes: &[u8]| bytes.to_vec().into();
     let mut ssl = SslOpts::default();
     if let Some(ca) = &files.ca {
-        // Only the CA file is trusted, never the driver's built-in (Mozilla) roots.
-        ssl = ssl
-            .with_root_certs(vec![pem(&ca.bytes)])
-            .with_disable_built_in_roots(true);
+        ssl = ssl.with_root_certs(vec![pem(&ca.bytes)]);
     }
     if let Some((cert, key)) = &files.identity {
         ssl =
@@ -218,7 +215,8 @@ fn ssl_opts(files: &TlsFiles, verify: Verify) -> SslOpts {
     }
     match verify {
         Verify::Nothing => ssl.with_danger_accept_invalid_certs(true),
-        Verify::Chain | Verify::ChainAndName => ssl,
+        // Only the CA file is trusted, never the driver's built-in (Mozilla) roots.
+        Verify::Chain | Verify::ChainAndName => ssl.with_disable_built_in_roots(true),
     }
 }
 
