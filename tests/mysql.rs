@@ -464,6 +464,10 @@ fn incremental_appends_or_merges_on_the_primary_key() {
         user: "root".into(),
         password: Default::default(),
         connect_timeout: 10,
+        ssl_mode: Default::default(),
+        ssl_ca: None,
+        ssl_cert: None,
+        ssl_key: None,
     };
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),

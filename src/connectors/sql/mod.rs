@@ -5,13 +5,15 @@
 /// Registers a SQL connector's config type (see the registry): the per-stream keys its source
 /// takes, its streams' validation, its source, and its destination (the SQL engine over the
 /// config's driver).
+/// `check:` (optional) is a spec-time check of the config itself, run for both roles.
 macro_rules! sql_connector {
-    ($config:ty, [$($key:ident),*], $validate:expr, |$c:ident, $defaults:pat_param| $source:expr, $destination:ty) => {
+    ($config:ty, [$($key:ident),*], $validate:expr, |$c:ident, $defaults:pat_param| $source:expr, $destination:ty $(, check: $check:expr)?) => {
         impl crate::connectors::registry::SourceConnector for $config {
             const STREAM_KEYS: &'static [crate::connectors::registry::StreamKey] =
                 &[$(crate::connectors::registry::StreamKey::$key),*];
 
             fn validate(&self, streams: &[crate::spec::StreamSpec]) -> Result<(), String> {
+                $( ($check)(self)?; )?
                 ($validate)(streams)
             }
 
@@ -25,6 +27,12 @@ macro_rules! sql_connector {
         }
 
         impl crate::connectors::registry::DestinationConnector for $config {
+            $(
+            fn validate(&self, _: &[crate::spec::StreamSpec]) -> Result<(), String> {
+                ($check)(self)
+            }
+            )?
+
             fn build(&self) -> crate::error::Result<Box<dyn crate::connectors::Destination>> {
                 Ok(Box::new(<$destination>::new(self.clone())))
             }
@@ -44,6 +52,7 @@ pub mod oracle;
 pub mod postgres;
 pub mod reader;
 pub mod sqlite;
+pub mod tls;
 
 use crate::spec::StreamSpec;
 use arrow::datatypes::Schema;

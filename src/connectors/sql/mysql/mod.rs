@@ -1,4 +1,4 @@
-//! MySQL and MariaDB (over `mysql_async`, no TLS): source and destination.
+//! MySQL and MariaDB (over `mysql_async`, TLS over rustls): source and destination.
 //!
 //! Every connection sets `SET NAMES utf8mb4` and `SET time_zone = '+00:00'`, so text arrives as
 //! UTF-8 and `TIMESTAMP` columns are read and written in UTC whatever the server's zone.
@@ -9,16 +9,18 @@ mod destination;
 mod source;
 mod source_partition;
 pub mod types;
+mod verify_ca;
 
-pub use config::MysqlConfig;
+pub use config::{MysqlConfig, SslMode};
 pub use destination::MysqlDestination;
 pub use source::MysqlSource;
 
 use super::{Dialect, MergeInto};
+use crate::connectors::sql::tls::{self, TlsFiles, Verify};
 use crate::error::{Error, ErrorKind, Result};
 use arrow::datatypes::{DataType, Field};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
+use mysql_async::{ClientIdentity, Conn, OptsBuilder, SslOpts};
 use std::time::Duration;
 
 /// MySQL's identifier quoting (backticks) and column types.
@@ -106,8 +108,8 @@ pub(crate) fn quote(ident: &str) -> String {
     MysqlDialect.quote_ident(ident)
 }
 
-/// Opens one connection with UTF-8 and UTC session settings, within `connect_timeout`.
-/// Errors never contain the password.
+/// Opens one connection with UTF-8 and UTC session settings and TLS per `ssl_mode`, within
+/// `connect_timeout`. Errors never contain the password.
 pub(crate) async fn connect(config: &MysqlConfig, extra_init: &[&str]) -> Result<Conn> {
     let mut init = vec![
         "SET NAMES utf8mb4".to_string(),
@@ -115,6 +117,32 @@ pub(crate) async fn connect(config: &MysqlConfig, extra_init: &[&str]) -> Result
     ];
     init.extend(extra_init.iter().map(|s| s.to_string()));
     let password = config.password.expose();
+    let keys = config.tls_keys();
+    let secs = config.connect_timeout.max(1);
+    let what = || format!("cannot connect to {}", config.describe());
+    let timed_out = || {
+        Error::Connection(format!(
+            "{}: no answer within {secs}s (connect_timeout)",
+            what()
+        ))
+    };
+    let ssl = match config.ssl_mode {
+        SslMode::Disabled => None,
+        _ => {
+            let files = keys.load().map_err(Error::spec)?;
+            let ssl = ssl_opts(&files, keys.verify);
+            Some(match keys.verify {
+                Verify::Chain => {
+                    let probe = verify_ca::certificate_name(config, &keys, &files);
+                    let name = tokio::time::timeout(Duration::from_secs(secs), probe)
+                        .await
+                        .map_err(|_| timed_out())??;
+                    ssl.with_danger_tls_hostname_override(Some(name))
+                }
+                Verify::Nothing | Verify::ChainAndName => ssl,
+            })
+        }
+    };
     let opts = OptsBuilder::default()
         .ip_or_hostname(config.host.clone())
         .tcp_port(config.port)
@@ -123,19 +151,72 @@ pub(crate) async fn connect(config: &MysqlConfig, extra_init: &[&str]) -> Result
         .db_name(Some(config.database.clone()))
         .init(init)
         .stmt_cache_size(16);
-    let secs = config.connect_timeout.max(1);
-    let conn = tokio::time::timeout(Duration::from_secs(secs), Conn::new(opts)).await;
+    let attempt = |ssl: Option<SslOpts>| {
+        tokio::time::timeout(
+            Duration::from_secs(secs),
+            Conn::new(opts.clone().ssl_opts(ssl)),
+        )
+    };
+    let mut conn = attempt(ssl).await;
+    // `preferred`, as the mysql client: without TLS when the server offers none or the
+    // (unverified) handshake fails.
+    if config.ssl_mode == SslMode::Preferred {
+        if let Ok(Err(e)) = &conn {
+            if no_tls(e) || tls::rustls_cause(e).is_some() {
+                conn = attempt(None).await;
+            }
+        }
+    }
     match conn {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(Error::driver(
-            connect_kind(&e),
-            format!("cannot connect to {}", config.describe()),
-            scrub(&e.to_string(), password),
-        )),
-        Err(_) => Err(Error::Connection(format!(
-            "cannot connect to {}: no answer within {secs}s (connect_timeout)",
-            config.describe()
-        ))),
+        Ok(Err(e)) => Err(match tls::rustls_cause(&e) {
+            Some(cause) => tls::handshake_error(&what(), &keys, &config.host, cause),
+            None if no_tls(&e) => no_tls_offered(&what(), &keys),
+            None => Error::driver(connect_kind(&e), what(), scrub(&e.to_string(), password)),
+        }),
+        Err(_) => Err(timed_out()),
+    }
+}
+
+/// A server without TLS for a mode that needs it.
+fn no_tls_offered(what: &str, keys: &tls::TlsKeys<'_>) -> Error {
+    Error::driver(
+        ErrorKind::Permanent,
+        what,
+        format!(
+            "the server does not offer TLS, which `{}: {}` requires",
+            keys.mode.0, keys.mode.1
+        ),
+    )
+}
+
+/// Whether a failed connect was the server not offering TLS.
+fn no_tls(e: &mysql_async::Error) -> bool {
+    matches!(
+        e,
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)
+    )
+}
+
+/// mysql_async's TLS options for files already read and checked (handed over as PEM text, so
+/// it reads no file itself). mysql_async builds its rustls config from the process default
+/// provider, which [`tls::provider`] sets to ring. For [`Verify::Chain`] the caller adds the
+/// name to verify against (see [`verify_ca`]).
+fn ssl_opts(files: &TlsFiles, verify: Verify) -> SslOpts {
+    tls::provider();
+    let pem = |bytes: &[u8]| bytes.to_vec().into();
+    let mut ssl = SslOpts::default();
+    if let Some(ca) = &files.ca {
+        ssl = ssl.with_root_certs(vec![pem(&ca.bytes)]);
+    }
+    if let Some((cert, key)) = &files.identity {
+        ssl =
+            ssl.with_client_identity(Some(ClientIdentity::new(pem(&cert.bytes), pem(&key.bytes))));
+    }
+    match verify {
+        Verify::Nothing => ssl.with_danger_accept_invalid_certs(true),
+        // Only the CA file is trusted, never the driver's built-in (Mozilla) roots.
+        Verify::Chain | Verify::ChainAndName => ssl.with_disable_built_in_roots(true),
     }
 }
 

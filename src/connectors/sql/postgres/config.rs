@@ -1,3 +1,4 @@
+use crate::connectors::sql::tls::{FileKey, Level, TlsKeys};
 use crate::spec::env::{self, Secret};
 use serde::Deserialize;
 
@@ -22,6 +23,14 @@ pub struct PostgresConfig {
     pub schema: String,
     #[serde(default, deserialize_with = "env::value")]
     pub sslmode: SslMode,
+    /// The CA certificate(s) (PEM) the server's certificate must chain to.
+    #[serde(default, deserialize_with = "env::opt")]
+    pub sslrootcert: Option<String>,
+    /// Client certificate (PEM) presented to the server, with its private key `sslkey`.
+    #[serde(default, deserialize_with = "env::opt")]
+    pub sslcert: Option<String>,
+    #[serde(default, deserialize_with = "env::opt")]
+    pub sslkey: Option<String>,
     /// Seconds to wait for the server to answer a connection attempt.
     #[serde(default = "default_timeout", deserialize_with = "env::value")]
     pub connect_timeout: u64,
@@ -41,14 +50,42 @@ fn default_timeout() -> u64 {
 }
 
 crate::keyword_enum! {
-    /// libpq's `sslmode`, without certificate verification (as libpq's `require`).
+    /// libpq's `sslmode` (`allow` is left out: it only differs from `prefer` in the order tried).
     #[derive(Default)]
     pub enum SslMode: "sslmode" {
         Disable = "disable",
         #[default]
         Prefer = "prefer",
         Require = "require",
+        VerifyCa = "verify-ca",
+        VerifyFull = "verify-full",
     }
+}
+
+impl PostgresConfig {
+    /// The TLS keys, with what libpq checks in each mode: `prefer` and `require` check nothing,
+    /// except that `require` with `sslrootcert` verifies the chain as `verify-ca` does.
+    pub fn tls_keys(&self) -> TlsKeys<'_> {
+        let level = match self.sslmode {
+            SslMode::Disable => Level::Off,
+            SslMode::Prefer => Level::Prefer,
+            SslMode::Require => Level::Require,
+            SslMode::VerifyCa => Level::VerifyCa,
+            SslMode::VerifyFull => Level::VerifyFull,
+        };
+        TlsKeys::new(
+            ("sslmode", self.sslmode.as_str()),
+            level,
+            FileKey::new("sslrootcert", &self.sslrootcert),
+            FileKey::new("sslcert", &self.sslcert),
+            FileKey::new("sslkey", &self.sslkey),
+        )
+    }
+}
+
+/// Spec-time check of the TLS keys: they go together and their files hold PEM.
+fn check(c: &PostgresConfig) -> Result<(), String> {
+    c.tls_keys().check()
 }
 
 crate::connectors::sql::sql_connector!(
@@ -56,5 +93,6 @@ crate::connectors::sql::sql_connector!(
     [Cast, Partition],
     crate::connectors::sql::validate_streams,
     |c, _| super::PostgresSource::new(c),
-    super::PostgresDestination
+    super::PostgresDestination,
+    check: check
 );

@@ -14,10 +14,9 @@ pub use config::{PostgresConfig, SslMode};
 pub use destination::PostgresDestination;
 pub use source::PostgresSource;
 
-use super::Dialect;
+use super::{tls, Dialect};
 use crate::error::{Error, ErrorKind, Result};
 use arrow::datatypes::{DataType, Field};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::Client;
 
@@ -131,12 +130,15 @@ pub async fn connect(c: &PostgresConfig) -> Result<Client> {
         .ssl_mode(match c.sslmode {
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
             SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-            SslMode::Require => tokio_postgres::config::SslMode::Require,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
         });
     if let Some(p) = &c.password {
         pg.password(p.expose());
     }
-    let tls = tls_connector()?;
+    let keys = c.tls_keys();
+    let tls = tls_connector(c)?;
     let limit = Duration::from_secs(c.connect_timeout.max(1));
     let attempt = tokio::time::timeout(limit, pg.connect(tls)).await;
     let (client, connection) = match attempt {
@@ -148,8 +150,12 @@ pub async fn connect(c: &PostgresConfig) -> Result<Client> {
             )))
         }
         // A refused or unanswered connection is "unreachable", whatever the driver's wording;
-        // a refused login is an authentication failure.
+        // a refused login is an authentication failure; a refused certificate says which check.
         Ok(Err(e)) => {
+            if let Some(cause) = tls::rustls_cause(&e) {
+                let what = format!("cannot connect to {}", describe(c));
+                return Err(tls::handshake_error(&what, &keys, &c.host, cause));
+            }
             let kind = match pg_kind(&e) {
                 ErrorKind::Permanent => ErrorKind::Unreachable,
                 kind => kind,
@@ -170,65 +176,16 @@ pub async fn connect(c: &PostgresConfig) -> Result<Client> {
     Ok(client)
 }
 
-fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::run(format!("TLS set-up failed: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-        .with_no_client_auth();
+/// The TLS connector for `sslmode` (unused with `disable`): the files are read here, so a
+/// file changed since `etl validate` is still reported by key and path.
+fn tls_connector(c: &PostgresConfig) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let keys = c.tls_keys();
+    let files = match keys.level {
+        tls::Level::Off => tls::TlsFiles::default(),
+        _ => keys.load().map_err(Error::spec)?,
+    };
+    let config = tls::client_config(&files, keys.verify)?;
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
-/// libpq's `sslmode=require` encrypts without verifying the server certificate; this verifier
-/// does the same (signatures are still checked, the chain and host name are not).
-#[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]
