@@ -47,7 +47,8 @@ enum Command {
         /// Treat every stream as `full_refresh`, whatever its mode says.
         #[arg(long)]
         full_refresh: bool,
-        /// Print the plan (streams, modes, destinations) and stop; nothing is read or written.
+        /// Check each stream's table or query (as `check` does), print the plan (streams, modes,
+        /// destinations) and stop; no row is read or written.
         #[arg(long)]
         dry_run: bool,
         /// Where incremental state is kept (overrides `state.path`).
@@ -59,7 +60,8 @@ enum Command {
     },
     /// Parse and validate a spec; no connection is made.
     Validate { spec: PathBuf },
-    /// Test the connection to the source and the destination.
+    /// Test the source and the destination, and that each listed stream's table exists and
+    /// its query prepares (no row is read); one line each, exit 1 if any fails.
     Check { spec: PathBuf },
     /// List the source's streams with their Arrow schemas.
     Discover {
