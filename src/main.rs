@@ -47,7 +47,8 @@ enum Command {
         /// Treat every stream as `full_refresh`, whatever its mode says.
         #[arg(long)]
         full_refresh: bool,
-        /// Print the plan (streams, modes, destinations) and stop; nothing is read or written.
+        /// Check each stream's table or query (as `check` does), print the plan (streams, modes,
+        /// destinations) and stop; no row is read or written.
         #[arg(long)]
         dry_run: bool,
         /// Where incremental state is kept (overrides `state.path`).
@@ -59,7 +60,8 @@ enum Command {
     },
     /// Parse and validate a spec; no connection is made.
     Validate { spec: PathBuf },
-    /// Test the connection to the source and the destination.
+    /// Test the source and the destination, and that each listed stream's table exists and
+    /// its query prepares (no row is read); one line each, exit 1 if any fails.
     Check { spec: PathBuf },
     /// List the source's streams with their Arrow schemas.
     Discover {
@@ -201,22 +203,31 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
             let source = s.source.build(&s.defaults)?;
             let destination = s.destination.build()?;
             let mut ok = true;
-            for (role, kind, result) in [
-                ("source", s.source.connector_type(), source.check().await),
-                (
-                    "destination",
-                    s.destination.connector_type(),
-                    destination.check().await,
-                ),
-            ] {
-                match result {
-                    Ok(()) => println!("{role} ({kind}): ok"),
-                    Err(e) => {
-                        ok = false;
-                        println!("{role} ({kind}): FAILED: {}", etl::error::full_message(&e));
+            let mut report = |what: String, result: Result<()>| match result {
+                Ok(()) => println!("{what}: ok"),
+                Err(e) => {
+                    ok = false;
+                    println!("{what}: FAILED: {}", etl::error::full_message(&e));
+                }
+            };
+            let reachable = source.check().await;
+            let source_ok = reachable.is_ok();
+            report(format!("source ({})", s.source.connector_type()), reachable);
+            // Each listed stream as its read would start: its table or query, without rows.
+            if source_ok && !s.streams.is_empty() {
+                match source.check_streams(&s.streams).await {
+                    Ok(results) => {
+                        for (st, r) in s.streams.iter().zip(results) {
+                            report(format!("  stream `{}`", st.name), r);
+                        }
                     }
+                    Err(e) => report("  streams".into(), Err(e)),
                 }
             }
+            report(
+                format!("destination ({})", s.destination.connector_type()),
+                destination.check().await,
+            );
             Ok(if ok { 0 } else { 1 })
         }
         Command::Discover { spec, json } => {
@@ -446,6 +457,11 @@ async fn run(
         )
         .await?;
         if options.dry_run {
+            // What the run will read must be there: its tables, its queries.
+            let streams: Vec<_> = planned.iter().map(|p| p.target.stream.clone()).collect();
+            for (st, r) in streams.iter().zip(source.check_streams(&streams).await?) {
+                r.map_err(|e| e.context(format!("stream `{}`", st.name)))?;
+            }
             println!("plan for `{}` (run {run_id}):", spec.name);
             let incremental = planned
                 .iter()

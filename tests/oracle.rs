@@ -103,13 +103,10 @@ fn missing_client_library_is_one_clear_error_for_check_and_run() {
     let dir = tempdir();
     let out = dir.path().join("out");
     let spec = write_spec(dir.path(), "spec.yaml", &export_spec(&out));
-    let r = etl(dir.path(), &["check", &spec]);
-    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout
-            .contains(&format!("source (oracle): FAILED: {MISSING}")),
-        "{}",
-        r.stdout
+    let r = check_fails(
+        dir.path(),
+        &spec,
+        &format!("source (oracle): FAILED: {MISSING}"),
     );
     for needle in ["LD_LIBRARY_PATH", "ldconfig", "DPI-1047"] {
         assert!(r.stdout.contains(needle), "{needle}: {}", r.stdout);

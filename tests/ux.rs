@@ -638,12 +638,191 @@ fn schema_changes_takes_only_its_words_per_stream_and_in_defaults() {
         ),
         &[],
         &[
-            "bad.yaml:15:21: streams[0].schema_changes: unknown schema_changes `evolv`, expected one of `evolve`, `freeze`, `discard_new_columns`; did you mean `evolve`?",
+            "bad.yaml:15:21: streams[0].schema_changes: unknown schema_changes `evolv`, expected `evolve`, `freeze` or `discard_new_columns`; did you mean `evolve`?",
         ],
     );
     refused(
         &good().replace("streams:", "defaults:\n  schema_changes: drop\nstreams:"),
         &[],
         &["defaults.schema_changes: unknown schema_changes `drop`"],
+    );
+}
+
+// ---------------------------------------------------------------- 1, 8, 11: PostgreSQL names and numerics
+
+fn pg_source(schema: &str, extra: &str) -> String {
+    format!(
+        "  connector_type: postgresql\n  config:\n    host: {}\n    database: test\n    user: postgres\n    schema: {schema}\n{extra}",
+        pg_host()
+    )
+}
+
+fn pg_to_parquet(source: &str, out: &Path, streams: &str) -> String {
+    format!(
+        "version: 1\nname: pgux\nsource:\n{source}destination:\n{}streams:\n{streams}",
+        parquet_dest(out)
+    )
+}
+
+#[test]
+fn a_missing_postgresql_schema_is_said_to_be_missing_by_check_and_run() {
+    let missing = format!("etl_t_ux_{}_nu_shopp", std::process::id());
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    // Every table of the schema (no `streams:`): check and run both say the schema is missing.
+    let every = write_spec(
+        dir.path(),
+        "every.yaml",
+        &pg_to_parquet(&pg_source(&missing, ""), &out, "").replace("streams:\n", ""),
+    );
+    let want = format!("schema `{missing}` does not exist in postgresql://postgres@");
+    check_fails(
+        dir.path(),
+        &every,
+        &format!("source (postgresql): FAILED: {want}"),
+    );
+    etl(dir.path(), &["run", &every]).fails(1, &want);
+    // A listed stream: not "table customers not found ... (tables: none)".
+    let listed = write_spec(
+        dir.path(),
+        "listed.yaml",
+        &pg_to_parquet(
+            &pg_source("public", ""),
+            &out,
+            &format!("  - name: customers\n    table: {missing}.customers\n"),
+        ),
+    );
+    check_fails(
+        dir.path(),
+        &listed,
+        &format!("  stream `customers`: FAILED: {want}"),
+    );
+    etl(dir.path(), &["run", "--dry-run", &listed]).fails(1, &want);
+    let r = etl(dir.path(), &["run", &listed]).fails(1, &want);
+    assert!(!r.stderr.contains("tables: none"), "{}", r.stderr);
+    assert!(files_under(&out).is_empty());
+}
+
+#[test]
+fn a_postgresql_query_finds_unqualified_tables_in_the_configured_schema() {
+    let sales = format!("etl_t_ux_{}_sales", std::process::id());
+    let _drop = PgSchemas(vec![sales.clone()]);
+    psql(&format!(
+        "DROP SCHEMA IF EXISTS {sales} CASCADE; CREATE SCHEMA {sales};
+         CREATE TABLE {sales}.customers (id int PRIMARY KEY, name text);
+         INSERT INTO {sales}.customers VALUES (1, 'a'), (2, 'b'), (3, 'c');
+         CREATE TABLE {sales}.\"Order\" (id int PRIMARY KEY, customer int);
+         INSERT INTO {sales}.\"Order\" VALUES (10, 1), (11, 3);"
+    ));
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    // The query names no schema; `public` has no `customers`. The table is pasted from a SQL
+    // client with its quotes, from a source whose schema is another one.
+    let streams = format!(
+        "  - name: big\n    query: SELECT id, name FROM customers WHERE id > 1\n  - name: orders\n    table: '{sales}.\"Order\"'\n"
+    );
+    let spec = write_spec(
+        dir.path(),
+        "q.yaml",
+        &pg_to_parquet(&pg_source(&sales, ""), &out, &streams),
+    );
+    let r = etl(dir.path(), &["check", &spec]).ok();
+    assert!(r.stdout.contains("  stream `big`: ok"), "{}", r.stdout);
+    etl(dir.path(), &["run", &spec]).ok();
+    assert_eq!(
+        pyarrow_column(&files_under(&out.join("big")), "name")[1..],
+        ["b", "c"]
+    );
+    let out = dir.path().join("public");
+    let public = write_spec(
+        dir.path(),
+        "p.yaml",
+        &pg_to_parquet(
+            &pg_source("public", ""),
+            &out,
+            &streams.replace(
+                "  - name: big\n    query: SELECT id, name FROM customers WHERE id > 1\n",
+                "",
+            ),
+        ),
+    );
+    etl(dir.path(), &["run", &public]).ok();
+    assert_eq!(
+        pyarrow_column(&files_under(&out.join("orders")), "customer")[1..],
+        ["1", "3"]
+    );
+}
+
+#[test]
+fn unconstrained_postgresql_numerics_read_as_the_source_says() {
+    let schema = format!("etl_t_ux_{}_num", std::process::id());
+    let _drop = PgSchemas(vec![schema.clone()]);
+    psql(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+         CREATE TABLE {schema}.vals AS SELECT g AS id, g / 7.0 AS n FROM generate_series(1, 3) g;"
+    ));
+    let dir = tempdir();
+    let streams = "  - name: vals\n";
+    let spec = |file: &str, extra: &str, out: &Path| {
+        write_spec(
+            dir.path(),
+            file,
+            &pg_to_parquet(&pg_source(&schema, extra), out, streams),
+        )
+    };
+    // Default (decimal, 10 fractional digits): refused, naming the column, the stream and
+    // the keys that fix it.
+    let out = dir.path().join("default");
+    let r = etl(dir.path(), &["run", &spec("d.yaml", "", &out)]).fails(
+        1,
+        "column `n`, row 1: numeric has more than 10 fractional digits",
+    );
+    for want in [
+        "`numeric: decimal256` or `numeric: text`",
+        "add `cast: {n: numeric(38,20)}` to stream `vals`",
+    ] {
+        assert!(r.stderr.contains(want), "{want}:\n{}", r.stderr);
+    }
+    assert!(files_under(&out).is_empty());
+    // decimal256: Decimal256(76, 38), the exact values.
+    let out = dir.path().join("d256");
+    etl(
+        dir.path(),
+        &["run", &spec("w.yaml", "    numeric: decimal256\n", &out)],
+    )
+    .ok();
+    let got = pyarrow_column(&files_under(&out.join("vals")), "n");
+    let want = psql(&format!(
+        "SELECT n::numeric(76,38)::text FROM {schema}.vals ORDER BY id"
+    ));
+    assert_eq!(got[0], "decimal256(76, 38)");
+    assert_eq!(got[1..].join("\n"), want);
+    // text: PostgreSQL's own text of each value, NaN too.
+    psql(&format!("INSERT INTO {schema}.vals VALUES (4, 'NaN')"));
+    let out = dir.path().join("text");
+    etl(
+        dir.path(),
+        &["run", &spec("t.yaml", "    numeric: text\n", &out)],
+    )
+    .ok();
+    let got = pyarrow_column(&files_under(&out.join("vals")), "n");
+    let want = psql(&format!("SELECT n::text FROM {schema}.vals ORDER BY id"));
+    assert_eq!(got[0], "string");
+    assert_eq!(got[1..].join("\n"), want);
+    assert!(
+        want.contains("0.14285714285714285714") && want.ends_with("NaN"),
+        "{want}"
+    );
+    // A scale the decimal cannot hold is refused before a row is read.
+    etl(
+        dir.path(),
+        &[
+            "run",
+            &spec("s.yaml", "    numeric_scale: 40\n", &dir.path().join("s")),
+        ],
+    )
+    .fails(
+        1,
+        "`numeric_scale: 40` is more than `numeric: decimal` holds (at most 38)",
     );
 }

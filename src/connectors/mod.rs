@@ -73,6 +73,13 @@ impl Reader {
 pub trait Source: Send + Sync {
     /// Connects (or opens) and fails with a clear message if the source cannot be used.
     async fn check(&self) -> Result<()>;
+    /// Checks what reading each of `streams` needs without reading a row (SQL sources: the
+    /// table exists in an existing schema, the query prepares, every column maps to Arrow):
+    /// one result per stream, in order; `Err` when the source cannot be reached at all. The
+    /// default checks nothing per stream.
+    async fn check_streams(&self, streams: &[StreamSpec]) -> Result<Vec<Result<()>>> {
+        Ok(streams.iter().map(|_| Ok(())).collect())
+    }
     /// Rewords a failed stream's error with what only this source knows (a file source names
     /// its bucket and what a refusal means). The runner calls it once per failed attempt.
     fn explain(&self, e: Error) -> Error {

@@ -89,6 +89,15 @@ impl Run {
     }
 }
 
+/// `etl check SPEC` in `dir`, which must exit 1 with `line` in its report (stdout).
+#[track_caller]
+pub fn check_fails(dir: &Path, spec: &str, line: &str) -> Run {
+    let r = etl(dir, &["check", spec]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(line), "{line} missing:\n{}", r.stdout);
+    r
+}
+
 /// Runs `etl ARGS` in `dir` with extra environment variables.
 ///
 /// Every `etl run` also writes a summary (to the `--summary` the test gave, or to a file of its

@@ -64,6 +64,7 @@ conformance!(
     quoted_reserved_and_mixed_case_identifiers,
     timeout_fails_without_publishing,
     discover_and_check,
+    check_finds_missing_tables_schemas_and_bad_queries,
     wrong_login_is_refused_and_never_printed,
     source_connection_ended_mid_read_is_retried,
     source_connection_ended_mid_read_without_retries_fails,

@@ -627,6 +627,61 @@ pub fn discover_and_check(_test: &str, open: Open) {
     assert!(r.stdout.contains("ok"), "{}", r.stdout);
 }
 
+/// `etl check` and `run --dry-run` find what a run would fail on, each stream named: a missing
+/// table, a missing schema (said as such), a query that does not prepare. A table written
+/// with SQL quotes, as pasted from a SQL client (`"schema"."Order"`), is found.
+pub fn check_finds_missing_tables_schemas_and_bad_queries(_test: &str, open: Open) {
+    let src = open("src");
+    let cols = kv_cols(src.as_ref());
+    create(src.as_ref(), "Order", &cols, &kv_rows(1..=2, "a"));
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    let env = env_of(&[src.as_ref()]);
+    let good = format!(
+        "streams:\n  - name: orders\n    table: {}\n",
+        yaml(&src.table("Order"))
+    );
+    let text = spec(&block(src.as_ref()), &parquet_dest(&out), &good);
+    let r = etl_spec(dir.path(), &["check", "{spec}"], &text, &env).ok();
+    assert!(r.stdout.contains("  stream `orders`: ok"), "{}", r.stdout);
+    run(dir.path(), &text, &env).ok();
+    assert_eq!(parquet_rows(&out.join("orders")).1.len(), 2);
+
+    let bad = format!(
+        "{good}  - name: missing\n    table: nope\n  - name: elsewhere\n    table: nu_shopp.nope\n  - name: broken\n    query: {}\n",
+        yaml(&format!("SELECT no_such_column FROM {}", src.table("Order")))
+    );
+    let text = spec(&block(src.as_ref()), &parquet_dest(&out), &bad);
+    let r = etl_spec(dir.path(), &["check", "{spec}"], &text, &env).fails(1, "");
+    for want in [
+        "  stream `orders`: ok",
+        "  stream `missing`: FAILED: table `nope` not found in ",
+        "`nu_shopp` does not exist in ",
+        "  stream `broken`: FAILED: ",
+    ] {
+        assert!(r.stdout.contains(want), "{want} missing:\n{}", r.stdout);
+    }
+    let broken = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("stream `broken`"))
+        .unwrap_or_default();
+    assert!(broken.contains("no_such_column"), "{broken}");
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("  stream `elsewhere`: FAILED: ") && l.contains("nu_shopp")),
+        "{}",
+        r.stdout
+    );
+    // A dry run checks the same before it prints a plan, and writes nothing.
+    let before = files_under(&out);
+    let r = etl_spec(dir.path(), &["run", "--dry-run", "{spec}"], &text, &env)
+        .fails(1, "stream `missing`: table `nope` not found");
+    assert!(!r.stdout.contains("plan for"), "{}", r.stdout);
+    assert_eq!(files_under(&out), before);
+}
+
 /// A wrong password (SQLite: a path that cannot be opened) is refused by `run` and `check`,
 /// and the password is never printed.
 pub fn wrong_login_is_refused_and_never_printed(test: &str, open: Open) {

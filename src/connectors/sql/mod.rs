@@ -47,6 +47,7 @@ pub mod engine;
 #[cfg(feature = "mssql")]
 pub mod mssql;
 pub mod mysql;
+pub mod names;
 #[cfg(feature = "oracle")]
 pub mod oracle;
 pub mod postgres;

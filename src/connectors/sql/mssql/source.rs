@@ -3,6 +3,7 @@ use super::{
     connect, list_tables, qualified, quote, run_err, table_exists, MssqlClient, MssqlConfig,
     MssqlDialect,
 };
+use crate::connectors::sql::names::{schema_of_name, table_candidates, table_not_found};
 use crate::connectors::sql::reader::{since_cursor, spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
@@ -119,35 +120,44 @@ async fn resolve(
         });
     }
     let table = stream.table.as_deref().unwrap_or(&stream.name);
-    let found = if table_exists(client, &config.schema, table).await? {
-        Some(qualified(&config.schema, table))
-    } else {
-        match table.split_once('.') {
-            Some((schema, t)) if table_exists(client, schema, t).await? => {
-                Some(qualified(schema, t))
-            }
-            _ => None,
-        }
-    };
-    match found {
-        Some(q) => Ok(Target {
-            sql: format!("SELECT * FROM {q}"),
-            what: format!("table `{table}`"),
-        }),
-        None => {
-            let known = list_tables(client, &config.schema).await?;
-            Err(Error::run(format!(
-                "table `{table}` not found in schema `{}` of SQL Server database `{}` (tables: {})",
-                config.schema,
-                config.database,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )))
+    for (schema, t) in table_candidates(table) {
+        let schema = schema.unwrap_or_else(|| config.schema.clone());
+        if table_exists(client, &schema, &t).await? {
+            return Ok(Target {
+                sql: format!("SELECT * FROM {}", qualified(&schema, &t)),
+                what: format!("table `{table}`"),
+            });
         }
     }
+    let schema = schema_of_name(table, &config.schema);
+    let what = format!("looking up schema `{schema}`");
+    let names = |rows: Vec<tiberius::Row>| -> Vec<String> {
+        rows.iter()
+            .filter_map(|r| r.get::<&str, _>(0).map(str::to_string))
+            .collect()
+    };
+    let schemas = names(
+        client
+            .query("SELECT name FROM sys.schemas ORDER BY name", &[])
+            .await
+            .map_err(|e| run_err(&what, e))?
+            .into_first_result()
+            .await
+            .map_err(|e| run_err(&what, e))?,
+    );
+    let exists = schemas.contains(&schema);
+    let known = if exists {
+        list_tables(client, &schema).await?
+    } else {
+        schemas
+    };
+    Err(table_not_found(
+        table,
+        ("schema", &schema),
+        exists,
+        &known,
+        &config.describe(),
+    ))
 }
 
 /// Runs `sql` and sends its rows as batches of `batch_size` into `tx`; rows are decoded as
@@ -216,6 +226,23 @@ async fn read_task(
 impl Source for MssqlSource {
     async fn check(&self) -> Result<()> {
         super::check(&self.config).await
+    }
+
+    /// Finds each stream's table and describes its SELECT (`sp_describe_first_result_set`
+    /// compiles it without running it).
+    async fn check_streams(&self, streams: &[StreamSpec]) -> Result<Vec<Result<()>>> {
+        let mut client = connect(&self.config).await?;
+        let mut out = Vec::with_capacity(streams.len());
+        for s in streams {
+            let checked = async {
+                let target = resolve(&mut client, s, &self.config).await?;
+                let cols = describe(&mut client, &target.sql, &target.what).await?;
+                schema_of(&cols, &target.what).map(|_| ())
+            };
+            out.push(checked.await);
+        }
+        let _ = client.close().await;
+        Ok(out)
     }
 
     async fn discover(&self) -> Result<Vec<StreamInfo>> {

@@ -172,7 +172,7 @@ pub(crate) async fn connect(config: &MysqlConfig, extra_init: &[&str]) -> Result
         Ok(Err(e)) => Err(match tls::rustls_cause(&e) {
             Some(cause) => tls::handshake_error(&what(), &keys, &config.host, cause),
             None if no_tls(&e) => no_tls_offered(&what(), &keys),
-            None => Error::driver(connect_kind(&e), what(), scrub(&e.to_string(), password)),
+            None => Error::driver(connect_kind(&e), what(), scrub(&message(&e), password)),
         }),
         Err(_) => Err(timed_out()),
     }
@@ -231,14 +231,47 @@ fn scrub(message: &str, password: &str) -> String {
 
 /// A driver error while running, worded for the user, with the kind its code says.
 pub(crate) fn run_err(what: &str, e: mysql_async::Error) -> Error {
-    // mysql_async words an I/O error "Input/output error: Input/output error: …": say it once.
-    let detail = match &e {
-        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => {
-            format!("Input/output error: {io}")
+    Error::driver(mysql_kind(&e), what, message(&e))
+}
+
+/// mysql_async's message, reworded: its Display quotes `like this' and repeats the variant
+/// ("Server error: `ERROR 1045 (28000): Access denied …'", "Input/output error: Input/output
+/// error: …"). A server error reads "Access denied … (MySQL error 1045, SQLSTATE 28000)".
+fn message(e: &mysql_async::Error) -> String {
+    use mysql_async::{Error as E, IoError};
+    match e {
+        E::Server(s) => format!(
+            "{} (MySQL error {}, SQLSTATE {})",
+            s.message, s.code, s.state
+        ),
+        E::Io(IoError::Io(io)) => format!("Input/output error: {io}"),
+        // IoError::Tls, with mysql_async's TLS features.
+        #[allow(unreachable_patterns)]
+        E::Io(other) => backticks(&other.to_string()),
+        E::Driver(d) => backticks(&d.to_string()),
+        E::Url(u) => backticks(&u.to_string()),
+        E::Other(o) => o.to_string(),
+    }
+}
+
+/// `like this' (the old Unix quoting mysql_async uses) as `like this`.
+fn backticks(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut open = false;
+    for c in s.chars() {
+        match c {
+            '`' => {
+                open = true;
+                out.push(c);
+            }
+            '\'' if open => {
+                open = false;
+                out.push('`');
+            }
+            c => out.push(c),
         }
-        other => other.to_string(),
-    };
-    Error::driver(mysql_kind(&e), what, detail)
+    }
+    out
 }
 
 /// The kind of a driver error on an open connection: the server's error number; any I/O
@@ -377,6 +410,23 @@ mod tests {
             std::io::ErrorKind::ConnectionRefused,
         )));
         assert_eq!(connect_kind(&refused), ErrorKind::Unreachable);
+    }
+
+    #[test]
+    fn server_errors_read_without_the_odd_quotes() {
+        let denied = mysql_async::Error::Server(mysql_async::ServerError {
+            code: 1045,
+            message: "Access denied for user 'u'@'h' (using password: YES)".into(),
+            state: "28000".into(),
+        });
+        assert_eq!(
+            message(&denied),
+            "Access denied for user 'u'@'h' (using password: YES) (MySQL error 1045, SQLSTATE 28000)"
+        );
+        let plugin = mysql_async::Error::Driver(mysql_async::DriverError::UnknownAuthPlugin {
+            name: "x".into(),
+        });
+        assert_eq!(message(&plugin), "Unknown authentication plugin `x`.");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 use super::types::{append, arrow_type, nullable, ZeroDates, COLUMN_TYPE_KEY};
 use super::{connect, list_tables, quote, run_err, table_exists, MysqlConfig, MysqlDialect};
+use crate::connectors::sql::names::{schema_of_name, table_candidates, table_not_found};
 use crate::connectors::sql::reader::{since_cursor, spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
@@ -61,37 +62,52 @@ async fn resolve(conn: &mut Conn, stream: &StreamSpec, config: &MysqlConfig) -> 
         });
     }
     let table = stream.table.as_deref().unwrap_or(&stream.name);
-    let quoted = if table_exists(conn, None, table).await? {
-        Some((quote(table), column_types(conn, None, table).await?))
-    } else {
-        match table.split_once('.') {
-            Some((schema, t)) if table_exists(conn, Some(schema), t).await? => Some((
-                format!("{}.{}", quote(schema), quote(t)),
-                column_types(conn, Some(schema), t).await?,
-            )),
-            _ => None,
-        }
-    };
-    match quoted {
-        Some((q, column_types)) => Ok(Target {
-            sql: format!("SELECT * FROM {q}"),
-            table: Some(q),
-            column_types,
-            what: format!("table `{table}`"),
-        }),
-        None => {
-            let known = list_tables(conn).await?;
-            Err(Error::run(format!(
-                "table `{table}` not found in MySQL database `{}` (tables: {})",
-                config.database,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )))
+    for (schema, t) in table_candidates(table) {
+        if table_exists(conn, schema.as_deref(), &t).await? {
+            let q = match &schema {
+                Some(s) => format!("{}.{}", quote(s), quote(&t)),
+                None => quote(&t),
+            };
+            return Ok(Target {
+                sql: format!("SELECT * FROM {q}"),
+                table: Some(q),
+                column_types: column_types(conn, schema.as_deref(), &t).await?,
+                what: format!("table `{table}`"),
+            });
         }
     }
+    let database = schema_of_name(table, &config.database);
+    let what = format!("looking up database `{database}`");
+    let exists: Option<u64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?",
+            (&database,),
+        )
+        .await
+        .map_err(|e| run_err(&what, e))?;
+    let exists = exists.unwrap_or(0) > 0;
+    let known: Vec<String> = if exists {
+        conn.exec(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = ? AND table_name NOT LIKE '\\_etl\\_%' ORDER BY 1",
+            (&database,),
+        )
+        .await
+    } else {
+        conn.query(
+            "SELECT CAST(schema_name AS CHAR) FROM information_schema.schemata \
+             WHERE schema_name NOT IN ('information_schema', 'mysql', 'performance_schema', 'sys') ORDER BY 1",
+        )
+        .await
+    }
+    .map_err(|e| run_err(&what, e))?;
+    Err(table_not_found(
+        table,
+        ("database", &database),
+        exists,
+        &known,
+        &config.describe(),
+    ))
 }
 
 fn schema_of(
@@ -211,6 +227,33 @@ impl Source for MysqlSource {
             .map_err(|e| run_err(&self.config.describe(), e))?;
         let _ = conn.disconnect().await;
         Ok(())
+    }
+
+    /// Finds each stream's table and prepares its SELECT (the server checks the query and
+    /// describes its columns; no row is read).
+    async fn check_streams(&self, streams: &[StreamSpec]) -> Result<Vec<Result<()>>> {
+        let mut conn = connect(&self.config, &[]).await?;
+        let mut out = Vec::with_capacity(streams.len());
+        for s in streams {
+            let checked = async {
+                let target = resolve(&mut conn, s, &self.config).await?;
+                let stmt = conn
+                    .prep(target.sql.as_str())
+                    .await
+                    .map_err(|e| run_err(&target.what, e))?;
+                let zero_dates = s.zero_dates.unwrap_or_default();
+                schema_of(
+                    &stmt.columns(),
+                    &target.what,
+                    zero_dates,
+                    &target.column_types,
+                )?;
+                conn.close(stmt).await.map_err(|e| run_err(&target.what, e))
+            };
+            out.push(checked.await);
+        }
+        let _ = conn.disconnect().await;
+        Ok(out)
     }
 
     async fn discover(&self) -> Result<Vec<StreamInfo>> {

@@ -3,6 +3,7 @@ use super::{
     blocking, check_ident, connect, list_tables, ora_err, qualified, table_exists, OracleConfig,
     OracleDialect,
 };
+use crate::connectors::sql::names::{schema_of_name, table_candidates, table_not_found};
 use crate::connectors::sql::reader::{since_cursor, spawn_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
@@ -39,11 +40,11 @@ fn resolve(conn: &Connection, stream: &StreamSpec, config: &OracleConfig) -> Res
     }
     let table = stream.table.as_deref().unwrap_or(&stream.name);
     let schema = config.schema.as_deref();
-    let mut candidates = vec![(schema.map(str::to_string), table.to_string())];
-    candidates.push((schema.map(str::to_string), table.to_uppercase()));
-    if let Some((s, t)) = table.split_once('.') {
-        candidates.push((Some(s.to_string()), t.to_string()));
-        candidates.push((Some(s.to_uppercase()), t.to_uppercase()));
+    let mut candidates = Vec::new();
+    for (s, t) in table_candidates(table) {
+        let s = s.or_else(|| schema.map(str::to_string));
+        candidates.push((s.clone(), t.clone()));
+        candidates.push((s.map(|s| s.to_uppercase()), t.to_uppercase()));
     }
     for (s, t) in candidates {
         if check_ident(&t, "table").is_err()
@@ -59,16 +60,32 @@ fn resolve(conn: &Connection, stream: &StreamSpec, config: &OracleConfig) -> Res
             });
         }
     }
-    let known = list_tables(conn, schema)?;
-    Err(Error::run(format!(
-        "table `{table}` not found in Oracle schema `{}` (tables: {})",
-        schema.unwrap_or("(the user's own)"),
-        if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
+    let named = schema_of_name(table, schema.unwrap_or_default());
+    let owner = (!named.is_empty()).then_some(named.as_str());
+    // A schema is a user in Oracle; the user's own always exists.
+    let exists = match owner {
+        None => true,
+        Some(o) => {
+            conn.query_row_as::<i64>(
+                "SELECT COUNT(*) FROM all_users WHERE username = :1 OR username = UPPER(:2)",
+                &[&o, &o],
+            )
+            .map_err(|e| ora_err(&format!("looking up schema `{o}`"), &e))?
+                > 0
         }
-    )))
+    };
+    let known = if exists {
+        list_tables(conn, owner)?
+    } else {
+        Vec::new()
+    };
+    Err(table_not_found(
+        table,
+        ("schema", owner.unwrap_or("(the user's own)")),
+        exists,
+        &known,
+        "Oracle",
+    ))
 }
 
 fn schema_of(columns: &[oracle::ColumnInfo], what: &str) -> Result<SchemaRef> {
@@ -155,6 +172,29 @@ fn read_blocking(
 impl Source for OracleSource {
     async fn check(&self) -> Result<()> {
         super::check(&self.config).await
+    }
+
+    /// Finds each stream's table and runs its SELECT under `WHERE 1 = 0` (Oracle parses and
+    /// describes it; no row is read).
+    async fn check_streams(&self, streams: &[StreamSpec]) -> Result<Vec<Result<()>>> {
+        let conn = connect(&self.config).await?;
+        let (config, streams) = (self.config.clone(), streams.to_vec());
+        blocking(move || {
+            let check = |s: &StreamSpec| -> Result<()> {
+                let target = resolve(&conn, s, &config)?;
+                let sql = format!("SELECT * FROM ({}) WHERE 1 = 0", target.sql);
+                let mut stmt = conn
+                    .statement(&sql)
+                    .build()
+                    .map_err(|e| ora_err(&target.what, &e))?;
+                let rows = stmt.query(&[]).map_err(|e| ora_err(&target.what, &e))?;
+                schema_of(rows.column_info(), &target.what).map(|_| ())
+            };
+            let out = streams.iter().map(check).collect();
+            let _ = conn.close();
+            Ok(out)
+        })
+        .await
     }
 
     async fn discover(&self) -> Result<Vec<StreamInfo>> {

@@ -37,6 +37,47 @@ pub struct PostgresConfig {
     /// Source: rows per Arrow batch (default: `defaults.batch_size`).
     #[serde(default, deserialize_with = "env::opt")]
     pub batch_size: Option<usize>,
+    /// Source: how a `numeric` column without precision and scale is read.
+    #[serde(default, deserialize_with = "env::value")]
+    pub numeric: NumericMode,
+    /// Source: the scale (fractional digits) of such a column read as `decimal` (default 10,
+    /// at most 38) or `decimal256` (default 38, at most 76).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub numeric_scale: Option<u16>,
+}
+
+crate::keyword_enum! {
+    /// How a PostgreSQL source reads an unconstrained `numeric` (no precision and scale).
+    #[derive(Default)]
+    pub enum NumericMode: "numeric" {
+        /// Decimal128(38, `numeric_scale`): 10 fractional digits by default.
+        #[default]
+        Decimal = "decimal",
+        /// Decimal256(76, `numeric_scale`): 38 fractional and 38 integer digits by default.
+        Decimal256 = "decimal256",
+        /// Utf8: PostgreSQL's exact text of any value (NaN and ±Infinity too).
+        Text = "text",
+    }
+}
+
+impl PostgresConfig {
+    /// The (precision, scale) an unconstrained `numeric` is read into, `None` for `text`; an
+    /// error when `numeric_scale` exceeds what the chosen decimal holds.
+    pub fn unconstrained_numeric(&self) -> Result<Option<(u8, i8)>, String> {
+        let (precision, default_scale) = match self.numeric {
+            NumericMode::Text => return Ok(None),
+            NumericMode::Decimal => (38u8, 10u16),
+            NumericMode::Decimal256 => (76, 38),
+        };
+        let scale = self.numeric_scale.unwrap_or(default_scale);
+        if scale > u16::from(precision) {
+            return Err(format!(
+                "`numeric_scale: {scale}` is more than `numeric: {}` holds (at most {precision})",
+                self.numeric
+            ));
+        }
+        Ok(Some((precision, scale as i8)))
+    }
 }
 
 fn default_port() -> u16 {

@@ -4,8 +4,8 @@
 //! read exactly the rows one `SELECT` would. Batches go to the runner as they arrive; memory
 //! is bounded by `count` batches under construction plus the channel.
 
-use super::source::{copy_batches, Plan};
-use super::{connect, pg_err, qualified, PostgresConfig, PostgresDialect};
+use super::source::{copy_batches, read_connection, Plan};
+use super::{pg_err, qualified, PostgresConfig, PostgresDialect};
 use crate::connectors::sql::reader::{BatchTx, SchemaSlot};
 use crate::connectors::sql::Dialect;
 use crate::error::{Error, Result};
@@ -131,7 +131,7 @@ pub(super) async fn read(
             (config.clone(), plan.clone(), tx.clone(), snapshot.clone());
         tasks.spawn(async move {
             let run = async {
-                let c = connect(&config).await?;
+                let c = read_connection(&config).await?;
                 c.batch_execute(&format!(
                     "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
                     snapshot.replace('\'', "''")

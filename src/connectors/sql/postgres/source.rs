@@ -1,15 +1,17 @@
-use super::types::{append, arrow_field, scalar_for, ColumnKind};
+use super::types::{append, arrow_field, scalar_for, ColumnKind, Scalar};
 use super::{connect, describe, pg_err, qualified, PostgresConfig, PostgresDialect};
+use crate::connectors::sql::names::{schema_of_name, table_candidates, table_not_found};
 use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher};
 use crate::connectors::sql::{cursor_predicate, Dialect};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::spec::StreamSpec;
 use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use bytes::{Buf, BytesMut};
 use futures::StreamExt;
 use std::sync::Arc;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::Client;
 
@@ -37,6 +39,8 @@ pub(super) struct Plan {
     pub kinds: Vec<ColumnKind>,
     /// How errors name the stream's origin.
     pub what: String,
+    /// Per column: what to add to a value error (how to read an unconstrained numeric).
+    pub hints: Vec<Option<String>>,
 }
 
 /// User tables of `schema` (not our staging tables), in name order.
@@ -56,17 +60,95 @@ async fn tables(client: &Client, schema: &str) -> Result<Vec<String>> {
         .collect()
 }
 
-/// Finds `table` (`name` in the config's schema, or `schema.name`): an exact match wins, then a
-/// unique case-insensitive one.
+/// Whether `schema` exists.
+async fn schema_exists(client: &Client, schema: &str) -> Result<bool> {
+    client
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
+            &[&schema],
+        )
+        .await
+        .map(|r| r.is_some())
+        .map_err(|e| pg_err(format!("looking up schema `{schema}`"), &e))
+}
+
+/// The database's schemas (not PostgreSQL's own), for a message about a missing one.
+async fn schemas(client: &Client) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT nspname FROM pg_catalog.pg_namespace \
+             WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_err("listing schemas", &e))?;
+    Ok(rows.iter().filter_map(|r| r.try_get(0).ok()).collect())
+}
+
+/// Opens a reading connection whose `search_path` starts with the configured schema, so a
+/// stream's `query:` finds its unqualified tables there (then in `public`).
+pub(super) async fn read_connection(config: &PostgresConfig) -> Result<Client> {
+    let client = connect(config).await?;
+    set_search_path(&client, config, true).await?;
+    Ok(client)
+}
+
+/// `search_path` for a stream's query (`true`: the configured schema, then `public`), or
+/// the server's default (`false`).
+async fn set_search_path(client: &Client, config: &PostgresConfig, configured: bool) -> Result<()> {
+    let mut path = vec![PostgresDialect.quote_ident(&config.schema)];
+    if config.schema != "public" {
+        path.push("public".into());
+    }
+    let sql = match configured {
+        true => format!("SET search_path TO {}", path.join(", ")),
+        false => "SET search_path TO DEFAULT".into(),
+    };
+    client.batch_execute(&sql).await.map_err(|e| {
+        pg_err(
+            format!("setting search_path for schema `{}`", config.schema),
+            &e,
+        )
+    })
+}
+
+/// Fails unless the configured schema exists and the user may read it (USAGE).
+async fn check_schema(client: &Client, config: &PostgresConfig) -> Result<()> {
+    let schema = &config.schema;
+    let usage = client
+        .query_one("SELECT has_schema_privilege($1, 'USAGE')", &[schema])
+        .await
+        .and_then(|r| r.try_get::<_, bool>(0));
+    let place = describe(config);
+    match usage {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::driver(
+            ErrorKind::Auth,
+            "",
+            format!(
+                "permission denied: user `{}` may not read schema `{schema}` of {place} (GRANT USAGE ON SCHEMA)",
+                config.user
+            ),
+        )),
+        Err(e) if e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) => {
+            let known = schemas(client).await.unwrap_or_default();
+            Err(table_not_found("", ("schema", schema), false, &known, &place))
+        }
+        Err(e) => Err(pg_err(place, &e)),
+    }
+}
+
+/// Finds `table` (`name` in the config's schema, or `schema.name`, either optionally quoted as
+/// in SQL): an exact match wins, then a unique case-insensitive one.
 async fn resolve_table(
     client: &Client,
     config: &PostgresConfig,
     table: &str,
 ) -> Result<(String, String)> {
-    let mut candidates: Vec<(String, String)> = vec![(config.schema.clone(), table.to_string())];
-    if let Some((s, t)) = table.split_once('.') {
-        candidates.push((s.to_string(), t.to_string()));
-    }
+    let candidates: Vec<(String, String)> = table_candidates(table)
+        .into_iter()
+        .map(|(s, t)| (s.unwrap_or_else(|| config.schema.clone()), t))
+        .collect();
     for exact in [true, false] {
         let mut found = Vec::new();
         for (s, t) in &candidates {
@@ -107,36 +189,58 @@ async fn resolve_table(
             }
         }
     }
-    let known = tables(client, &config.schema).await.unwrap_or_default();
-    Err(Error::run(format!(
-        "table `{table}` not found in schema `{}` of {} (tables: {})",
-        config.schema,
-        describe(config),
-        if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
-        }
-    )))
+    let schema = schema_of_name(table, &config.schema);
+    let exists = schema_exists(client, &schema).await?;
+    let known = if exists {
+        tables(client, &schema).await
+    } else {
+        schemas(client).await
+    };
+    Err(table_not_found(
+        table,
+        ("schema", &schema),
+        exists,
+        &known.unwrap_or_default(),
+        &describe(config),
+    ))
 }
 
-/// The column kind for a PostgreSQL type, `None` when unsupported.
-fn kind_of(t: &Type, typmod: i32) -> Option<ColumnKind> {
+/// The column kind for a PostgreSQL type, `None` when unsupported. An unconstrained `numeric`
+/// is read as `numeric` says: a decimal's (precision, scale), or text for `None`.
+fn kind_of(t: &Type, typmod: i32, numeric: Option<(u8, i8)>) -> Option<ColumnKind> {
+    let scalar = |t: &Type| {
+        if *t == Type::NUMERIC && typmod < 4 {
+            return Some(match numeric {
+                Some((precision, scale)) => Scalar::Numeric { precision, scale },
+                None => Scalar::NumericText,
+            });
+        }
+        scalar_for(t.oid(), typmod, matches!(t.kind(), Kind::Enum(_)))
+    };
     match t.kind() {
         Kind::Simple | Kind::Enum(_) => Some(ColumnKind {
-            scalar: scalar_for(t.oid(), typmod, matches!(t.kind(), Kind::Enum(_)))?,
+            scalar: scalar(t)?,
             array: false,
         }),
-        Kind::Domain(base) => kind_of(base, typmod),
+        Kind::Domain(base) => kind_of(base, typmod, numeric),
         Kind::Array(elem) => match elem.kind() {
             Kind::Simple | Kind::Enum(_) => Some(ColumnKind {
-                scalar: scalar_for(elem.oid(), typmod, matches!(elem.kind(), Kind::Enum(_)))?,
+                scalar: scalar(elem)?,
                 array: true,
             }),
             _ => None,
         },
         _ => None,
     }
+}
+
+/// What to add to a value error of an unconstrained `numeric` column read as a decimal.
+fn numeric_hint(kind: ColumnKind, typmod: i32, column: &str, stream: &str) -> Option<String> {
+    (typmod < 4 && matches!(kind.scalar, Scalar::Numeric { .. })).then(|| {
+        format!(
+            "`{column}` is a numeric without precision and scale: read such columns with the source's `numeric: decimal256` or `numeric: text`, or add `cast: {{{column}: numeric(38,20)}}` to stream `{stream}`"
+        )
+    })
 }
 
 /// Plans one stream: the SELECT (with casts), its Arrow schema and decoders.
@@ -198,7 +302,8 @@ pub(super) async fn plan(
         (select, prepared)
     };
     let columns = prepared.columns();
-    // The exact type of each column, as PostgreSQL spells it.
+    // The exact type of each column, as PostgreSQL spells it under the default search_path
+    // (a type outside it, such as an enum of the source's schema, is schema-qualified).
     let pg_types: Vec<String> = if columns.is_empty() {
         Vec::new()
     } else {
@@ -206,10 +311,12 @@ pub(super) async fn plan(
             .iter()
             .map(|c| format!("format_type({}, {})", c.type_().oid(), c.type_modifier()))
             .collect();
+        set_search_path(client, config, false).await?;
         let row = client
             .query_one(&format!("SELECT {}", exprs.join(", ")), &[])
             .await
             .map_err(|e| pg_err(&what, &e))?;
+        set_search_path(client, config, true).await?;
         (0..columns.len())
             .map(|i| {
                 row.try_get::<_, Option<String>>(i)
@@ -234,10 +341,14 @@ pub(super) async fn plan(
             not_null = rows.iter().filter_map(|r| r.try_get(0).ok()).collect();
         }
     }
+    let numeric = config
+        .unconstrained_numeric()
+        .map_err(|e| Error::run(format!("source config of {}: {e}", describe(config))))?;
     let mut fields = Vec::with_capacity(columns.len());
     let mut kinds = Vec::with_capacity(columns.len());
+    let mut hints = Vec::with_capacity(columns.len());
     for (c, pg_type) in columns.iter().zip(&pg_types) {
-        let kind = kind_of(c.type_(), c.type_modifier()).ok_or_else(|| {
+        let kind = kind_of(c.type_(), c.type_modifier(), numeric).ok_or_else(|| {
             Error::run(format!(
                 "{what}, column `{}`: type `{pg_type}` has no exact Arrow type; cast it in the stream, e.g. `cast: {{{}: text}}`",
                 c.name(),
@@ -247,6 +358,12 @@ pub(super) async fn plan(
         let nullable = !c.column_id().is_some_and(|id| not_null.contains(&id));
         fields.push(arrow_field(c.name(), kind, pg_type).with_nullable(nullable));
         kinds.push(kind);
+        hints.push(numeric_hint(
+            kind,
+            c.type_modifier(),
+            c.name(),
+            &stream.name,
+        ));
     }
     Ok(Plan {
         select,
@@ -255,6 +372,7 @@ pub(super) async fn plan(
         schema: Arc::new(Schema::new(fields)),
         kinds,
         what,
+        hints,
     })
 }
 
@@ -358,7 +476,10 @@ pub(super) async fn copy_batches(
                 }
             }
             if let Some((i, e)) = failed {
-                return Err(batcher.value_error(i, e));
+                return Err(match plan.hints.get(i).and_then(Option::as_deref) {
+                    Some(hint) => batcher.value_error(i, format!("{e}; {hint}")),
+                    None => batcher.value_error(i, e),
+                });
             }
             pos = p;
             if !batcher.end_row(tx).await? {
@@ -377,11 +498,18 @@ pub(super) async fn copy_batches(
 impl Source for PostgresSource {
     async fn check(&self) -> Result<()> {
         let client = connect(&self.config).await?;
-        client
-            .simple_query("SELECT 1")
-            .await
-            .map_err(|e| pg_err(describe(&self.config), &e))?;
-        Ok(())
+        check_schema(&client, &self.config).await
+    }
+
+    /// Plans each stream as a read would (finds the table, prepares the SELECT, maps its
+    /// columns' types) without running it.
+    async fn check_streams(&self, streams: &[StreamSpec]) -> Result<Vec<Result<()>>> {
+        let client = read_connection(&self.config).await?;
+        let mut out = Vec::with_capacity(streams.len());
+        for s in streams {
+            out.push(plan(&client, &self.config, s).await.map(|_| ()));
+        }
+        Ok(out)
     }
 
     async fn discover(&self) -> Result<Vec<StreamInfo>> {
@@ -417,6 +545,7 @@ impl Source for PostgresSource {
 
     async fn default_streams(&self) -> Result<Vec<StreamSpec>> {
         let client = connect(&self.config).await?;
+        check_schema(&client, &self.config).await?;
         Ok(tables(&client, &self.config.schema)
             .await?
             .into_iter()
@@ -431,7 +560,7 @@ impl Source for PostgresSource {
         let batch_size = self.config.batch_size.unwrap_or(request.batch_size).max(1);
         let config = self.config.clone();
         spawn_reader("PostgreSQL", move |slot, tx| async move {
-            let client = connect(&config).await?;
+            let client = read_connection(&config).await?;
             let mut plan = plan(&client, &config, &request.stream).await?;
             // Incremental: rows at or after the saved cursor (>= keeps boundary rows).
             plan.filter = request

@@ -8,7 +8,7 @@
 //! | `real` / `double precision` | Float32 / Float64 | same |
 //! | `numeric(p,s)`, p <= 38 | Decimal128(p,s) | `numeric(p,s)` |
 //! | `numeric(p,s)`, 38 < p <= 76 | Decimal256(p,s) | `numeric(p,s)` |
-//! | `numeric` (unconstrained) | Decimal128(38,10); a value with more than 10 fractional digits, more than 28 integer digits, NaN or ±Infinity fails naming the column and row (cast it) | `numeric` (from the field's `postgresql.type` hint), else `numeric(38,10)` |
+//! | `numeric` (unconstrained) | per the source's `numeric:` — `decimal` (default): Decimal128(38, `numeric_scale`, default 10); `decimal256`: Decimal256(76, `numeric_scale`, default 38); a value with more fractional or integer digits than that, NaN or ±Infinity fails naming the column and row. `text`: Utf8, PostgreSQL's exact text of any value | `numeric` (from the field's `postgresql.type` hint), else `numeric(p,s)` / `text` |
 //! | `text`, `varchar(n)`, `char(n)`, `name`, `citext` | Utf8 | `text`; `varchar(n)` / `char(n)` restored from the hint |
 //! | `json` / `jsonb` | Utf8 | `json` / `jsonb` from the hint, else `text` |
 //! | enum types | Utf8 | the enum when a type of that name exists in the destination, else `text` |
@@ -86,6 +86,8 @@ pub enum Scalar {
         precision: u8,
         scale: i8,
     },
+    /// An unconstrained `numeric` as its exact text (the source's `numeric: text`).
+    NumericText,
     /// UTF-8 text (text, varchar, char, name, json, enums).
     Text,
     /// jsonb: a version byte, then text.
@@ -113,7 +115,7 @@ impl Scalar {
                 DataType::Decimal128(precision, scale)
             }
             Scalar::Numeric { precision, scale } => DataType::Decimal256(precision, scale),
-            Scalar::Text | Scalar::Jsonb | Scalar::Interval => DataType::Utf8,
+            Scalar::Text | Scalar::Jsonb | Scalar::Interval | Scalar::NumericText => DataType::Utf8,
             Scalar::Bytea => DataType::Binary,
             Scalar::Date => DataType::Date32,
             Scalar::Time => DataType::Time64(TimeUnit::Microsecond),
@@ -303,6 +305,7 @@ fn append_scalar(b: &mut ColumnBuilder, s: Scalar, v: &[u8]) -> Result<(), Strin
         Scalar::Numeric { precision, scale } => {
             b.append_decimal256(numeric_to_unscaled(v, precision, scale)?)
         }
+        Scalar::NumericText => b.append_str(&numeric_to_text(v)?),
         Scalar::Jsonb => match v.split_first() {
             Some((1, rest)) => b.append_str(utf8(rest)?),
             _ => Err("unsupported jsonb binary version".into()),
@@ -360,6 +363,61 @@ fn append_scalar(b: &mut ColumnBuilder, s: Scalar, v: &[u8]) -> Result<(), Strin
 
 fn utf8(v: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(v).map_err(|e| format!("text is not valid UTF-8: {e}"))
+}
+
+/// PostgreSQL binary `numeric` -> its exact text as PostgreSQL prints it (`-12.50`, `0.005`,
+/// `NaN`, `Infinity`): base-10000 digit groups, the first at exponent `weight`, shown to the
+/// value's display scale.
+fn numeric_to_text(v: &[u8]) -> Result<String, String> {
+    if v.len() < 8 {
+        return Err("malformed numeric".into());
+    }
+    let ndigits = usize::try_from(be_i16(v)).map_err(|_| "malformed numeric".to_string())?;
+    let weight = be_i16(&v[2..]) as i32;
+    let sign = u16::from_be_bytes([v[4], v[5]]);
+    let dscale = usize::from(u16::from_be_bytes([v[6], v[7]]) & 0x3fff);
+    match sign {
+        0x0000 | 0x4000 => {}
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        _ => return Err("malformed numeric".into()),
+    }
+    if v.len() != 8 + 2 * ndigits {
+        return Err("malformed numeric".into());
+    }
+    let group = |i: i32| -> i16 {
+        usize::try_from(i)
+            .ok()
+            .filter(|&i| i < ndigits)
+            .map_or(0, |i| be_i16(&v[8 + 2 * i..]))
+    };
+    let mut s = String::new();
+    if sign == 0x4000 {
+        s.push('-');
+    }
+    if weight < 0 {
+        s.push('0');
+    } else {
+        for i in 0..=weight {
+            match i {
+                0 => s.push_str(&group(0).to_string()),
+                _ => s.push_str(&format!("{:04}", group(i))),
+            }
+        }
+    }
+    if dscale > 0 {
+        let mut frac = String::with_capacity(dscale + 4);
+        let mut i = weight + 1;
+        while frac.len() < dscale {
+            frac.push_str(&format!("{:04}", group(i)));
+            i += 1;
+        }
+        frac.truncate(dscale);
+        s.push('.');
+        s.push_str(&frac);
+    }
+    Ok(s)
 }
 
 /// PostgreSQL binary `numeric` -> the unscaled integer at `scale`, checked against
@@ -887,6 +945,29 @@ mod tests {
         let mut b = BytesMut::new();
         write_numeric(i256::from_i128(unscaled), scale, &mut b);
         b[4..].to_vec()
+    }
+
+    #[test]
+    fn numeric_text_is_exact() {
+        for (u, sc, want) in [
+            (0i128, 0i8, "0"),
+            (0, 2, "0.00"),
+            (-1250, 2, "-12.50"),
+            (5, 3, "0.005"),
+            (10000, 0, "10000"),
+            (123456789, 4, "12345.6789"),
+            (142857142857142857142857, 24, "0.142857142857142857142857"),
+            (
+                -99999999999999999999999999999999999999,
+                0,
+                "-99999999999999999999999999999999999999",
+            ),
+        ] {
+            assert_eq!(numeric_to_text(&numeric_bytes(u, sc)).unwrap(), want);
+        }
+        let nan = [0u8, 0, 0, 0, 0xC0, 0, 0, 0];
+        assert_eq!(numeric_to_text(&nan).unwrap(), "NaN");
+        assert!(numeric_to_text(&[0u8, 1, 0, 0]).is_err());
     }
 
     #[test]

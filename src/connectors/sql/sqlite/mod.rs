@@ -27,17 +27,3 @@ impl Dialect for SqliteDialect {
         types::declared_type(data_type)
     }
 }
-
-/// Quotes `name`, or `schema.name` when the table is not found under the dotted name itself.
-fn quote_table(name: &str, exists_as_is: bool) -> String {
-    match name.split_once('.') {
-        Some((schema, table)) if !exists_as_is => {
-            format!(
-                "{}.{}",
-                SqliteDialect.quote_ident(schema),
-                SqliteDialect.quote_ident(table)
-            )
-        }
-        _ => SqliteDialect.quote_ident(name),
-    }
-}

@@ -1,5 +1,6 @@
 use super::types::{append, arrow_type, infer_type};
-use super::{quote_table, sqlite_err, SqliteConfig, SqliteDialect};
+use super::{sqlite_err, SqliteConfig, SqliteDialect};
+use crate::connectors::sql::names::{schema_of_name, table_candidates, table_not_found};
 use crate::connectors::sql::reader::{spawn_blocking_reader, BatchTx, Batcher, SchemaSlot};
 use crate::connectors::sql::Dialect;
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
@@ -55,12 +56,29 @@ fn tables(conn: &Connection) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn object_exists(conn: &Connection, name: &str) -> Result<bool> {
+/// Whether table or view `name` exists in attached database `schema` (`main` when `None`).
+fn object_exists(conn: &Connection, schema: Option<&str>, name: &str) -> Result<bool> {
+    let master = match schema {
+        Some(s) if !databases(conn)?.iter().any(|d| d == s) => return Ok(false),
+        Some(s) => format!("{}.sqlite_master", SqliteDialect.quote_ident(s)),
+        None => "sqlite_master".into(),
+    };
     Ok(conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type IN ('table','view') AND name = ?1 COLLATE NOCASE",
+        &format!(
+            "SELECT count(*) FROM {master} WHERE type IN ('table','view') AND name = ?1 COLLATE NOCASE"
+        ),
         [name],
         |r| r.get::<_, i64>(0),
     )? > 0)
+}
+
+/// The attached databases (`main`, and any `ATTACH`ed), SQLite's schemas.
+fn databases(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_database_list ORDER BY seq")?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(names)
 }
 
 /// The SELECT a stream reads, and how to name it in errors.
@@ -69,28 +87,37 @@ fn stream_sql(conn: &Connection, stream: &StreamSpec, path: &str) -> Result<(Str
         return Ok((q.clone(), format!("query of stream `{}`", stream.name)));
     }
     let table = stream.table.as_deref().unwrap_or(&stream.name);
-    let as_is = object_exists(conn, table)?;
-    if !as_is {
-        let dotted_ok = match table.split_once('.') {
-            Some((_, t)) => object_exists(conn, t)?,
-            None => false,
-        };
-        if !dotted_ok {
-            let known = tables(conn)?;
-            return Err(Error::run(format!(
-                "table `{table}` not found in sqlite database {path} (tables: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )));
+    for (schema, t) in table_candidates(table) {
+        if object_exists(conn, schema.as_deref(), &t)? {
+            let q = SqliteDialect.quote_ident(&t);
+            let q = match &schema {
+                Some(s) => format!("{}.{q}", SqliteDialect.quote_ident(s)),
+                None => q,
+            };
+            return Ok((format!("SELECT * FROM {q}"), format!("table `{table}`")));
         }
     }
-    Ok((
-        format!("SELECT * FROM {}", quote_table(table, as_is)),
-        format!("table `{table}`"),
+    let schema = schema_of_name(table, "main");
+    let exists = databases(conn)?.contains(&schema);
+    let known = if exists && schema == "main" {
+        tables(conn)?
+    } else {
+        databases(conn)?
+    };
+    Err(table_not_found(
+        table,
+        ("schema", &schema),
+        exists,
+        &known,
+        &format!("sqlite database {path}"),
     ))
+}
+
+/// Checks one stream: its table is there and its SELECT prepares.
+fn check_stream(conn: &Connection, stream: &StreamSpec, path: &str) -> Result<()> {
+    let (sql, what) = stream_sql(conn, stream, path)?;
+    let stmt = conn.prepare(&sql).map_err(|e| sqlite_err(&what, e))?;
+    declared_fields(&stmt, &what).map(|_| ())
 }
 
 /// Arrow fields from declared column types; `None` where a column has no declared type.
@@ -226,13 +253,27 @@ impl Source for SqliteSource {
             .map_err(|e| Error::run(format!("sqlite check panicked: {e}")))?
     }
 
+    async fn check_streams(&self, streams: &[StreamSpec]) -> Result<Vec<Result<()>>> {
+        let (path, streams) = (self.config.database_path.clone(), streams.to_vec());
+        tokio::task::spawn_blocking(move || {
+            let conn = open(&path)?;
+            Ok(streams
+                .iter()
+                .map(|s| check_stream(&conn, s, &path))
+                .collect())
+        })
+        .await
+        .map_err(|e| Error::run(format!("sqlite check panicked: {e}")))?
+    }
+
     async fn discover(&self) -> Result<Vec<StreamInfo>> {
         let path = self.config.database_path.clone();
         tokio::task::spawn_blocking(move || -> Result<Vec<StreamInfo>> {
             let conn = open(&path)?;
             let mut out = Vec::new();
             for t in tables(&conn)? {
-                let stmt = conn.prepare(&format!("SELECT * FROM {}", quote_table(&t, true)))?;
+                let stmt =
+                    conn.prepare(&format!("SELECT * FROM {}", SqliteDialect.quote_ident(&t)))?;
                 let what = format!("table `{t}`");
                 let fields: Vec<(String, DataType)> = declared_fields(&stmt, &what)?
                     .into_iter()
@@ -241,7 +282,7 @@ impl Source for SqliteSource {
                 // SQLite keeps no row statistics unless ANALYZE ran; counting is a scan of the
                 // table's smallest index, fast for a local file.
                 let rows: i64 = conn.query_row(
-                    &format!("SELECT count(*) FROM {}", quote_table(&t, true)),
+                    &format!("SELECT count(*) FROM {}", SqliteDialect.quote_ident(&t)),
                     [],
                     |r| r.get(0),
                 )?;
