@@ -88,22 +88,15 @@ impl Encoder for CsvEncoder {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.write_header()?;
         let batch = &*super::zoned_text_exact(batch)?;
+        // Lists, structs and maps are written as their JSON text.
+        let batch =
+            &*super::nested::with_json_text(batch, |f| super::nested::is_nested(f.data_type()))?;
         // Errors stay errors: a value that cannot be formatted must fail the run, not be written.
         let options = FormatOptions::default().with_display_error(false);
         let formatters = batch
             .columns()
             .iter()
-            .zip(self.schema.fields())
-            .map(|(a, f)| {
-                if a.data_type().is_nested() {
-                    return Err(Error::run(format!(
-                        "column `{}`: nested type {} cannot be written to CSV",
-                        f.name(),
-                        a.data_type()
-                    )));
-                }
-                Ok(ArrayFormatter::try_new(a.as_ref(), &options)?)
-            })
+            .map(|a| Ok(ArrayFormatter::try_new(a.as_ref(), &options)?))
             .collect::<Result<Vec<_>>>()?;
         let mut field = std::mem::take(&mut self.field);
         for row in 0..batch.num_rows() {

@@ -398,6 +398,18 @@ async fn run_stream(
     let piped: BatchStream = Box::pin(ReceiverStream::new(rx));
     // The stream's `transform:`, if any: checked against the schema before anything is written.
     let (schema, piped) = crate::transform::apply(stream, reader.schema, piped)?;
+    // Dictionary-encoded columns and Float16 reach every destination decoded (as their value
+    // type and Float32): the one place they are cast.
+    let (schema, piped) = match crate::formats::nested::plain_schema(&schema) {
+        None => (schema, piped),
+        Some(plain) => {
+            let to = plain.clone();
+            let piped: BatchStream = Box::pin(
+                piped.map(move |b| b.and_then(|b| crate::formats::nested::cast_to(&b, &to))),
+            );
+            (plain, piped)
+        }
+    };
     // Past the deadline the reader sends the timeout error, so the write fails and cleans up;
     // a write that does not wind down within the grace period is cut off.
     let staged = Deadline::bound(

@@ -47,6 +47,16 @@ pub mod sqlite;
 use crate::spec::StreamSpec;
 use arrow::datatypes::Schema;
 
+/// `batch` with its lists, structs and maps as JSON text (what the SQL destinations without a
+/// native type for them store: see [`crate::formats::nested`]).
+pub fn nested_as_json(
+    batch: &arrow::record_batch::RecordBatch,
+) -> crate::error::Result<std::borrow::Cow<'_, arrow::record_batch::RecordBatch>> {
+    crate::formats::nested::with_json_text(batch, |f| {
+        crate::formats::nested::is_nested(f.data_type())
+    })
+}
+
 /// What differs between SQL databases when writing.
 pub trait Dialect: Send + Sync {
     /// The database's column type for an Arrow type, or why it cannot be stored.

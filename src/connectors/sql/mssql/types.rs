@@ -416,6 +416,8 @@ pub fn column_type_name(d: &DataType, in_key: bool) -> Result<String, String> {
         DataType::Timestamp(u, None) => format!("DATETIME2({})", frac(u)),
         DataType::Timestamp(u, Some(_)) => format!("DATETIMEOFFSET({})", frac(u)),
         DataType::Null => "NVARCHAR(1)".into(),
+        // Lists, structs and maps are stored as their JSON text (see formats::nested).
+        d if crate::formats::nested::is_nested(d) => "NVARCHAR(MAX)".into(),
         other => return Err(format!("Arrow type {other} has no SQL Server mapping")),
     })
 }

@@ -531,6 +531,8 @@ pub fn column_type(d: &DataType) -> Result<String, String> {
         DataType::Time32(_) | DataType::Time64(_) => "TIME(6)".into(),
         DataType::Timestamp(_, _) => "DATETIME(6)".into(),
         DataType::Null => "LONGTEXT".into(),
+        // Lists, structs and maps are stored as their JSON text (see formats::nested).
+        d if crate::formats::nested::is_nested(d) => "JSON".into(),
         other => return Err(format!("Arrow type {other} has no MySQL mapping")),
     })
 }

@@ -486,14 +486,24 @@ pub fn iso_interval(micros: i64, days: i32, months: i32) -> String {
 /// destination separately; this is the natural type of the Arrow data.
 pub fn column_type(dt: &DataType, uuid_ext: bool) -> Result<String, String> {
     match dt {
-        DataType::List(f) | DataType::LargeList(f) => {
-            if matches!(f.data_type(), DataType::List(_) | DataType::LargeList(_)) {
-                return Err("nested lists have no PostgreSQL column type".into());
-            }
+        DataType::List(f) | DataType::LargeList(f) if is_array(dt) => {
             Ok(format!("{}[]", column_type(f.data_type(), false)?))
         }
+        other if is_jsonb(other) => Ok(Enc::Jsonb.sql_type()),
         other => encoder_scalar(other, uuid_ext).map(|e| e.sql_type()),
     }
+}
+
+/// Whether a column of this type is a PostgreSQL array: a one-dimensional list of scalars.
+fn is_array(dt: &DataType) -> bool {
+    matches!(dt, DataType::List(f) | DataType::LargeList(f)
+        if !crate::formats::nested::is_nested(f.data_type()))
+}
+
+/// Whether a column of this type is stored as `jsonb` (its JSON text, see formats::nested):
+/// nested lists, structs and maps — every nested type but a one-dimensional list of scalars.
+pub fn is_jsonb(dt: &DataType) -> bool {
+    crate::formats::nested::is_nested(dt) && !is_array(dt)
 }
 
 /// How an Arrow scalar type is written.
@@ -517,6 +527,8 @@ enum Enc {
     Ts,
     TsTz,
     Interval,
+    /// JSON text (a nested value), sent in jsonb's binary form.
+    Jsonb,
     Null,
 }
 
@@ -539,6 +551,7 @@ impl Enc {
             Enc::Ts => "timestamp".into(),
             Enc::TsTz => "timestamptz".into(),
             Enc::Interval => "interval".into(),
+            Enc::Jsonb => "jsonb".into(),
         }
     }
     fn oid(self) -> u32 {
@@ -558,6 +571,7 @@ impl Enc {
             Enc::Ts => oid::TIMESTAMP,
             Enc::TsTz => oid::TIMESTAMPTZ,
             Enc::Interval => oid::INTERVAL,
+            Enc::Jsonb => oid::JSONB,
         }
     }
 }
@@ -608,6 +622,10 @@ impl ColumnEncoder {
     pub fn new(field: &Field) -> Result<Self, String> {
         let uuid = is_uuid_field(field);
         match field.data_type() {
+            other if is_jsonb(other) => Ok(ColumnEncoder {
+                enc: Enc::Jsonb,
+                list: false,
+            }),
             DataType::List(f) | DataType::LargeList(f) => Ok(ColumnEncoder {
                 enc: encoder_scalar(f.data_type(), false)?,
                 list: true,
@@ -740,6 +758,14 @@ fn write_scalar(enc: Enc, a: &dyn Array, row: usize, out: &mut BytesMut) -> Resu
             put_bytes(out, prim!(a, LargeStringArray).value(row).as_bytes())?
         }
         (Enc::Text, _) => put_bytes(out, prim!(a, StringViewArray).value(row).as_bytes())?,
+        // jsonb's binary input: a version byte (1), then the JSON text.
+        (Enc::Jsonb, _) => {
+            let text = prim!(a, StringArray).value(row).as_bytes();
+            let len = i32::try_from(text.len() + 1).map_err(|_| "JSON value too large")?;
+            out.put_i32(len);
+            out.put_u8(1);
+            out.put_slice(text);
+        }
         (Enc::Bytea | Enc::Uuid, DataType::FixedSizeBinary(_)) => {
             put_bytes(out, prim!(a, FixedSizeBinaryArray).value(row))?
         }

@@ -131,6 +131,8 @@ pub fn declared_type(d: &DataType) -> Result<String, String> {
             }
         }
         DataType::Null => "TEXT".into(),
+        // Lists, structs and maps are stored as their JSON text (see formats::nested).
+        d if crate::formats::nested::is_nested(d) => "JSON".into(),
         other => {
             return Err(format!(
                 "Arrow type {other} has no SQLite mapping; cast it first"
@@ -269,6 +271,19 @@ fn significant_digits(text: &str) -> usize {
     trimmed.len().max(1)
 }
 
+/// A REAL, refusing NaN: SQLite stores NaN as NULL (so a `NOT NULL` column fails with a bare
+/// constraint error, and a nullable one silently loses the value). Infinities are kept.
+fn real(v: f64) -> Result<ToSqlOutput<'static>, String> {
+    if v.is_nan() {
+        return Err(
+            "NaN cannot be stored: SQLite stores NaN as NULL. Filter the row out or \
+             turn the value into NULL or text with a `transform:` before loading"
+                .into(),
+        );
+    }
+    Ok(ToSqlOutput::Owned(Value::Real(v)))
+}
+
 /// The SQLite value for row `i` of `array`, or why it cannot be stored exactly.
 pub fn sql_value(array: &dyn Array, i: usize) -> Result<ToSqlOutput<'_>, String> {
     use ToSqlOutput::{Borrowed, Owned};
@@ -308,13 +323,9 @@ pub fn sql_value(array: &dyn Array, i: usize) -> Result<ToSqlOutput<'_>, String>
                 format!("{v} does not fit SQLite's 64-bit signed INTEGER")
             })?))
         }
-        DataType::Float16 => Borrowed(ValueRef::Real(
-            array.as_primitive::<Float16Type>().value(i).to_f64(),
-        )),
-        DataType::Float32 => Borrowed(ValueRef::Real(
-            array.as_primitive::<Float32Type>().value(i) as f64
-        )),
-        DataType::Float64 => Borrowed(ValueRef::Real(array.as_primitive::<Float64Type>().value(i))),
+        DataType::Float16 => real(array.as_primitive::<Float16Type>().value(i).to_f64())?,
+        DataType::Float32 => real(array.as_primitive::<Float32Type>().value(i) as f64)?,
+        DataType::Float64 => real(array.as_primitive::<Float64Type>().value(i))?,
         DataType::Utf8 => Borrowed(ValueRef::Text(array.as_string::<i32>().value(i).as_bytes())),
         DataType::LargeUtf8 => {
             Borrowed(ValueRef::Text(array.as_string::<i64>().value(i).as_bytes()))

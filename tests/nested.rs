@@ -1,0 +1,264 @@
+//! Nested and legacy types (lists, nested lists, structs, maps with string and integer keys,
+//! dictionaries, float16, INT96 timestamps of years 1 and 9999, NaN) in Parquet files written
+//! by pyarrow and by DuckDB, moved by the built binary into every file format, SQLite,
+//! PostgreSQL and MariaDB, and read back with an independent reader (pyarrow, fastavro,
+//! Python's csv/json/sqlite3, psql, the mariadb client) into one canonical form
+//! (tests/py/nested_files.py) compared with the source file's.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const HELPER: &str = "tests/py/nested_files.py";
+
+/// The test files, written once per test into `dir`.
+fn write_files(dir: &Path) -> [PathBuf; 2] {
+    let out = Command::new(python())
+        .arg(Path::new(ROOT).join(HELPER))
+        .arg("write")
+        .arg(dir)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "writing the test files failed (is duckdb in the test venv?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    [dir.join("pyarrow.parquet"), dir.join("duckdb.parquet")]
+}
+
+/// The rows of `path` (read as `kind`) in canonical form, `reference` giving the types.
+#[track_caller]
+fn canon(
+    reference: &Path,
+    kind: &str,
+    path: &Path,
+    table: Option<&str>,
+    stdin: &str,
+) -> Vec<String> {
+    let mut cmd = Command::new(python());
+    cmd.arg(Path::new(ROOT).join(HELPER))
+        .args(["canon"])
+        .arg(reference)
+        .arg(kind)
+        .arg(path)
+        .args(table)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run python");
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("python output");
+    assert!(
+        out.status.success(),
+        "reading {} back as {kind} failed:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(rows.len(), 3, "three rows in {}", path.display());
+    rows
+}
+
+fn name_of(file: &Path) -> String {
+    file.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+/// Runs one stream `t` from the Parquet file `src` into `destination` (a spec block).
+fn run(dir: &Path, src: &Path, destination: &str) -> Run {
+    let spec = write_spec(
+        dir,
+        &format!("{}.yaml", unique_name("n")),
+        &format!(
+            "version: 1\nname: n\nsource:\n  connector_type: local_file\n  config:\n    file_path: {}\ndestination:\n{destination}streams:\n  - name: t\n",
+            src.display()
+        ),
+    );
+    etl(dir, &["run", &spec])
+}
+
+fn file_destination(out: &Path, format: &str) -> String {
+    format!(
+        "  connector_type: local_file\n  config:\n    base_path: {}\n    format: {format}\n",
+        out.display()
+    )
+}
+
+#[test]
+fn nested_values_survive_every_file_format() {
+    let dir = tempdir();
+    for src in write_files(dir.path()) {
+        let expected = canon(&src, "parquet", &src, None, "");
+        for format in ["parquet", "csv", "json", "jsonl", "avro"] {
+            let out = dir.path().join(format!("{}-{format}", name_of(&src)));
+            run(dir.path(), &src, &file_destination(&out, format)).ok();
+            let got = canon(&src, format, &out.join("t"), None, "");
+            assert_eq!(got, expected, "{} -> {format}", src.display());
+        }
+    }
+}
+
+#[test]
+fn int96_years_1_and_9999_and_legacy_types_read_exactly() {
+    let dir = tempdir();
+    let [pyarrow, _] = write_files(dir.path());
+    let out = dir.path().join("out");
+    run(dir.path(), &pyarrow, &file_destination(&out, "jsonl")).ok();
+    let text = std::fs::read_to_string(files_under(&out.join("t"))[0].clone()).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["ts"], "0001-01-01T00:00:00", "{text}");
+    assert_eq!(first["d"], "red", "a dictionary is written as its value");
+    assert_eq!(first["h"], 1.5, "float16 is written as a float");
+    assert_eq!(
+        first["mi"],
+        serde_json::json!({"1": "one", "-20": "minus twenty"})
+    );
+    assert!(
+        text.contains("\"ts\":\"9999-12-31T23:59:59.999999\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn nested_values_survive_sqlite_as_json_text() {
+    let dir = tempdir();
+    for src in write_files(dir.path()) {
+        let db = dir.path().join(format!("{}.db", name_of(&src)));
+        let sqlite = format!(
+            "  connector_type: sqlite\n  config:\n    database_path: {}\n",
+            db.display()
+        );
+        run(dir.path(), &src, &sqlite).ok();
+        assert_eq!(
+            canon(&src, "sqlite", &db, Some("t"), ""),
+            canon(&src, "parquet", &src, None, ""),
+            "{}",
+            src.display()
+        );
+        let declared = sqlite_scalar(
+            &db,
+            "SELECT type FROM pragma_table_info('t') WHERE name = 's'",
+        );
+        assert_eq!(declared, rusqlite::types::Value::Text("JSON".into()));
+        // SQLite's own JSON functions read the text.
+        let inner = sqlite_scalar(&db, "SELECT json_extract(s, '$.b') FROM t WHERE id = 1");
+        assert_eq!(inner, rusqlite::types::Value::Text("x".into()));
+    }
+}
+
+#[test]
+fn nan_into_sqlite_fails_naming_the_column_and_row_before_the_commit() {
+    let dir = tempdir();
+    write_files(dir.path());
+    let db = dir.path().join("nan.db");
+    let sqlite = format!(
+        "  connector_type: sqlite\n  config:\n    database_path: {}\n",
+        db.display()
+    );
+    let failed =
+        run(dir.path(), &dir.path().join("nan.parquet"), &sqlite).fails(1, "column `f`, row 2");
+    assert!(
+        failed.stderr.contains("SQLite stores NaN as NULL") && failed.stderr.contains("t"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(
+        sqlite_scalar(
+            &db,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+        ),
+        rusqlite::types::Value::Integer(0),
+        "nothing committed"
+    );
+}
+
+#[test]
+fn nested_values_survive_postgres_as_arrays_and_jsonb_and_back() {
+    let dir = tempdir();
+    for src in write_files(dir.path()) {
+        let schema = PgSchema::new(&unique_name("etl_nested"));
+        let pg = format!(
+            "  connector_type: postgresql\n  config:\n    host: {}\n    database: test\n    user: postgres\n    schema: {}\n",
+            pg_host(),
+            schema.0
+        );
+        run(dir.path(), &src, &pg).ok();
+        let expected = canon(&src, "parquet", &src, None, "");
+        let rows = psql(&format!(
+            "SELECT row_to_json(t) FROM {}.t AS t ORDER BY id",
+            schema.0
+        ));
+        assert_eq!(
+            canon(&src, "pgjson", Path::new("-"), None, &rows),
+            expected,
+            "{}",
+            src.display()
+        );
+        let types = psql(&format!(
+            "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) \
+             FROM information_schema.columns WHERE table_schema = '{}' AND table_name = 't' \
+             AND column_name IN ('l', 'll', 's', 'mi', 'ms')",
+            schema.0
+        ));
+        assert_eq!(
+            types,
+            if name_of(&src) == "pyarrow" {
+                "l ARRAY, ll jsonb, s jsonb, ms jsonb, mi jsonb"
+            } else {
+                "l ARRAY, ll jsonb, s jsonb, mi jsonb, ms jsonb"
+            },
+            "one-dimensional lists stay arrays, the rest is jsonb"
+        );
+        // And back to Parquet: the jsonb columns come back as their JSON text.
+        let back = dir.path().join(format!("{}-back", name_of(&src)));
+        let spec = write_spec(
+            dir.path(),
+            "back.yaml",
+            &format!(
+                "version: 1\nname: b\nsource:\n{}destination:\n{}streams:\n  - name: t\n",
+                pg,
+                file_destination(&back, "parquet")
+            ),
+        );
+        etl(dir.path(), &["run", &spec]).ok();
+        assert_eq!(
+            canon(&src, "parquet", &back.join("t"), None, ""),
+            expected,
+            "{} -> PostgreSQL -> Parquet",
+            src.display()
+        );
+    }
+}
+
+#[test]
+fn nested_values_survive_mariadb_as_json() {
+    let dir = tempdir();
+    for src in write_files(dir.path()) {
+        let db = MariaDbDatabase::new(&unique_name("etl_nested"));
+        let my = format!(
+            "  connector_type: mysql\n  config:\n    host: 127.0.0.1\n    database: {}\n    user: root\n",
+            db.0
+        );
+        run(dir.path(), &src, &my).ok();
+        let rows = mariadb(&db.0, "SELECT * FROM t ORDER BY id");
+        assert_eq!(
+            canon(&src, "mariadb", Path::new("-"), None, &rows),
+            canon(&src, "parquet", &src, None, ""),
+            "{}",
+            src.display()
+        );
+        // The server holds JSON: its JSON functions read the values.
+        assert_eq!(
+            mariadb(&db.0, "SELECT JSON_VALUE(s, '$.b') FROM t WHERE id = 1").trim(),
+            "x"
+        );
+    }
+}
