@@ -3,7 +3,9 @@ DuckDB, and reads any copy of them back (files in the five formats, SQLite, Post
 row_to_json, MariaDB's tab-separated output) into one canonical form, one JSON line per row
 ordered by `id`, so that every destination can be compared with the file it came from.
 
-    nested_files.py write DIR          -> DIR/pyarrow.parquet, DIR/duckdb.parquet, DIR/nan.parquet
+    nested_files.py write DIR  -> DIR/pyarrow.parquet, duckdb.parquet, nan.parquet, times.parquet,
+                                  far.parquet
+    nested_files.py layouts DIR -> one Parquet file per page layout and codec (names printed)
     nested_files.py canon REF KIND PATH [TABLE]
         REF: the source Parquet file (its schema says how to read text back)
         KIND: parquet | csv | json | jsonl | avro (PATH a file or a folder of files),
@@ -11,7 +13,7 @@ ordered by `id`, so that every destination can be compared with the file it came
 
 Canonical values: NULL -> null; lists -> lists; structs -> objects; maps -> objects keyed by
 the key's text; floats -> numbers, NaN and infinities -> "NaN", "Infinity", "-Infinity";
-timestamps -> "YYYY-MM-DD HH:MM:SS.ffffff".
+timestamps -> "YYYY-MM-DD HH:MM:SS.ffffff"; binary -> lowercase hex.
 """
 
 import datetime as dt
@@ -64,6 +66,25 @@ def write(folder):
         }
     )
     pq.write_table(nan, os.path.join(folder, "nan.parquet"))
+    times = pa.table(
+        {
+            "id": pa.array([1, 2], pa.int64()),
+            "t32s": pa.array([dt.time(1, 2, 3), None], pa.time32("s")),
+            "t32ms": pa.array([dt.time(1, 2, 3, 4000), None], pa.time32("ms")),
+            "t64us": pa.array([dt.time(23, 59, 59, 999999), None], pa.time64("us")),
+            "t64ns": pa.array([3723004567000, None], pa.time64("ns")),
+            "dur": pa.array([5000, None], pa.duration("ms")),
+        }
+    )
+    pq.write_table(times, os.path.join(folder, "times.parquet"))
+    far = pa.table(
+        {
+            "id": pa.array([1, 2], pa.int64()),
+            "at": pa.array([0, 400_000_000_000], pa.timestamp("s")),  # year 14645
+            "ns": pa.array([0, 1_709_208_000_123_456_789], pa.timestamp("ns")),
+        }
+    )
+    pq.write_table(far, os.path.join(folder, "far.parquet"))
     import duckdb
 
     con = duckdb.connect()
@@ -85,6 +106,53 @@ def write(folder):
           ) AS t(id, l, ll, s, mi, ms, ls)
         ) TO '{path}' (FORMAT parquet)"""
     )
+
+
+def layouts(folder):
+    """One Parquet file per page layout and codec pyarrow writes, all holding the same rows;
+    prints their names."""
+    os.makedirs(folder, exist_ok=True)
+    n = 5000
+    table = pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            "i32": pa.array([(i * 7919) % 1000 - 500 if i % 11 else None for i in range(n)], pa.int32()),
+            "f": pa.array([i / 8 if i % 13 else None for i in range(n)], pa.float64()),
+            "s": pa.array([f"v{i % 97}-\u00e9" if i % 17 else None for i in range(n)], pa.string()),
+            "b": pa.array([bytes([i % 256, 0]) for i in range(n)], pa.binary()),
+            "l": pa.array([[i, None] if i % 5 else None for i in range(n)], pa.list_(pa.int64())),
+        }
+    )
+    cases = {
+        "v1-plain": dict(use_dictionary=False, compression="none"),
+        "v1-dictionary": dict(use_dictionary=True, compression="none"),
+        "v2-dictionary-snappy": dict(data_page_version="2.0", compression="snappy"),
+        "v2-plain-zstd": dict(data_page_version="2.0", use_dictionary=False, compression="zstd"),
+        "gzip": dict(compression="gzip"),
+        "brotli": dict(compression="brotli"),
+        "lz4-raw": dict(compression="lz4"),
+        "delta": dict(
+            use_dictionary=False,
+            column_encoding={
+                "id": "DELTA_BINARY_PACKED",
+                "i32": "DELTA_BINARY_PACKED",
+                "s": "DELTA_LENGTH_BYTE_ARRAY",
+                "b": "DELTA_BYTE_ARRAY",
+            },
+        ),
+        "v2-delta": dict(
+            data_page_version="2.0",
+            use_dictionary=False,
+            column_encoding={"id": "DELTA_BINARY_PACKED", "s": "DELTA_BYTE_ARRAY"},
+        ),
+        "byte-stream-split": dict(
+            use_dictionary=False, column_encoding={"f": "BYTE_STREAM_SPLIT", "i32": "BYTE_STREAM_SPLIT"}
+        ),
+        "small-pages": dict(data_page_size=256, write_batch_size=64, row_group_size=1000),
+    }
+    for name, options in cases.items():
+        pq.write_table(table, os.path.join(folder, name + ".parquet"), **options)
+        print(name)
 
 
 def special_float(v):
@@ -129,7 +197,9 @@ def canon(value, typ):
                     text = text[: -len(suffix)]
             value = dt.datetime.fromisoformat(text)
         return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    return str(value) if not isinstance(value, (bytes, bool)) else value
+    if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+        return value.hex() if isinstance(value, bytes) else str(value).lower()
+    return str(value) if not isinstance(value, bool) else value
 
 
 def key_text(k, typ):
@@ -213,6 +283,8 @@ def read(ref, kind, path, table=None):
 if __name__ == "__main__":
     if sys.argv[1] == "write":
         write(sys.argv[2])
+    elif sys.argv[1] == "layouts":
+        layouts(sys.argv[2])
     elif sys.argv[1] == "canon":
         read(*sys.argv[2:])
     else:

@@ -418,7 +418,7 @@ pub fn column_type_name(d: &DataType, in_key: bool) -> Result<String, String> {
         DataType::Null => "NVARCHAR(1)".into(),
         // Lists, structs and maps are stored as their JSON text (see formats::nested).
         d if crate::formats::nested::is_nested(d) => "NVARCHAR(MAX)".into(),
-        other => return Err(format!("Arrow type {other} has no SQL Server mapping")),
+        other => return Err(crate::connectors::sql::no_column_type("SQL Server", other)),
     })
 }
 

@@ -152,7 +152,7 @@ pub fn column_type(d: &DataType, in_key: bool) -> Result<String, String> {
         d if crate::formats::nested::is_nested(d) => {
             if in_key { "VARCHAR2(4000)" } else { "CLOB" }.into()
         }
-        other => return Err(format!("Arrow type {other} has no Oracle mapping")),
+        other => return Err(crate::connectors::sql::no_column_type("Oracle", other)),
     })
 }
 
@@ -205,7 +205,7 @@ pub fn bind_type(d: &DataType, in_key: bool) -> Result<OracleType, String> {
                 OracleType::Long
             }
         }
-        other => return Err(format!("Arrow type {other} has no Oracle mapping")),
+        other => return Err(crate::connectors::sql::no_column_type("Oracle", other)),
     })
 }
 
@@ -340,7 +340,7 @@ pub fn bind_value(array: &dyn Array, i: usize) -> Result<BindValue, String> {
                 ))
             }
         }
-        other => return Err(format!("Arrow type {other} has no Oracle mapping")),
+        other => return Err(crate::connectors::sql::no_column_type("Oracle", other)),
     })
 }
 

@@ -601,7 +601,7 @@ fn encoder_scalar(dt: &DataType, uuid_ext: bool) -> Result<Enc, String> {
         DataType::Timestamp(_, Some(_)) => Enc::TsTz,
         DataType::Interval(IntervalUnit::MonthDayNano) => Enc::Interval,
         DataType::Null => Enc::Null,
-        other => return Err(format!("Arrow type {other} has no PostgreSQL column type")),
+        other => return Err(crate::connectors::sql::no_column_type("PostgreSQL", other)),
     })
 }
 
@@ -814,9 +814,15 @@ fn write_scalar(enc: Enc, a: &dyn Array, row: usize, out: &mut BytesMut) -> Resu
                     .value(row)
                     .checked_mul(1000),
                 TimeUnit::Microsecond => Some(prim!(a, TimestampMicrosecondArray).value(row)),
-                TimeUnit::Nanosecond => Some(nanos_to_micros(
-                    prim!(a, TimestampNanosecondArray).value(row),
-                )?),
+                TimeUnit::Nanosecond => {
+                    let ns = prim!(a, TimestampNanosecondArray).value(row);
+                    Some(nanos_to_micros(ns).map_err(|_| {
+                        format!(
+                            "timestamp {} has a fraction below a microsecond, which PostgreSQL cannot store",
+                            crate::values::timestamp_nanos_text(ns)
+                        )
+                    })?)
+                }
             }
             .and_then(|us| us.checked_sub(PG_EPOCH_US))
             .ok_or("timestamp out of range")?;

@@ -133,11 +133,7 @@ pub fn declared_type(d: &DataType) -> Result<String, String> {
         DataType::Null => "TEXT".into(),
         // Lists, structs and maps are stored as their JSON text (see formats::nested).
         d if crate::formats::nested::is_nested(d) => "JSON".into(),
-        other => {
-            return Err(format!(
-                "Arrow type {other} has no SQLite mapping; cast it first"
-            ))
-        }
+        other => return Err(crate::connectors::sql::no_column_type("SQLite", other)),
     })
 }
 
@@ -371,10 +367,21 @@ pub fn sql_value(array: &dyn Array, i: usize) -> Result<ToSqlOutput<'_>, String>
                 TimeUnit::Microsecond => Some(raw),
                 TimeUnit::Nanosecond if raw % 1000 == 0 => Some(raw / 1000),
                 TimeUnit::Nanosecond => {
-                    return Err(format!("timestamp {raw}ns has sub-microsecond digits"))
+                    return Err(format!(
+                        "timestamp {} has digits below the microsecond, which etl's SQLite text keeps no room for",
+                        crate::values::timestamp_nanos_text(raw)
+                    ))
                 }
             };
-            owned_text(us.and_then(|us| format_timestamp_micros(us, tz.is_some())))?
+            let text = us.and_then(|us| format_timestamp_micros(us, tz.is_some()));
+            // Years past 9999 (or before 1) are written with a sign (`+14645-06-30 ...`), which
+            // SQLite's date and time functions do not read.
+            if let Some(t) = text.as_deref().filter(|t| t.starts_with(['+', '-'])) {
+                return Err(format!(
+                    "timestamp {t} is outside years 1-9999, which SQLite's date and time functions take"
+                ));
+            }
+            owned_text(text)?
         }
         DataType::Decimal32(_, s) => Owned(Value::Text(format_decimal(
             array.as_primitive::<Decimal32Type>().value(i) as i128,
@@ -388,7 +395,7 @@ pub fn sql_value(array: &dyn Array, i: usize) -> Result<ToSqlOutput<'_>, String>
             array.as_primitive::<Decimal128Type>().value(i),
             *s,
         ))),
-        other => return Err(format!("Arrow type {other} has no SQLite mapping")),
+        other => return Err(crate::connectors::sql::no_column_type("SQLite", other)),
     })
 }
 
