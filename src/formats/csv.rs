@@ -98,13 +98,15 @@ impl Encoder for CsvEncoder {
             .iter()
             .map(|a| Ok(ArrayFormatter::try_new(a.as_ref(), &options)?))
             .collect::<Result<Vec<_>>>()?;
+        // Logical nulls: a Null-typed column has no validity buffer, yet every value is NULL.
+        let nulls: Vec<_> = batch.columns().iter().map(|a| a.logical_nulls()).collect();
         let mut field = std::mem::take(&mut self.field);
         for row in 0..batch.num_rows() {
             for (c, fmt) in formatters.iter().enumerate() {
                 if c > 0 {
                     self.line.push(self.delimiter);
                 }
-                if batch.column(c).is_null(row) {
+                if nulls[c].as_ref().is_some_and(|n| n.is_null(row)) {
                     self.line.extend_from_slice(self.null_value.as_bytes());
                     continue;
                 }

@@ -50,6 +50,8 @@ def write(folder):
             ),
             "d": pa.array(["red", None, "red"]).dictionary_encode(),
             "h": pa.array([1.5, None, -2.25], pa.float16()),
+            "n": pa.array([None, None, None], pa.null()),
+            "sv": pa.array(["view", None, ""], pa.string_view()),
             "ts": pa.array(
                 [us(1, 1, 1), us(9999, 12, 31, 23, 59, 59, 999999), us(2024, 2, 29, 12, 0, 0, 123456)],
                 pa.timestamp("us"),
@@ -197,7 +199,7 @@ def canon(value, typ):
                     text = text[: -len(suffix)]
             value = dt.datetime.fromisoformat(text)
         return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-    if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+    if pa.types.is_binary(typ) or pa.types.is_large_binary(typ) or pa.types.is_binary_view(typ):
         return value.hex() if isinstance(value, bytes) else str(value).lower()
     return str(value) if not isinstance(value, bool) else value
 
@@ -232,15 +234,18 @@ def read(ref, kind, path, table=None):
         for f in files_of(path, "parquet"):
             records += pq.read_table(f, coerce_int96_timestamp_unit="us").to_pylist()
     elif kind == "csv":
-        import csv
+        import pyarrow.csv as pcsv
 
         for f in files_of(path, "csv"):
-            with open(f, newline="", encoding="utf-8") as fh:
-                reader = csv.reader(fh)
-                header = next(reader)
-                for row in reader:
-                    # etl writes NULL as an empty unquoted field; no test value is "".
-                    records.append({h: (v if v != "" else None) for h, v in zip(header, row)})
+            names = pcsv.read_csv(f, read_options=pcsv.ReadOptions(skip_rows_after_names=10**9)).column_names
+            # Every column as text: an unquoted empty field is NULL, a quoted one ("") the
+            # empty string (etl's rule, PostgreSQL's COPY ... CSV).
+            convert = pcsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            )
+            records += pcsv.read_csv(f, convert_options=convert).to_pylist()
     elif kind in ("json", "jsonl"):
         for f in files_of(path, kind):
             with open(f, encoding="utf-8") as fh:

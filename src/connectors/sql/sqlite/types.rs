@@ -291,6 +291,8 @@ pub fn sql_value(array: &dyn Array, i: usize) -> Result<ToSqlOutput<'_>, String>
             .ok_or_else(|| "value is out of the representable date range".to_string())
     };
     Ok(match array.data_type() {
+        // A Null-typed column has no validity buffer: `is_null` above says false.
+        DataType::Null => Borrowed(ValueRef::Null),
         DataType::Boolean => Borrowed(ValueRef::Integer(array.as_boolean().value(i) as i64)),
         DataType::Int8 => Borrowed(ValueRef::Integer(
             array.as_primitive::<Int8Type>().value(i) as i64
