@@ -370,3 +370,33 @@ fn parquet_of_every_page_layout_and_codec_pyarrow_writes_is_read_exactly() {
         );
     }
 }
+
+#[test]
+fn a_transform_reads_dictionaries_and_nested_columns() {
+    let dir = tempdir();
+    let [pyarrow, _] = write_files(dir.path());
+    let out = dir.path().join("out");
+    let spec = write_spec(
+        dir.path(),
+        "t.yaml",
+        &format!(
+            "version: 1\nname: t\nsource:\n  connector_type: local_file\n  config:\n    file_path: {}\ndestination:\n{}streams:\n  - name: t\n    transform:\n      filter: \"d = 'red'\"\n      select: [id, d, h, mi]\n",
+            pyarrow.display(),
+            file_destination(&out, "jsonl")
+        ),
+    );
+    // polars panicked on a dictionary column before the runner decoded them ahead of it.
+    etl(dir.path(), &["run", &spec]).ok();
+    let text = std::fs::read_to_string(&files_under(&out.join("t"))[0]).unwrap();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            serde_json::json!({"id": 1, "d": "red", "h": 1.5, "mi": {"1": "one", "-20": "minus twenty"}}),
+            serde_json::json!({"id": 3, "d": "red", "h": -2.25, "mi": null}),
+        ]
+    );
+}

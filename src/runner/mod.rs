@@ -396,12 +396,11 @@ async fn run_stream(
         max
     });
     let piped: BatchStream = Box::pin(ReceiverStream::new(rx));
-    // The stream's `transform:`, if any: checked against the schema before anything is written.
-    let (schema, piped) = crate::transform::apply(stream, reader.schema, piped)?;
-    // Dictionary-encoded columns and Float16 reach every destination decoded (as their value
-    // type and Float32): the one place they are cast.
-    let (schema, piped) = match crate::formats::nested::plain_schema(&schema) {
-        None => (schema, piped),
+    // Dictionary-encoded columns and Float16 reach the transform and every destination decoded
+    // (as their value type and Float32): the one place they are cast (polars, for one, panics
+    // on a dictionary).
+    let (schema, piped) = match crate::formats::nested::plain_schema(&reader.schema) {
+        None => (reader.schema, piped),
         Some(plain) => {
             let to = plain.clone();
             let piped: BatchStream = Box::pin(
@@ -410,6 +409,8 @@ async fn run_stream(
             (plain, piped)
         }
     };
+    // The stream's `transform:`, if any: checked against the schema before anything is written.
+    let (schema, piped) = crate::transform::apply(stream, schema, piped)?;
     // Past the deadline the reader sends the timeout error, so the write fails and cleans up;
     // a write that does not wind down within the grace period is cut off.
     let staged = Deadline::bound(

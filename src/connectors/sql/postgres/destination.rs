@@ -245,8 +245,9 @@ impl Driver for PostgresConfig {
         let send_err = run_err;
         let mut rows = 0u64;
         while let Some(batch) = batches.next().await {
-            let batch = batch?; // a source error: dropping the sink aborts the COPY
-                                // Nested lists, structs and maps as their JSON text, for the jsonb encoders.
+            // A source error: dropping the sink aborts the COPY.
+            let batch = batch?;
+            // Nested lists, structs and maps as their JSON text, for the jsonb encoders.
             let batch = crate::formats::nested::with_json_text(&batch, |f| {
                 super::types::is_jsonb(f.data_type())
             })?;
