@@ -919,6 +919,11 @@ mod tests {
         assert_eq!(f(DataType::Float64), "FLOAT");
         assert_eq!(f(DataType::Decimal128(38, 10)), "DECIMAL(38,10)");
         assert_eq!(f(DataType::Utf8), "NVARCHAR(MAX)");
+        assert_eq!(
+            f(DataType::new_list(DataType::Int64, true)),
+            "NVARCHAR(MAX)",
+            "nested values are stored as JSON text"
+        );
         assert_eq!(f(DataType::Binary), "VARBINARY(MAX)");
         assert_eq!(f(DataType::FixedSizeBinary(4)), "BINARY(4)");
         assert_eq!(f(DataType::Date32), "DATE");

@@ -970,6 +970,49 @@ mod tests {
     }
 
     #[test]
+    fn flat_lists_are_arrays_and_other_nested_values_jsonb() {
+        use arrow::array::{ArrayRef, Int64Builder, ListBuilder, StringArray};
+        let flat = DataType::new_list(DataType::Int64, true);
+        let nested = DataType::new_list(flat.clone(), true);
+        assert_eq!(column_type(&flat, false).unwrap(), "bigint[]");
+        assert_eq!(column_type(&nested, false).unwrap(), "jsonb");
+        let map = DataType::Map(
+            Arc::new(Field::new(
+                "entries",
+                DataType::Struct(
+                    vec![
+                        Field::new("key", DataType::Int64, false),
+                        Field::new("value", DataType::Utf8, true),
+                    ]
+                    .into(),
+                ),
+                false,
+            )),
+            false,
+        );
+        assert_eq!(column_type(&map, false).unwrap(), "jsonb");
+        // The batch reaches the encoder as JSON text; jsonb's binary form is version 1 + text.
+        let mut b = ListBuilder::new(ListBuilder::new(Int64Builder::new()));
+        b.values().values().append_value(7);
+        b.values().append(true);
+        b.append(true);
+        let list: ArrayRef = Arc::new(b.finish());
+        let field = Arc::new(Field::new("ll", list.data_type().clone(), true));
+        let text = crate::formats::nested::json_text(&field, list.as_ref()).unwrap();
+        assert_eq!(
+            text.as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .value(0),
+            "[[7]]"
+        );
+        let enc = ColumnEncoder::new(&field).unwrap();
+        let mut out = BytesMut::new();
+        enc.write(text.as_ref(), 0, &mut out).unwrap();
+        assert_eq!(&out[..], b"\0\0\0\x06\x01[[7]]");
+    }
+
+    #[test]
     fn intervals_are_iso_8601() {
         assert_eq!(iso_interval(0, 0, 0), "PT0S");
         assert_eq!(
