@@ -400,3 +400,45 @@ fn a_transform_reads_dictionaries_and_nested_columns() {
         ]
     );
 }
+
+#[test]
+fn nested_values_written_to_json_and_csv_read_back_with_a_declared_schema() {
+    let dir = tempdir();
+    let [pyarrow, _] = write_files(dir.path());
+    let expected = canon(&pyarrow, "parquet", &pyarrow, None, "");
+    for format in ["jsonl", "json", "csv"] {
+        let text = dir.path().join(format!("text-{format}"));
+        run(dir.path(), &pyarrow, &file_destination(&text, format)).ok();
+        let back = dir.path().join(format!("back-{format}"));
+        let spec = write_spec(
+            dir.path(),
+            &format!("back-{format}.yaml"),
+            &format!(
+                "version: 1\nname: b\nsource:\n  connector_type: local_file\n  config:\n    file_path: {}\ndestination:\n{}streams:\n  - name: t\n    schema:\n      l: list<int64>\n      ll: list<list<int64>>\n      ls: list<string>\n      s: 'struct<a: int32, b: string, c: list<float64>>'\n      ms: map<string, int64>\n      mi: map<int64, string>\n      ml: map<int32, list<int64>>\n      ts: timestamp\n",
+                text.join("t").display(),
+                file_destination(&back, "parquet")
+            ),
+        );
+        etl(dir.path(), &["run", &spec]).ok();
+        assert_eq!(
+            canon(&pyarrow, "parquet", &back.join("t"), None, ""),
+            expected,
+            "{format} -> Parquet"
+        );
+        // The nested columns are nested again, not text.
+        let out = std::process::Command::new(python())
+            .args([
+                "-c",
+                "import sys, pyarrow.parquet as pq; print(pq.read_schema(sys.argv[1]).field('mi').type)",
+            ])
+            .arg(&files_under(&back.join("t"))[0])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "map<int64, string ('mi')>",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

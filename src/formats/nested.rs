@@ -106,6 +106,46 @@ pub fn with_json_text(
     )?))
 }
 
+/// Reads JSON text (what [`json_text`] writes) back into values of `field`'s nested type:
+/// how the CSV reader takes a column whose `schema:` type is a list, struct or map.
+pub fn from_json_text(field: &Field, text: &arrow::array::StringArray) -> Result<ArrayRef> {
+    let schema = Arc::new(Schema::new(vec![field.clone().with_name("v")]));
+    let mut lines = Vec::with_capacity(text.len() * 16);
+    for value in text.iter() {
+        lines.extend_from_slice(b"{\"v\":");
+        lines.extend_from_slice(value.unwrap_or("null").as_bytes());
+        lines.extend_from_slice(b"}\n");
+    }
+    let bad = |e: ArrowError| {
+        Error::run(format!(
+            "column `{}`: a value is not {} written as JSON ({e})",
+            field.name(),
+            field.data_type()
+        ))
+    };
+    let mut decoder = arrow::json::ReaderBuilder::new(schema)
+        .with_batch_size(text.len().max(1))
+        .build_decoder()
+        .map_err(bad)?;
+    let mut rest = &lines[..];
+    while !rest.is_empty() {
+        let n = decoder.decode(rest).map_err(bad)?;
+        if n == 0 {
+            break;
+        }
+        rest = &rest[n..];
+    }
+    let batch = decoder.flush().map_err(bad)?;
+    match batch {
+        Some(b) if b.num_rows() == text.len() => Ok(b.column(0).clone()),
+        _ => Err(Error::run(format!(
+            "column `{}`: its JSON values did not read as {} rows",
+            field.name(),
+            text.len()
+        ))),
+    }
+}
+
 /// Writes maps whose keys are not strings as JSON objects keyed by each key's text (arrow-json
 /// refuses them: "Only UTF8 keys supported by JSON MapArray Writer").
 #[derive(Debug)]
@@ -365,6 +405,23 @@ mod tests {
                 Some("{\"a\":null,\"b\":\"y\"}".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn json_text_reads_back_into_the_nested_type() {
+        let ty = DataType::new_list(DataType::Int64, true);
+        let field = Field::new("l", ty.clone(), true);
+        let text = StringArray::from(vec![Some("[1,null,3]"), None, Some("[]")]);
+        let back = from_json_text(&field, &text).unwrap();
+        assert_eq!(back.data_type(), &ty);
+        let f = Arc::new(field.clone());
+        assert_eq!(
+            texts(&json_text(&f, back.as_ref()).unwrap()),
+            [Some("[1,null,3]".to_string()), None, Some("[]".to_string())]
+        );
+        let bad = StringArray::from(vec![Some("[1,"), Some("2")]);
+        let e = from_json_text(&field, &bad).unwrap_err().to_string();
+        assert!(e.contains("column `l`"), "{e}");
     }
 
     #[test]
