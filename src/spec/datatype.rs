@@ -6,7 +6,10 @@ use arrow::datatypes::{DataType, Field, TimeUnit};
 use std::sync::Arc;
 
 /// The type names accepted, for error messages.
-pub const KNOWN: &str = "bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, decimal(p,s), string, binary, date, time, timestamp, timestamptz, timestamp[unit], timestamp[unit, tz], list<type>, struct<name: type, ...>, map<key type, value type>";
+pub const KNOWN: &str = "bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, decimal(p,s), string, binary, date, time, timestamp, timestamptz, timestamp[unit], timestamp[unit, tz]";
+
+/// The nested type forms accepted (file `schema:` only: a transform cannot cast to them).
+pub const NESTED: &str = "list<type>, struct<name: type, ...>, map<key type, value type>";
 
 /// Parses a type name (case-insensitive, spaces ignored; common SQL spellings accepted), or a
 /// nested type of them: `list<int64>`, `struct<a: string, b: list<float64>>`,
@@ -74,7 +77,7 @@ fn scalar(text: &str) -> Result<DataType, String> {
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_ascii_lowercase();
-    let bad = || format!("unknown type `{text}` (known: {KNOWN})");
+    let bad = || format!("unknown type `{text}` (known: {KNOWN}; nested: {NESTED})");
     Ok(match t.as_str() {
         "bool" | "boolean" => DataType::Boolean,
         "int8" | "tinyint" => DataType::Int8,
