@@ -186,6 +186,15 @@ pub fn format_timestamp_micros(us: i64, with_offset: bool) -> Option<String> {
     Some(s)
 }
 
+/// A nanosecond timestamp in calendar form (`2024-02-29 12:00:00.123456789`), for messages
+/// about a value: its raw number says nothing to a user.
+pub fn timestamp_nanos_text(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns)
+        .naive_utc()
+        .format("%Y-%m-%d %H:%M:%S%.9f")
+        .to_string()
+}
+
 pub fn format_date(days: i32) -> Option<String> {
     NaiveDate::from_num_days_from_ce_opt(days.checked_add(UNIX_EPOCH_DAYS_FROM_CE)?)
         .map(|d| d.format("%Y-%m-%d").to_string())

@@ -5,40 +5,23 @@
 
 mod common;
 use common::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-static N: AtomicUsize = AtomicUsize::new(0);
-
-/// A MariaDB database and a PostgreSQL schema with the same unique name, dropped at the end.
-struct Both(String);
+/// A MariaDB database and a PostgreSQL schema with the same unique name, dropped at the end
+/// (the two guards are held for their `Drop`).
+struct Both(
+    String,
+    #[allow(dead_code)] MariaDbDatabase,
+    #[allow(dead_code)] PgSchema,
+);
 
 impl Both {
     fn new() -> Both {
-        let name = format!(
-            "etl_x_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        mariadb(
-            "mysql",
-            &format!(
-                "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} CHARACTER SET utf8mb4"
-            ),
-        );
-        psql(&format!(
-            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
-        ));
-        Both(name)
-    }
-}
-
-impl Drop for Both {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("mariadb")
-            .args(["-h", "127.0.0.1", "-uroot", "-e"])
-            .arg(format!("DROP DATABASE IF EXISTS {}", self.0))
-            .output();
-        pg_drop_schema(&self.0);
+        let name = unique_name("etl_x");
+        Both(
+            name.clone(),
+            MariaDbDatabase::new(&name),
+            PgSchema::new(&name),
+        )
     }
 }
 

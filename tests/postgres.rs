@@ -303,10 +303,16 @@ fn csv_round_trip_keeps_scalar_values() {
     ));
     let dir = tempdir();
     let out = dir.path().join("out");
-    // CSV has no lists: the array columns fail clearly, so this stream leaves them out.
+    // CSV has no lists: the array columns are written as JSON text (a list of integers reads
+    // back as text, not as an array), so the round trip below leaves them out.
     let cols = ORIG_SCALARS.replace("::text", "");
-    let r = run(dir.path(), &spec(&pg(&src, ""), &files(&out, "csv"), ""));
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    let all = dir.path().join("all");
+    run(dir.path(), &spec(&pg(&src, ""), &files(&all, "csv"), "")).ok();
+    let text = std::fs::read_to_string(&files_under(&all.join("AllTypes"))[0]).unwrap();
+    assert!(
+        text.lines().any(|l| l.contains("\"[") && l.contains("]\"")),
+        "{text}"
+    );
     let query = format!("SELECT {cols} FROM \"{src}\".\"AllTypes\"");
     run(
         dir.path(),

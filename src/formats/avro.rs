@@ -13,10 +13,23 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::io::Read;
 
-struct AvroEncoder(AvroWriter<SharedBuf>);
+struct AvroEncoder {
+    writer: AvroWriter<SharedBuf>,
+    /// The schema written when maps with keys other than strings have them as text (Avro
+    /// maps have string keys only).
+    text_keys: Option<SchemaRef>,
+}
 
 impl Encoder for AvroEncoder {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let converted;
+        let batch = match &self.text_keys {
+            None => batch,
+            Some(schema) => {
+                converted = super::nested::cast_to(batch, schema)?;
+                &converted
+            }
+        };
         // Avro's long is signed: arrow-avro refuses a larger uint64 without naming the column.
         for (f, a) in batch.schema().fields().iter().zip(batch.columns()) {
             if let Some(a) = a.as_primitive_opt::<arrow::datatypes::UInt64Type>() {
@@ -33,11 +46,11 @@ impl Encoder for AvroEncoder {
                 }
             }
         }
-        self.0.write(batch)?;
+        self.writer.write(batch)?;
         Ok(())
     }
     fn finish(mut self: Box<Self>) -> Result<()> {
-        self.0.finish()?;
+        self.writer.finish()?;
         Ok(())
     }
 }
@@ -53,10 +66,11 @@ pub(super) fn encoder(
         Compression::Zstd => Some(CompressionCodec::ZStandard),
         _ => None,
     };
-    let writer = WriterBuilder::new(schema.as_ref().clone())
+    let text_keys = super::nested::text_keys_schema(&schema);
+    let writer = WriterBuilder::new(text_keys.as_ref().unwrap_or(&schema).as_ref().clone())
         .with_compression(codec)
         .build(buf)?;
-    Ok(Box::new(AvroEncoder(writer)))
+    Ok(Box::new(AvroEncoder { writer, text_keys }))
 }
 
 /// A blocking `Read` over byte chunks sent from an async download, so arrow-avro's

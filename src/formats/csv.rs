@@ -88,30 +88,25 @@ impl Encoder for CsvEncoder {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.write_header()?;
         let batch = &*super::zoned_text_exact(batch)?;
+        // Lists, structs and maps are written as their JSON text.
+        let batch =
+            &*super::nested::with_json_text(batch, |f| super::nested::is_nested(f.data_type()))?;
         // Errors stay errors: a value that cannot be formatted must fail the run, not be written.
         let options = FormatOptions::default().with_display_error(false);
         let formatters = batch
             .columns()
             .iter()
-            .zip(self.schema.fields())
-            .map(|(a, f)| {
-                if a.data_type().is_nested() {
-                    return Err(Error::run(format!(
-                        "column `{}`: nested type {} cannot be written to CSV",
-                        f.name(),
-                        a.data_type()
-                    )));
-                }
-                Ok(ArrayFormatter::try_new(a.as_ref(), &options)?)
-            })
+            .map(|a| Ok(ArrayFormatter::try_new(a.as_ref(), &options)?))
             .collect::<Result<Vec<_>>>()?;
+        // Logical nulls: a Null-typed column has no validity buffer, yet every value is NULL.
+        let nulls: Vec<_> = batch.columns().iter().map(|a| a.logical_nulls()).collect();
         let mut field = std::mem::take(&mut self.field);
         for row in 0..batch.num_rows() {
             for (c, fmt) in formatters.iter().enumerate() {
                 if c > 0 {
                     self.line.push(self.delimiter);
                 }
-                if batch.column(c).is_null(row) {
+                if nulls[c].as_ref().is_some_and(|n| n.is_null(row)) {
                     self.line.extend_from_slice(self.null_value.as_bytes());
                     continue;
                 }
@@ -188,6 +183,8 @@ struct CsvDecoder {
     /// decoded here, as arrow-csv cannot parse binary.
     schema: SchemaRef,
     hex_columns: Vec<usize>,
+    /// Lists, structs and maps: read as text (the writer's JSON) and decoded here.
+    json_columns: Vec<usize>,
 }
 
 impl PushDecoder for CsvDecoder {
@@ -211,7 +208,7 @@ impl PushDecoder for CsvDecoder {
             }
             _ => batch,
         };
-        self.binary_from_hex(batch).map(Some)
+        self.decode_writer_text(batch).map(Some)
     }
 }
 
@@ -455,12 +452,17 @@ impl QuoteScan {
 }
 
 impl CsvDecoder {
-    /// Binary columns, read as text, decoded from the writer's hex digits.
-    fn binary_from_hex(&self, batch: RecordBatch) -> Result<RecordBatch> {
-        if self.hex_columns.is_empty() {
+    /// Binary columns, read as text, decoded from the writer's hex digits; nested columns
+    /// from its JSON text.
+    fn decode_writer_text(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        if self.hex_columns.is_empty() && self.json_columns.is_empty() {
             return Ok(batch);
         }
         let mut columns = batch.columns().to_vec();
+        for &i in &self.json_columns {
+            columns[i] =
+                super::nested::from_json_text(self.schema.field(i), columns[i].as_string::<i32>())?;
+        }
         for &i in &self.hex_columns {
             let name = self.schema.field(i).name();
             let text = columns[i].as_string::<i32>();
@@ -512,12 +514,22 @@ pub fn decoder(
         .filter(|(_, f)| f.data_type() == &DataType::Binary)
         .map(|(i, _)| i)
         .collect();
+    let json_columns: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| super::nested::is_nested(f.data_type()))
+        .map(|(i, _)| i)
+        .collect();
     let as_read = Schema::new_with_metadata(
         schema
             .fields()
             .iter()
             .map(|f| match f.data_type() {
                 DataType::Binary => f.as_ref().clone().with_data_type(DataType::Utf8),
+                d if super::nested::is_nested(d) => {
+                    f.as_ref().clone().with_data_type(DataType::Utf8)
+                }
                 _ => f.as_ref().clone(),
             })
             .collect::<Vec<_>>(),
@@ -527,6 +539,7 @@ pub fn decoder(
         scan: QuoteScan::new(&schema, options),
         schema,
         hex_columns,
+        json_columns,
         inner: ReaderBuilder::new(Arc::new(as_read))
             .with_header(options.header)
             .with_delimiter(options.delimiter)

@@ -245,9 +245,11 @@ pub(super) fn encoder(
 struct NonFiniteAsText;
 
 /// etl's JSON encoders: `json`/`jsonb` text columns as JSON values ([`JsonColumns`]), NaN and
-/// infinities as text ([`NonFiniteAsText`]), arrow-json's own for everything else.
+/// infinities as text ([`NonFiniteAsText`]), maps with keys other than strings as objects keyed
+/// by the keys' text ([`super::nested::MapKeysAsText`]), arrow-json's own for everything else.
+/// Nested values written as JSON text anywhere else go through these too.
 #[derive(Debug)]
-struct JsonEncoders;
+pub(crate) struct JsonEncoders;
 
 impl EncoderFactory for JsonEncoders {
     fn make_default_encoder<'a>(
@@ -256,10 +258,13 @@ impl EncoderFactory for JsonEncoders {
         array: &'a dyn Array,
         options: &'a EncoderOptions,
     ) -> std::result::Result<Option<NullableEncoder<'a>>, ArrowError> {
-        match JsonColumns.make_default_encoder(field, array, options)? {
-            Some(e) => Ok(Some(e)),
-            None => NonFiniteAsText.make_default_encoder(field, array, options),
+        if let Some(e) = JsonColumns.make_default_encoder(field, array, options)? {
+            return Ok(Some(e));
         }
+        if let Some(e) = NonFiniteAsText.make_default_encoder(field, array, options)? {
+            return Ok(Some(e));
+        }
+        super::nested::MapKeysAsText.make_default_encoder(field, array, options)
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod avro;
 pub mod csv;
 pub mod json;
+pub mod nested;
 pub mod parquet;
 
 use crate::error::{Error, Result};

@@ -7,6 +7,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 #[allow(deprecated)]
 use parquet::arrow::async_reader::ParquetObjectReader;
 use parquet::arrow::{ArrowWriter, ParquetRecordBatchStreamBuilder};
@@ -63,9 +64,53 @@ pub async fn read(
     meta: &ObjectMeta,
     batch_size: usize,
 ) -> Result<(SchemaRef, BatchStream)> {
-    let reader = ParquetObjectReader::new(store, meta.location.clone()).with_file_size(meta.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+    let mut reader =
+        ParquetObjectReader::new(store, meta.location.clone()).with_file_size(meta.size);
+    let mut metadata = ArrowReaderMetadata::load_async(&mut reader, Default::default()).await?;
+    if let Some(schema) = int96_as_micros(&metadata) {
+        metadata = ArrowReaderMetadata::try_new(
+            metadata.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(schema),
+        )?;
+    }
+    let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
     let schema = builder.schema().clone();
     let stream = builder.with_batch_size(batch_size).build()?;
     Ok((schema, stream.map_err(Error::from).boxed()))
+}
+
+/// The file's Arrow schema with its top-level INT96 columns (Spark's, Impala's and Hive's
+/// legacy timestamps) read as microsecond timestamps, or `None` when it has none. Read as
+/// nanoseconds (the parquet crate's default) any date outside 1677-2262 overflows into a wrong
+/// value; microseconds hold years 1-9999 and are what every destination stores.
+fn int96_as_micros(metadata: &ArrowReaderMetadata) -> Option<SchemaRef> {
+    use arrow::datatypes::{DataType, Schema, TimeUnit};
+    use parquet::basic::Type as Physical;
+    let columns = metadata
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema()
+        .get_fields();
+    let schema = metadata.schema();
+    if columns.len() != schema.fields().len() {
+        return None;
+    }
+    let mut changed = false;
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .zip(columns)
+        .map(|(f, c)| match f.data_type() {
+            DataType::Timestamp(TimeUnit::Nanosecond, tz)
+                if c.is_primitive() && c.get_physical_type() == Physical::INT96 =>
+            {
+                changed = true;
+                let micros = DataType::Timestamp(TimeUnit::Microsecond, tz.clone());
+                Arc::new(f.as_ref().clone().with_data_type(micros))
+            }
+            _ => f.clone(),
+        })
+        .collect();
+    changed.then(|| Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())))
 }

@@ -410,8 +410,21 @@ async fn run_stream(
         tracker
     });
     let piped: BatchStream = Box::pin(ReceiverStream::new(rx));
+    // Dictionary-encoded columns and Float16 reach the transform and every destination decoded
+    // (as their value type and Float32): the one place they are cast (polars, for one, panics
+    // on a dictionary).
+    let (schema, piped) = match crate::formats::nested::plain_schema(&reader.schema) {
+        None => (reader.schema, piped),
+        Some(plain) => {
+            let to = plain.clone();
+            let piped: BatchStream = Box::pin(
+                piped.map(move |b| b.and_then(|b| crate::formats::nested::cast_to(&b, &to))),
+            );
+            (plain, piped)
+        }
+    };
     // The stream's `transform:`, if any: checked against the schema before anything is written.
-    let (schema, piped) = crate::transform::apply(stream, reader.schema, piped)?;
+    let (schema, piped) = crate::transform::apply(stream, schema, piped)?;
     // Past the deadline the reader sends the timeout error, so the write fails and cleans up;
     // a write that does not wind down within the grace period is cut off.
     let staged = Deadline::bound(

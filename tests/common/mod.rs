@@ -497,3 +497,55 @@ impl MssqlUrl {
             .expect("login")
     }
 }
+
+/// A name no other test of this run uses: `{prefix}_{pid}_{n}`.
+pub fn unique_name(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
+
+/// A MariaDB database (utf8mb4) that exists for one test: created empty, dropped at the end.
+pub struct MariaDbDatabase(pub String);
+
+impl MariaDbDatabase {
+    pub fn new(name: &str) -> MariaDbDatabase {
+        mariadb(
+            "mysql",
+            &format!(
+                "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} CHARACTER SET utf8mb4"
+            ),
+        );
+        MariaDbDatabase(name.to_string())
+    }
+}
+
+impl Drop for MariaDbDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-uroot", "-e"])
+            .arg(format!("DROP DATABASE IF EXISTS {}", self.0))
+            .output();
+    }
+}
+
+/// A PostgreSQL schema that exists for one test: created empty, dropped at the end.
+pub struct PgSchema(pub String);
+
+impl PgSchema {
+    pub fn new(name: &str) -> PgSchema {
+        psql(&format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+        ));
+        PgSchema(name.to_string())
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        pg_drop_schema(&self.0);
+    }
+}

@@ -61,6 +61,7 @@ conformance!(
     killed_before_publish_then_rerun,
     killed_after_commit_then_rerun,
     empty_table,
+    nested_values_load_as_json,
     quoted_reserved_and_mixed_case_identifiers,
     timeout_fails_without_publishing,
     discover_and_check,

@@ -503,6 +503,76 @@ pub fn empty_table(_test: &str, open: Open) {
     );
 }
 
+/// Lists of lists, structs and maps (string and integer keys) from a Parquet file written by
+/// pyarrow land as JSON text (`jsonb`, `JSON`, `NVARCHAR(MAX)`, `CLOB`) that the database's
+/// own client reads back as the same JSON values (tests/nested.rs covers every column type).
+pub fn nested_values_load_as_json(_test: &str, open: Open) {
+    let dst = open("dst");
+    let dir = tempdir();
+    let written = std::process::Command::new(python())
+        .arg(Path::new(ROOT).join("tests/py/nested_files.py"))
+        .arg("write")
+        .arg(dir.path())
+        .output()
+        .expect("run python");
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    let env = env_of(&[dst.as_ref()]);
+    run(
+        dir.path(),
+        &spec(
+            &file_source(&dir.path().join("pyarrow.parquet")),
+            &block(dst.as_ref()),
+            "streams:\n  - name: nested\n",
+        ),
+        &env,
+    )
+    .ok();
+    let cols = ["ll", "s", "ms", "mi", "ml"];
+    let select: Vec<String> = cols.iter().map(|c| dst.quote(c)).collect();
+    let rows = dst.query(&format!(
+        "SELECT {} FROM {} ORDER BY {}",
+        select.join(", "),
+        dst.table("nested"),
+        dst.quote("id")
+    ));
+    let json = |v: &Option<String>| -> serde_json::Value {
+        v.as_deref().map_or(serde_json::Value::Null, |t| {
+            serde_json::from_str(t).unwrap_or_else(|e| panic!("not JSON ({e}): {t}"))
+        })
+    };
+    let got: Vec<Vec<serde_json::Value>> =
+        rows.iter().map(|r| r.iter().map(json).collect()).collect();
+    use serde_json::json;
+    let want = vec![
+        vec![
+            json!([[1, 2], [], null]),
+            json!({"a": 1, "b": "x", "c": [1.5]}),
+            json!({"k": 1, "k2": null}),
+            json!({"1": "one", "-20": "minus twenty"}),
+            json!({"7": [1, 2]}),
+        ],
+        vec![
+            json!(null),
+            json!(null),
+            json!(null),
+            json!({}),
+            json!(null),
+        ],
+        vec![
+            json!([[-5]]),
+            json!({"a": null, "b": "tab\tnew\nline", "c": null}),
+            json!({}),
+            json!(null),
+            json!({"0": null}),
+        ],
+    ];
+    assert_eq!(got, want, "columns {cols:?}");
+}
+
 /// Reserved words, mixed case, spaces and quote characters as table and column names.
 pub fn quoted_reserved_and_mixed_case_identifiers(_test: &str, open: Open) {
     let (src, dst) = (open("src"), open("dst"));

@@ -58,6 +58,24 @@ pub mod tls;
 use crate::spec::StreamSpec;
 use arrow::datatypes::Schema;
 
+/// `batch` with its lists, structs and maps as JSON text (what the SQL destinations without a
+/// native type for them store: see [`crate::formats::nested`]).
+pub fn nested_as_json(
+    batch: &arrow::record_batch::RecordBatch,
+) -> crate::error::Result<std::borrow::Cow<'_, arrow::record_batch::RecordBatch>> {
+    crate::formats::nested::with_json_text(batch, |f| {
+        crate::formats::nested::is_nested(f.data_type())
+    })
+}
+
+/// Why a column of `data_type` cannot be written to `database`, and what to do (Duration,
+/// Interval and the like: convert them in the stream's `transform:`).
+pub fn no_column_type(database: &str, data_type: &arrow::datatypes::DataType) -> String {
+    format!(
+        "Arrow type {data_type} has no {database} column type; convert the column in the stream's `transform:` (e.g. `cast: {{column: int64}}` for a duration)"
+    )
+}
+
 /// What differs between SQL databases when writing.
 pub trait Dialect: Send + Sync {
     /// The database's column type for an Arrow type, or why it cannot be stored.

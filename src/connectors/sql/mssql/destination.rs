@@ -162,6 +162,7 @@ impl Driver for MssqlConfig {
         let mut rows = 0u64;
         while let Some(batch) = batches.next().await {
             let batch = batch?;
+            let batch = crate::connectors::sql::nested_as_json(&batch)?;
             if batch.num_columns() != kinds.len() {
                 return Err(Error::run(format!(
                     "a batch has {} columns, the stream's schema {}",

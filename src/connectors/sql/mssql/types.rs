@@ -416,7 +416,9 @@ pub fn column_type_name(d: &DataType, in_key: bool) -> Result<String, String> {
         DataType::Timestamp(u, None) => format!("DATETIME2({})", frac(u)),
         DataType::Timestamp(u, Some(_)) => format!("DATETIMEOFFSET({})", frac(u)),
         DataType::Null => "NVARCHAR(1)".into(),
-        other => return Err(format!("Arrow type {other} has no SQL Server mapping")),
+        // Lists, structs and maps are stored as their JSON text (see formats::nested).
+        d if crate::formats::nested::is_nested(d) => "NVARCHAR(MAX)".into(),
+        other => return Err(crate::connectors::sql::no_column_type("SQL Server", other)),
     })
 }
 
@@ -917,6 +919,11 @@ mod tests {
         assert_eq!(f(DataType::Float64), "FLOAT");
         assert_eq!(f(DataType::Decimal128(38, 10)), "DECIMAL(38,10)");
         assert_eq!(f(DataType::Utf8), "NVARCHAR(MAX)");
+        assert_eq!(
+            f(DataType::new_list(DataType::Int64, true)),
+            "NVARCHAR(MAX)",
+            "nested values are stored as JSON text"
+        );
         assert_eq!(f(DataType::Binary), "VARBINARY(MAX)");
         assert_eq!(f(DataType::FixedSizeBinary(4)), "BINARY(4)");
         assert_eq!(f(DataType::Date32), "DATE");

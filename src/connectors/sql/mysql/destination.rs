@@ -60,6 +60,7 @@ async fn feed(
                 schema.fields().len()
             )));
         }
+        let batch = crate::connectors::sql::nested_as_json(&batch)?;
         let cols = batch.columns();
         for r in 0..batch.num_rows() {
             rows += 1;

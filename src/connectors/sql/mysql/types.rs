@@ -531,7 +531,9 @@ pub fn column_type(d: &DataType) -> Result<String, String> {
         DataType::Time32(_) | DataType::Time64(_) => "TIME(6)".into(),
         DataType::Timestamp(_, _) => "DATETIME(6)".into(),
         DataType::Null => "LONGTEXT".into(),
-        other => return Err(format!("Arrow type {other} has no MySQL mapping")),
+        // Lists, structs and maps are stored as their JSON text (see formats::nested).
+        d if crate::formats::nested::is_nested(d) => "JSON".into(),
+        other => return Err(crate::connectors::sql::no_column_type("MySQL", other)),
     })
 }
 
@@ -754,7 +756,8 @@ pub fn write_field(array: &dyn Array, i: usize, out: &mut Vec<u8>) -> Result<(),
                     let ns = array.as_primitive::<TimestampNanosecondType>().value(i);
                     if ns % 1000 != 0 {
                         return Err(format!(
-                            "timestamp {ns}ns has sub-microsecond digits MySQL cannot keep"
+                            "timestamp {} has digits below the microsecond, which MySQL cannot keep",
+                            crate::values::timestamp_nanos_text(ns)
                         ));
                     }
                     Some(ns / 1000)
@@ -762,7 +765,7 @@ pub fn write_field(array: &dyn Array, i: usize, out: &mut Vec<u8>) -> Result<(),
             };
             timestamp_text(out, us.ok_or("timestamp is out of range")?)?
         }
-        other => return Err(format!("Arrow type {other} has no MySQL mapping")),
+        other => return Err(crate::connectors::sql::no_column_type("MySQL", other)),
     }
     Ok(())
 }

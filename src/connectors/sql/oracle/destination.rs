@@ -63,6 +63,7 @@ fn insert_batch(
         dml.set_type(i + 1, &t)
             .map_err(|e| ora_err(&format!("column `{}`", f.name()), &e))?;
     }
+    let batch = &*crate::connectors::sql::nested_as_json(batch)?;
     let mut values: Vec<BindValue> = Vec::with_capacity(batch.num_columns());
     for r in 0..batch.num_rows() {
         let row_no = rows_before + r as u64 + 1;

@@ -148,7 +148,11 @@ pub fn column_type(d: &DataType, in_key: bool) -> Result<String, String> {
         DataType::Duration(u) => format!("INTERVAL DAY(9) TO SECOND({})", frac(u)),
         DataType::Interval(IntervalUnit::YearMonth) => "INTERVAL YEAR(9) TO MONTH".into(),
         DataType::Null => "VARCHAR2(1)".into(),
-        other => return Err(format!("Arrow type {other} has no Oracle mapping")),
+        // Lists, structs and maps are stored as their JSON text (see formats::nested).
+        d if crate::formats::nested::is_nested(d) => {
+            if in_key { "VARCHAR2(4000)" } else { "CLOB" }.into()
+        }
+        other => return Err(crate::connectors::sql::no_column_type("Oracle", other)),
     })
 }
 
@@ -194,7 +198,14 @@ pub fn bind_type(d: &DataType, in_key: bool) -> Result<OracleType, String> {
         DataType::Timestamp(u, Some(_)) => OracleType::TimestampTZ(frac(u)),
         DataType::Duration(u) => OracleType::IntervalDS(9, frac(u)),
         DataType::Interval(IntervalUnit::YearMonth) => OracleType::IntervalYM(9),
-        other => return Err(format!("Arrow type {other} has no Oracle mapping")),
+        d if crate::formats::nested::is_nested(d) => {
+            if in_key {
+                OracleType::Varchar2(4000)
+            } else {
+                OracleType::Long
+            }
+        }
+        other => return Err(crate::connectors::sql::no_column_type("Oracle", other)),
     })
 }
 
@@ -333,7 +344,7 @@ pub fn bind_value(array: &dyn Array, i: usize) -> Result<BindValue, String> {
                 ))
             }
         }
-        other => return Err(format!("Arrow type {other} has no Oracle mapping")),
+        other => return Err(crate::connectors::sql::no_column_type("Oracle", other)),
     })
 }
 
@@ -648,7 +659,10 @@ mod tests {
             "INTERVAL DAY(0) TO SECOND(6)"
         );
         assert!(column_type(&DataType::Decimal256(40, 2), false).is_err());
-        assert!(column_type(&DataType::new_list(DataType::Int32, true), false).is_err());
+        assert_eq!(
+            column_type(&DataType::new_list(DataType::Int32, true), false).unwrap(),
+            "CLOB"
+        );
     }
 
     #[test]

@@ -289,7 +289,12 @@ impl Driver for PostgresConfig {
         let send_err = run_err;
         let mut rows = 0u64;
         while let Some(batch) = batches.next().await {
-            let batch = batch?; // a source error: dropping the sink aborts the COPY
+            // A source error: dropping the sink aborts the COPY.
+            let batch = batch?;
+            // Nested lists, structs and maps as their JSON text, for the jsonb encoders.
+            let batch = crate::formats::nested::with_json_text(&batch, |f| {
+                super::types::is_jsonb(f.data_type())
+            })?;
             if batch.num_columns() != encoders.len() {
                 return Err(Error::run(format!(
                     "a batch has {} columns, the stream's schema {}",

@@ -544,14 +544,24 @@ pub fn iso_interval(micros: i64, days: i32, months: i32) -> String {
 /// destination separately; this is the natural type of the Arrow data.
 pub fn column_type(dt: &DataType, uuid_ext: bool) -> Result<String, String> {
     match dt {
-        DataType::List(f) | DataType::LargeList(f) => {
-            if matches!(f.data_type(), DataType::List(_) | DataType::LargeList(_)) {
-                return Err("nested lists have no PostgreSQL column type".into());
-            }
+        DataType::List(f) | DataType::LargeList(f) if is_array(dt) => {
             Ok(format!("{}[]", column_type(f.data_type(), false)?))
         }
+        other if is_jsonb(other) => Ok(Enc::Jsonb.sql_type()),
         other => encoder_scalar(other, uuid_ext).map(|e| e.sql_type()),
     }
+}
+
+/// Whether a column of this type is a PostgreSQL array: a one-dimensional list of scalars.
+fn is_array(dt: &DataType) -> bool {
+    matches!(dt, DataType::List(f) | DataType::LargeList(f)
+        if !crate::formats::nested::is_nested(f.data_type()))
+}
+
+/// Whether a column of this type is stored as `jsonb` (its JSON text, see formats::nested):
+/// nested lists, structs and maps — every nested type but a one-dimensional list of scalars.
+pub fn is_jsonb(dt: &DataType) -> bool {
+    crate::formats::nested::is_nested(dt) && !is_array(dt)
 }
 
 /// How an Arrow scalar type is written.
@@ -575,6 +585,8 @@ enum Enc {
     Ts,
     TsTz,
     Interval,
+    /// JSON text (a nested value), sent in jsonb's binary form.
+    Jsonb,
     Null,
 }
 
@@ -597,6 +609,7 @@ impl Enc {
             Enc::Ts => "timestamp".into(),
             Enc::TsTz => "timestamptz".into(),
             Enc::Interval => "interval".into(),
+            Enc::Jsonb => "jsonb".into(),
         }
     }
     fn oid(self) -> u32 {
@@ -616,6 +629,7 @@ impl Enc {
             Enc::Ts => oid::TIMESTAMP,
             Enc::TsTz => oid::TIMESTAMPTZ,
             Enc::Interval => oid::INTERVAL,
+            Enc::Jsonb => oid::JSONB,
         }
     }
 }
@@ -645,7 +659,7 @@ fn encoder_scalar(dt: &DataType, uuid_ext: bool) -> Result<Enc, String> {
         DataType::Timestamp(_, Some(_)) => Enc::TsTz,
         DataType::Interval(IntervalUnit::MonthDayNano) => Enc::Interval,
         DataType::Null => Enc::Null,
-        other => return Err(format!("Arrow type {other} has no PostgreSQL column type")),
+        other => return Err(crate::connectors::sql::no_column_type("PostgreSQL", other)),
     })
 }
 
@@ -666,6 +680,10 @@ impl ColumnEncoder {
     pub fn new(field: &Field) -> Result<Self, String> {
         let uuid = is_uuid_field(field);
         match field.data_type() {
+            other if is_jsonb(other) => Ok(ColumnEncoder {
+                enc: Enc::Jsonb,
+                list: false,
+            }),
             DataType::List(f) | DataType::LargeList(f) => Ok(ColumnEncoder {
                 enc: encoder_scalar(f.data_type(), false)?,
                 list: true,
@@ -798,6 +816,14 @@ fn write_scalar(enc: Enc, a: &dyn Array, row: usize, out: &mut BytesMut) -> Resu
             put_bytes(out, prim!(a, LargeStringArray).value(row).as_bytes())?
         }
         (Enc::Text, _) => put_bytes(out, prim!(a, StringViewArray).value(row).as_bytes())?,
+        // jsonb's binary input: a version byte (1), then the JSON text.
+        (Enc::Jsonb, _) => {
+            let text = prim!(a, StringArray).value(row).as_bytes();
+            let len = i32::try_from(text.len() + 1).map_err(|_| "JSON value too large")?;
+            out.put_i32(len);
+            out.put_u8(1);
+            out.put_slice(text);
+        }
         (Enc::Bytea | Enc::Uuid, DataType::FixedSizeBinary(_)) => {
             put_bytes(out, prim!(a, FixedSizeBinaryArray).value(row))?
         }
@@ -846,9 +872,15 @@ fn write_scalar(enc: Enc, a: &dyn Array, row: usize, out: &mut BytesMut) -> Resu
                     .value(row)
                     .checked_mul(1000),
                 TimeUnit::Microsecond => Some(prim!(a, TimestampMicrosecondArray).value(row)),
-                TimeUnit::Nanosecond => Some(nanos_to_micros(
-                    prim!(a, TimestampNanosecondArray).value(row),
-                )?),
+                TimeUnit::Nanosecond => {
+                    let ns = prim!(a, TimestampNanosecondArray).value(row);
+                    Some(nanos_to_micros(ns).map_err(|_| {
+                        format!(
+                            "timestamp {} has a fraction below a microsecond, which PostgreSQL cannot store",
+                            crate::values::timestamp_nanos_text(ns)
+                        )
+                    })?)
+                }
             }
             .and_then(|us| us.checked_sub(PG_EPOCH_US))
             .ok_or("timestamp out of range")?;
@@ -1016,6 +1048,49 @@ mod tests {
             .write(&a, 1, &mut out)
             .unwrap_err()
             .contains("below a microsecond"));
+    }
+
+    #[test]
+    fn flat_lists_are_arrays_and_other_nested_values_jsonb() {
+        use arrow::array::{ArrayRef, Int64Builder, ListBuilder, StringArray};
+        let flat = DataType::new_list(DataType::Int64, true);
+        let nested = DataType::new_list(flat.clone(), true);
+        assert_eq!(column_type(&flat, false).unwrap(), "bigint[]");
+        assert_eq!(column_type(&nested, false).unwrap(), "jsonb");
+        let map = DataType::Map(
+            Arc::new(Field::new(
+                "entries",
+                DataType::Struct(
+                    vec![
+                        Field::new("key", DataType::Int64, false),
+                        Field::new("value", DataType::Utf8, true),
+                    ]
+                    .into(),
+                ),
+                false,
+            )),
+            false,
+        );
+        assert_eq!(column_type(&map, false).unwrap(), "jsonb");
+        // The batch reaches the encoder as JSON text; jsonb's binary form is version 1 + text.
+        let mut b = ListBuilder::new(ListBuilder::new(Int64Builder::new()));
+        b.values().values().append_value(7);
+        b.values().append(true);
+        b.append(true);
+        let list: ArrayRef = Arc::new(b.finish());
+        let field = Arc::new(Field::new("ll", list.data_type().clone(), true));
+        let text = crate::formats::nested::json_text(&field, list.as_ref()).unwrap();
+        assert_eq!(
+            text.as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .value(0),
+            "[[7]]"
+        );
+        let enc = ColumnEncoder::new(&field).unwrap();
+        let mut out = BytesMut::new();
+        enc.write(text.as_ref(), 0, &mut out).unwrap();
+        assert_eq!(&out[..], b"\0\0\0\x06\x01[[7]]");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::types::{arrow_type, sql_value};
 use super::{SqliteConfig, SqliteDialect};
 use crate::connectors::sql::drift::TableColumn;
 use crate::connectors::sql::engine::{Driver, Load, SqlDestination};
-use crate::connectors::sql::Dialect;
+use crate::connectors::sql::{nested_as_json, Dialect};
 use crate::error::{Error, Result};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -96,6 +96,7 @@ fn insert_all(
     let mut full = conn.prepare(&insert(per_stmt))?;
     let mut rows = 0u64;
     for batch in batches {
+        let batch = nested_as_json(&batch)?;
         let cols = batch.columns();
         let mut start = 0;
         while start < batch.num_rows() {

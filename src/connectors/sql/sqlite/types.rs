@@ -131,11 +131,9 @@ pub fn declared_type(d: &DataType) -> Result<String, String> {
             }
         }
         DataType::Null => "TEXT".into(),
-        other => {
-            return Err(format!(
-                "Arrow type {other} has no SQLite mapping; cast it first"
-            ))
-        }
+        // Lists, structs and maps are stored as their JSON text (see formats::nested).
+        d if crate::formats::nested::is_nested(d) => "JSON".into(),
+        other => return Err(crate::connectors::sql::no_column_type("SQLite", other)),
     })
 }
 
@@ -269,6 +267,19 @@ fn significant_digits(text: &str) -> usize {
     trimmed.len().max(1)
 }
 
+/// A REAL, refusing NaN: SQLite stores NaN as NULL (so a `NOT NULL` column fails with a bare
+/// constraint error, and a nullable one silently loses the value). Infinities are kept.
+fn real(v: f64) -> Result<ToSqlOutput<'static>, String> {
+    if v.is_nan() {
+        return Err(
+            "NaN cannot be stored: SQLite stores NaN as NULL. Filter the row out or \
+             turn the value into NULL or text with a `transform:` before loading"
+                .into(),
+        );
+    }
+    Ok(ToSqlOutput::Owned(Value::Real(v)))
+}
+
 /// The SQLite value for row `i` of `array`, or why it cannot be stored exactly.
 pub fn sql_value(array: &dyn Array, i: usize) -> Result<ToSqlOutput<'_>, String> {
     use ToSqlOutput::{Borrowed, Owned};
@@ -280,6 +291,8 @@ pub fn sql_value(array: &dyn Array, i: usize) -> Result<ToSqlOutput<'_>, String>
             .ok_or_else(|| "value is out of the representable date range".to_string())
     };
     Ok(match array.data_type() {
+        // A Null-typed column has no validity buffer: `is_null` above says false.
+        DataType::Null => Borrowed(ValueRef::Null),
         DataType::Boolean => Borrowed(ValueRef::Integer(array.as_boolean().value(i) as i64)),
         DataType::Int8 => Borrowed(ValueRef::Integer(
             array.as_primitive::<Int8Type>().value(i) as i64
@@ -308,13 +321,9 @@ pub fn sql_value(array: &dyn Array, i: usize) -> Result<ToSqlOutput<'_>, String>
                 format!("{v} does not fit SQLite's 64-bit signed INTEGER")
             })?))
         }
-        DataType::Float16 => Borrowed(ValueRef::Real(
-            array.as_primitive::<Float16Type>().value(i).to_f64(),
-        )),
-        DataType::Float32 => Borrowed(ValueRef::Real(
-            array.as_primitive::<Float32Type>().value(i) as f64
-        )),
-        DataType::Float64 => Borrowed(ValueRef::Real(array.as_primitive::<Float64Type>().value(i))),
+        DataType::Float16 => real(array.as_primitive::<Float16Type>().value(i).to_f64())?,
+        DataType::Float32 => real(array.as_primitive::<Float32Type>().value(i) as f64)?,
+        DataType::Float64 => real(array.as_primitive::<Float64Type>().value(i))?,
         DataType::Utf8 => Borrowed(ValueRef::Text(array.as_string::<i32>().value(i).as_bytes())),
         DataType::LargeUtf8 => {
             Borrowed(ValueRef::Text(array.as_string::<i64>().value(i).as_bytes()))
@@ -360,10 +369,21 @@ pub fn sql_value(array: &dyn Array, i: usize) -> Result<ToSqlOutput<'_>, String>
                 TimeUnit::Microsecond => Some(raw),
                 TimeUnit::Nanosecond if raw % 1000 == 0 => Some(raw / 1000),
                 TimeUnit::Nanosecond => {
-                    return Err(format!("timestamp {raw}ns has sub-microsecond digits"))
+                    return Err(format!(
+                        "timestamp {} has digits below the microsecond, which etl's SQLite text keeps no room for",
+                        crate::values::timestamp_nanos_text(raw)
+                    ))
                 }
             };
-            owned_text(us.and_then(|us| format_timestamp_micros(us, tz.is_some())))?
+            let text = us.and_then(|us| format_timestamp_micros(us, tz.is_some()));
+            // Years past 9999 (or before 1) are written with a sign (`+14645-06-30 ...`), which
+            // SQLite's date and time functions do not read.
+            if let Some(t) = text.as_deref().filter(|t| t.starts_with(['+', '-'])) {
+                return Err(format!(
+                    "timestamp {t} is outside years 1-9999, which SQLite's date and time functions take"
+                ));
+            }
+            owned_text(text)?
         }
         DataType::Decimal32(_, s) => Owned(Value::Text(format_decimal(
             array.as_primitive::<Decimal32Type>().value(i) as i128,
@@ -377,7 +397,7 @@ pub fn sql_value(array: &dyn Array, i: usize) -> Result<ToSqlOutput<'_>, String>
             array.as_primitive::<Decimal128Type>().value(i),
             *s,
         ))),
-        other => return Err(format!("Arrow type {other} has no SQLite mapping")),
+        other => return Err(crate::connectors::sql::no_column_type("SQLite", other)),
     })
 }
 
