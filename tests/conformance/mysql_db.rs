@@ -240,17 +240,31 @@ impl TestDb for Mysql {
     }
 
     fn kill_sessions(&self) -> Result<usize, NotSupported> {
-        // etl connects with `database:` set, so its sessions show this database in DB.
-        let ids: Vec<String> = mariadb(
+        // etl connects with `database:` set, so its sessions show this database in DB. The one
+        // to end runs a statement (the LOAD DATA; a SELECT still sending) or, a source whose
+        // whole result already left the server, has been idle for a second: a session idle
+        // for less may be a check's about to close, and ending it would leave the load alone.
+        // Nothing found yet: the scenario asks again.
+        let rows = mariadb(
             "mysql",
             &format!(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{}' AND ID <> CONNECTION_ID()",
+                "SELECT ID, COMMAND, TIME FROM information_schema.PROCESSLIST \
+                 WHERE DB = '{}' AND ID <> CONNECTION_ID()",
                 self.database
             ),
-        )
-        .lines()
-        .map(str::to_string)
-        .collect();
+        );
+        let sessions: Vec<Vec<&str>> = rows.lines().map(|l| l.split('\t').collect()).collect();
+        let pick = |keep: &dyn Fn(&[&str]) -> bool| -> Vec<String> {
+            sessions
+                .iter()
+                .filter(|r| r.len() == 3 && keep(r))
+                .map(|r| r[0].to_string())
+                .collect()
+        };
+        let mut ids = pick(&|r| r[1] == "Query");
+        if ids.is_empty() {
+            ids = pick(&|r| r[2].parse::<u64>().unwrap_or(0) >= 1);
+        }
         for id in &ids {
             best_effort(&format!("KILL {id}"));
         }
