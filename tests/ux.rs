@@ -826,3 +826,53 @@ fn unconstrained_postgresql_numerics_read_as_the_source_says() {
         "`numeric_scale: 40` is more than `numeric: decimal` holds (at most 38)",
     );
 }
+
+// ---------------------------------------------------------------- 1. check proves the destination is writable
+
+/// `etl check` creates and drops a table where etl will write: a MariaDB user who may read the
+/// database but not create tables in it is refused by `check` (exit 1, the server's words and
+/// the table named), while a user who may is accepted and nothing is left behind.
+#[test]
+fn check_refuses_a_destination_where_tables_cannot_be_created() {
+    let dir = tempdir();
+    let db = shop_db(dir.path());
+    let tag = format!("etl_ro_{}", std::process::id());
+    let (ro, rw, pw) = (format!("{tag}_r"), format!("{tag}_w"), "Ro-pw-1234");
+    mariadb(
+        "mysql",
+        &format!(
+            "DROP DATABASE IF EXISTS `{tag}`; CREATE DATABASE `{tag}`; \
+             DROP USER IF EXISTS '{ro}'@'%', '{rw}'@'%'; \
+             CREATE USER '{ro}'@'%' IDENTIFIED BY '{pw}'; GRANT SELECT ON `{tag}`.* TO '{ro}'@'%'; \
+             CREATE USER '{rw}'@'%' IDENTIFIED BY '{pw}'; GRANT ALL ON `{tag}`.* TO '{rw}'@'%'"
+        ),
+    );
+    let dest = |user: &str| {
+        format!(
+            "  connector_type: mysql\n  config:\n    host: 127.0.0.1\n    database: {tag}\n    user: {user}\n    password: {pw}\n    ssl_mode: disabled\n"
+        )
+    };
+    let streams = "streams:\n  - name: customers\n";
+    let refused = write_spec(dir.path(), "ro.yaml", &shop_spec(&db, &dest(&ro), streams));
+    let r = etl(dir.path(), &["check", &refused]);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    let accepted = write_spec(dir.path(), "rw.yaml", &shop_spec(&db, &dest(&rw), streams));
+    let ok = etl(dir.path(), &["check", &accepted]);
+    let left = mariadb(
+        "mysql",
+        &format!("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{tag}'"),
+    );
+    mariadb(
+        "mysql",
+        &format!("DROP DATABASE `{tag}`; DROP USER '{ro}'@'%', '{rw}'@'%'"),
+    );
+    assert_eq!(r.code, 1, "{all}");
+    assert!(
+        all.contains("cannot create table `") && all.contains("_etl_stage_check_"),
+        "{all}"
+    );
+    assert!(all.contains("CREATE command denied"), "{all}");
+    assert!(!all.contains(pw), "the password was printed:\n{all}");
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    assert_eq!(left.trim(), "0", "the probe table was dropped");
+}

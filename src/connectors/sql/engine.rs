@@ -360,14 +360,63 @@ async fn discard<D: Driver>(d: &D, conn: Option<D::Conn>, staging: &str) {
     }
 }
 
-#[async_trait]
-impl<D: Driver> Destination for SqlDestination<D> {
-    async fn check(&self) -> Result<()> {
+impl<D: Driver> SqlDestination<D> {
+    /// Connects and runs the driver's check; with `probe`, also [`probe_create`] (`etl check`
+    /// only: a run creates its staging table anyway, and SQLite's probe would wait for the
+    /// writer turn another stream may hold).
+    async fn connect_and_check(&self, probe: bool) -> Result<()> {
         let d = &*self.driver;
         let mut conn = d.connect().await?;
-        let checked = d.check(&mut conn).await;
+        let mut checked = d.check(&mut conn).await;
+        if probe && checked.is_ok() {
+            checked = probe_create(d, &mut conn).await;
+        }
         d.close(conn).await;
         checked
+    }
+}
+
+/// Proves that etl may create tables where it writes: a one-column table named like a staging
+/// table is created and dropped again (rolled back where DDL is transactional). A refusal —
+/// no CREATE privilege, a read-only database file, a full tablespace — fails `etl check`
+/// with the database's own words.
+async fn probe_create<D: Driver>(d: &D, conn: &mut D::Conn) -> Result<()> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    let suffix = format!("{:06}{:09}", std::process::id() % 1_000_000, nanos);
+    let name = side_table_name("_etl_stage_", "check", &suffix, D::MAX_IDENT);
+    let schema: SchemaRef = std::sync::Arc::new(Schema::new(vec![arrow::datatypes::Field::new(
+        "etl_probe",
+        arrow::datatypes::DataType::Int32,
+        true,
+    )]));
+    let made = if D::TRANSACTIONAL_DDL {
+        d.begin(conn).await?;
+        let made = d.create_staging(conn, &name, &schema, &[]).await;
+        let _ = d.rollback(conn).await;
+        made
+    } else {
+        match d.create_staging(conn, &name, &schema, &[]).await {
+            Ok(()) => d.drop_if_exists(conn, &name).await,
+            Err(e) => Err(e),
+        }
+    };
+    made.map_err(|e| {
+        e.context(format!(
+            "cannot create {} (etl loads through staging tables there; `etl check` creates and drops this one to find out)",
+            d.describe(&name)
+        ))
+    })
+}
+
+#[async_trait]
+impl<D: Driver> Destination for SqlDestination<D> {
+    /// `etl check`: connects, runs the driver's check, and proves that etl may create tables
+    /// there ([`probe_create`]).
+    async fn check(&self) -> Result<()> {
+        self.connect_and_check(true).await
     }
 
     fn describe(&self, target: &WriteTarget) -> String {
@@ -378,7 +427,7 @@ impl<D: Driver> Destination for SqlDestination<D> {
     /// wrong password or a missing schema fails the run up front.
     async fn preflight(&self, target: &WriteTarget) -> Result<()> {
         self.driver.check_names(&target.stream.name, None)?;
-        self.check().await
+        self.connect_and_check(false).await
     }
 
     async fn write(
