@@ -545,6 +545,25 @@ fn azure_sas_and_connection_string() {
     let r = store.run_with(dir.path(), &["check", &spec], &forged);
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stdout.contains("credentials"), "{}", r.stdout);
+    // A token that may read and list but not write: `check` finds out with its probe object.
+    let read_only = store.py(&["sas", &bucket, "read-only"]).remove(0);
+    let r = store.run_with(dir.path(), &["check", &spec], &read_only);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("destination (azure_blob): FAILED")
+            && r.stdout.contains("writing the probe object"),
+        "{}",
+        r.stdout
+    );
+    let r = store.run_with(dir.path(), &["check", &spec], &sas);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        store
+            .keys(&bucket, "")
+            .iter()
+            .all(|k| !k.contains("_etl/check-")),
+        "the probe object was deleted"
+    );
 
     // Nothing in the spec but the container: the connection string from the environment.
     let bare = format!(

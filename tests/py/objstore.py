@@ -8,7 +8,7 @@ Microsoft's azure-storage-blob SDK.
     objstore.py gcs|azure download NAME PREFIX DEST_DIR   -> every object under PREFIX into
                                                             DEST_DIR/<name>, one path per line
     objstore.py gcs|azure upload NAME KEY FILE
-    objstore.py azure sas NAME                            -> a container SAS token (read, write,
+    objstore.py azure sas NAME [read-only]                -> a container SAS token (read, write,
                                                             delete, list; one hour)
 
 Endpoints come from ETL_TEST_GCS_ENDPOINT and ETL_TEST_AZURE_ENDPOINT (Azurite's
@@ -92,14 +92,15 @@ class Azure:
         with open(path, "rb") as f:
             self.service.get_blob_client(name, key).upload_blob(f, overwrite=True)
 
-    def sas(self, name):
+    def sas(self, name, read_only=False):
         from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
+        write = not read_only
         return generate_container_sas(
             AZURITE_ACCOUNT,
             name,
             account_key=AZURITE_KEY,
-            permission=ContainerSasPermissions(read=True, write=True, delete=True, list=True),
+            permission=ContainerSasPermissions(read=True, write=write, delete=write, list=True),
             expiry=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1),
         )
 
@@ -122,7 +123,7 @@ def main(argv):
     elif cmd == "upload":
         store.upload(name, argv[4], argv[5])
     elif cmd == "sas":
-        print(store.sas(name))
+        print(store.sas(name, read_only=len(argv) > 4 and argv[4] == "read-only"))
     else:
         sys.exit(f"unknown command {cmd}")
 

@@ -229,10 +229,33 @@ impl Location {
                 let store = cloud.open()?;
                 let p = Path::from(prefix.trim_matches('/'));
                 let first = store.list(Some(&p)).next().await;
-                match first {
-                    None | Some(Ok(_)) => Ok(()),
-                    Some(Err(e)) => Err(cloud.error(e)),
+                if let Some(Err(e)) = first {
+                    return Err(cloud.error(e));
                 }
+                if is_source {
+                    return Ok(());
+                }
+                // A destination must take objects: put and delete a probe under the hidden
+                // `_etl/` folder (readers skip it), as `etl check` promises.
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|t| t.subsec_nanos())
+                    .unwrap_or(0);
+                let probe = p
+                    .clone()
+                    .join("_etl")
+                    .join(format!("check-{}-{nanos}", std::process::id()));
+                let what = |e| {
+                    cloud.error(e).context(format!(
+                        "writing the probe object {}/{probe} (etl check puts and deletes it)",
+                        cloud.root()
+                    ))
+                };
+                store
+                    .put(&probe, bytes::Bytes::new().into())
+                    .await
+                    .map_err(what)?;
+                store.delete(&probe).await.map_err(what)
             }
         }
     }
