@@ -13,7 +13,6 @@
 
 mod common;
 use common::*;
-use std::io::Write;
 use std::path::Path;
 
 const PASSWORD: &str = "Pw-n0t-sh0wn-4f7c";
@@ -30,11 +29,6 @@ fn export_spec(out: &Path) -> String {
         oracle_block("    connect_timeout: 3\n"),
         out.display()
     )
-}
-
-/// Says loudly that a test did not run (past libtest's capture, so it shows in every run).
-fn skipped(test: &str, why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
 }
 
 /// Whether this machine is set up for live Oracle tests (then it has a client library, and
