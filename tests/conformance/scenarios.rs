@@ -874,6 +874,11 @@ fn connection_ended(test: &str, open: Open, kill_source: bool, retries: u32) {
             "the message must say the server closed the connection:\n{}",
             r.stderr
         );
+        assert!(
+            !r.stderr.contains("retrying"),
+            "retried with retries: 0:\n{}",
+            r.stderr
+        );
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
         assert!(
             dst.tables().is_empty(),
