@@ -50,37 +50,31 @@ pub fn is_json_column(field: &Field) -> bool {
 }
 
 /// Writes the text of JSON columns as raw JSON values.
-#[derive(Debug)]
-struct JsonColumns;
-
-impl EncoderFactory for JsonColumns {
-    fn make_default_encoder<'a>(
-        &self,
-        field: &'a FieldRef,
-        array: &'a dyn Array,
-        _options: &'a EncoderOptions,
-    ) -> std::result::Result<Option<NullableEncoder<'a>>, ArrowError> {
-        if !is_json_column(field) {
-            return Ok(None);
-        }
-        let Some(text) = array.as_string_opt::<i32>() else {
-            return Ok(None);
-        };
-        // A value that is not JSON would make the whole file unreadable: refuse it here.
-        for value in text.iter().flatten() {
-            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(value) {
-                let preview: String = value.chars().take(40).collect();
-                return Err(ArrowError::JsonError(format!(
-                    "column `{}` holds JSON documents, but `{preview}` is not one ({e})",
-                    field.name()
-                )));
-            }
-        }
-        Ok(Some(NullableEncoder::new(
-            Box::new(RawJson(text)),
-            array.nulls().cloned(),
-        )))
+fn json_columns<'a>(
+    field: &'a FieldRef,
+    array: &'a dyn Array,
+    _options: &'a EncoderOptions,
+) -> Made<'a> {
+    if !is_json_column(field) {
+        return Ok(None);
     }
+    let Some(text) = array.as_string_opt::<i32>() else {
+        return Ok(None);
+    };
+    // A value that is not JSON would make the whole file unreadable: refuse it here.
+    for value in text.iter().flatten() {
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(value) {
+            let preview: String = value.chars().take(40).collect();
+            return Err(ArrowError::JsonError(format!(
+                "column `{}` holds JSON documents, but `{preview}` is not one ({e})",
+                field.name()
+            )));
+        }
+    }
+    Ok(Some(NullableEncoder::new(
+        Box::new(RawJson(text)),
+        array.nulls().cloned(),
+    )))
 }
 
 /// Copies each (checked) JSON text as it is. Line breaks can only be whitespace between tokens
@@ -238,18 +232,15 @@ pub(super) fn encoder(
     })
 }
 
-/// JSON has no NaN or infinity, and arrow-json writes them as `null`: a silent change. They are
-/// written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` instead, which arrow-json
-/// (and so etl, with a float `schema:` type) reads back as the same values.
-#[derive(Debug)]
-struct NonFiniteAsText;
-
-/// etl's JSON encoders: `json`/`jsonb` text columns as JSON values ([`JsonColumns`]), NaN and
-/// infinities as text ([`NonFiniteAsText`]), maps with keys other than strings as objects keyed
-/// by the keys' text ([`super::nested::MapKeysAsText`]), arrow-json's own for everything else.
+/// etl's JSON encoders: `json`/`jsonb` text columns as JSON values ([`json_columns`]), NaN and
+/// infinities as text ([`non_finite_as_text`]), maps with keys other than strings as objects keyed
+/// by the keys' text ([`super::nested::map_keys_as_text`]), arrow-json's own for everything else.
 /// Nested values written as JSON text anywhere else go through these too.
 #[derive(Debug)]
 pub(crate) struct JsonEncoders;
+
+/// What one of etl's encoder makers returns: `None` leaves the column to the next maker.
+pub(crate) type Made<'a> = std::result::Result<Option<NullableEncoder<'a>>, ArrowError>;
 
 impl EncoderFactory for JsonEncoders {
     fn make_default_encoder<'a>(
@@ -258,13 +249,16 @@ impl EncoderFactory for JsonEncoders {
         array: &'a dyn Array,
         options: &'a EncoderOptions,
     ) -> std::result::Result<Option<NullableEncoder<'a>>, ArrowError> {
-        if let Some(e) = JsonColumns.make_default_encoder(field, array, options)? {
-            return Ok(Some(e));
+        for make in [
+            json_columns,
+            non_finite_as_text,
+            super::nested::map_keys_as_text,
+        ] {
+            if let Some(e) = make(field, array, options)? {
+                return Ok(Some(e));
+            }
         }
-        if let Some(e) = NonFiniteAsText.make_default_encoder(field, array, options)? {
-            return Ok(Some(e));
-        }
-        super::nested::MapKeysAsText.make_default_encoder(field, array, options)
+        Ok(None)
     }
 }
 
@@ -274,25 +268,25 @@ fn default_options() -> &'static EncoderOptions {
     DEFAULT.get_or_init(EncoderOptions::default)
 }
 
-impl EncoderFactory for NonFiniteAsText {
-    fn make_default_encoder<'a>(
-        &self,
-        field: &'a FieldRef,
-        array: &'a dyn Array,
-        _options: &'a EncoderOptions,
-    ) -> std::result::Result<Option<NullableEncoder<'a>>, ArrowError> {
-        let values = match array.data_type() {
-            DataType::Float32 => Floats::F32(array.as_primitive()),
-            DataType::Float64 => Floats::F64(array.as_primitive()),
-            _ => return Ok(None),
-        };
-        let inner = make_encoder(field, array, default_options())?;
-        let nulls = array.nulls().cloned();
-        Ok(Some(NullableEncoder::new(
-            Box::new(FloatEncoder { values, inner }),
-            nulls,
-        )))
-    }
+/// JSON has no NaN or infinity, and arrow-json writes them as `null`: a silent change. They are
+/// written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` instead, which arrow-json
+/// (and so etl, with a float `schema:` type) reads back as the same values.
+fn non_finite_as_text<'a>(
+    field: &'a FieldRef,
+    array: &'a dyn Array,
+    _options: &'a EncoderOptions,
+) -> Made<'a> {
+    let values = match array.data_type() {
+        DataType::Float32 => Floats::F32(array.as_primitive()),
+        DataType::Float64 => Floats::F64(array.as_primitive()),
+        _ => return Ok(None),
+    };
+    let inner = make_encoder(field, array, default_options())?;
+    let nulls = array.nulls().cloned();
+    Ok(Some(NullableEncoder::new(
+        Box::new(FloatEncoder { values, inner }),
+        nulls,
+    )))
 }
 
 enum Floats<'a> {

@@ -15,7 +15,7 @@ use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::json::writer::{
-    make_encoder, Encoder as JsonValueEncoder, EncoderFactory, EncoderOptions, NullableEncoder,
+    make_encoder, Encoder as JsonValueEncoder, EncoderOptions, NullableEncoder,
 };
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -148,43 +148,37 @@ pub fn from_json_text(field: &Field, text: &arrow::array::StringArray) -> Result
 
 /// Writes maps whose keys are not strings as JSON objects keyed by each key's text (arrow-json
 /// refuses them: "Only UTF8 keys supported by JSON MapArray Writer").
-#[derive(Debug)]
-pub(crate) struct MapKeysAsText;
-
-impl EncoderFactory for MapKeysAsText {
-    fn make_default_encoder<'a>(
-        &self,
-        _field: &'a FieldRef,
-        array: &'a dyn Array,
-        options: &'a EncoderOptions,
-    ) -> std::result::Result<Option<NullableEncoder<'a>>, ArrowError> {
-        let DataType::Map(entries, _) = array.data_type() else {
-            return Ok(None);
-        };
-        let DataType::Struct(kv) = entries.data_type() else {
-            return Ok(None);
-        };
-        if kv.len() != 2
-            || matches!(
-                kv[0].data_type(),
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            )
-        {
-            return Ok(None);
-        }
-        let map = array.as_map();
-        let keys = ArrayFormatter::try_new(map.keys().as_ref(), key_format())?;
-        let values = make_encoder(&kv[1], map.values().as_ref(), options)?;
-        Ok(Some(NullableEncoder::new(
-            Box::new(MapEncoder {
-                offsets: map.value_offsets(),
-                keys,
-                values,
-                key: String::new(),
-            }),
-            map.nulls().cloned(),
-        )))
+pub(crate) fn map_keys_as_text<'a>(
+    _field: &'a FieldRef,
+    array: &'a dyn Array,
+    options: &'a EncoderOptions,
+) -> super::json::Made<'a> {
+    let DataType::Map(entries, _) = array.data_type() else {
+        return Ok(None);
+    };
+    let DataType::Struct(kv) = entries.data_type() else {
+        return Ok(None);
+    };
+    if kv.len() != 2
+        || matches!(
+            kv[0].data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        )
+    {
+        return Ok(None);
     }
+    let map = array.as_map();
+    let keys = ArrayFormatter::try_new(map.keys().as_ref(), key_format())?;
+    let values = make_encoder(&kv[1], map.values().as_ref(), options)?;
+    Ok(Some(NullableEncoder::new(
+        Box::new(MapEncoder {
+            offsets: map.value_offsets(),
+            keys,
+            values,
+            key: String::new(),
+        }),
+        map.nulls().cloned(),
+    )))
 }
 
 /// Map keys' text: what CSV writes for the same value (errors stay errors).

@@ -131,16 +131,6 @@ fn int_digits((min, max): (i128, i128)) -> u32 {
     min.unsigned_abs().max(max.unsigned_abs()).to_string().len() as u32
 }
 
-fn decimal(d: &DataType) -> Option<(u8, i8)> {
-    match d {
-        DataType::Decimal32(p, s)
-        | DataType::Decimal64(p, s)
-        | DataType::Decimal128(p, s)
-        | DataType::Decimal256(p, s) => Some((*p, *s)),
-        _ => None,
-    }
-}
-
 fn float_bits(d: &DataType) -> Option<u8> {
     match d {
         DataType::Float16 => Some(16),
@@ -167,13 +157,13 @@ pub fn widens(old: &TableColumn, new: &TableColumn) -> bool {
     if let (Some(a), Some(b)) = (int_range(o), int_range(n)) {
         return b.0 <= a.0 && a.1 <= b.1;
     }
-    if let (Some(a), Some((p, s))) = (int_range(o), decimal(n)) {
+    if let (Some(a), Some((p, s))) = (int_range(o), super::decimal_params(n)) {
         return s >= 0 && i64::from(p) - i64::from(s) >= i64::from(int_digits(a));
     }
     if let (Some(a), Some(b)) = (float_bits(o), float_bits(n)) {
         return a <= b;
     }
-    if let (Some((p, s)), Some((p2, s2))) = (decimal(o), decimal(n)) {
+    if let (Some((p, s)), Some((p2, s2))) = (super::decimal_params(o), super::decimal_params(n)) {
         return s2 >= s && i16::from(p2) - i16::from(s2) >= i16::from(p) - i16::from(s);
     }
     if let (Some(a), Some(b)) = (sized_family(o), sized_family(n)) {

@@ -76,6 +76,37 @@ pub fn no_column_type(database: &str, data_type: &arrow::datatypes::DataType) ->
     )
 }
 
+/// The precision and scale of a decimal type of any width.
+pub fn decimal_params(d: &arrow::datatypes::DataType) -> Option<(u8, i8)> {
+    use arrow::datatypes::DataType;
+    match d {
+        DataType::Decimal32(p, s)
+        | DataType::Decimal64(p, s)
+        | DataType::Decimal128(p, s)
+        | DataType::Decimal256(p, s) => Some((*p, *s)),
+        _ => None,
+    }
+}
+
+/// The column type `NAME(p,s)` of a decimal type (`None`: not a decimal), or why it does not
+/// fit: `fits` says which precisions and scales `database` takes, `limits` says so in words.
+pub fn decimal_column_type(
+    d: &arrow::datatypes::DataType,
+    database: &str,
+    name: &str,
+    limits: &str,
+    fits: fn(u8, i8) -> bool,
+) -> Option<Result<String, String>> {
+    let (p, s) = decimal_params(d)?;
+    Some(if fits(p, s) {
+        Ok(format!("{name}({p},{s})"))
+    } else {
+        Err(format!(
+            "Decimal({p},{s}) does not fit {database}'s {name} ({limits})"
+        ))
+    })
+}
+
 /// What differs between SQL databases when writing.
 pub trait Dialect: Send + Sync {
     /// The database's column type for an Arrow type, or why it cannot be stored.

@@ -376,6 +376,13 @@ pub fn field_sql_type(field: &Field, in_key: bool) -> Result<SqlType, String> {
 
 /// The SQL Server type name for an Arrow type.
 pub fn column_type_name(d: &DataType, in_key: bool) -> Result<String, String> {
+    let fits = |p: u8, s: i8| s >= 0 && p <= 38 && s as u8 <= p;
+    let limits = "precision ≤ 38, 0 ≤ scale ≤ precision";
+    if let Some(t) =
+        crate::connectors::sql::decimal_column_type(d, "SQL Server", "DECIMAL", limits, fits)
+    {
+        return t;
+    }
     let frac = |u: &TimeUnit| if *u == TimeUnit::Nanosecond { 7 } else { 6 };
     Ok(match d {
         DataType::Boolean => "BIT".into(),
@@ -386,17 +393,6 @@ pub fn column_type_name(d: &DataType, in_key: bool) -> Result<String, String> {
         DataType::UInt64 => "DECIMAL(20,0)".into(),
         DataType::Float16 | DataType::Float32 => "REAL".into(),
         DataType::Float64 => "FLOAT".into(),
-        DataType::Decimal32(p, s)
-        | DataType::Decimal64(p, s)
-        | DataType::Decimal128(p, s)
-        | DataType::Decimal256(p, s) => {
-            if *s < 0 || *p > 38 || (*s as u8) > *p {
-                return Err(format!(
-                    "Decimal({p},{s}) does not fit SQL Server's DECIMAL (precision ≤ 38, 0 ≤ scale ≤ precision)"
-                ));
-            }
-            format!("DECIMAL({p},{s})")
-        }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => if in_key {
             "NVARCHAR(450)"
         } else {

@@ -500,6 +500,16 @@ fn scaled_digits(text: &[u8], p: u8, s: i8) -> Option<String> {
 
 /// The column type `CREATE TABLE` uses for an Arrow type.
 pub fn column_type(d: &DataType) -> Result<String, String> {
+    let fits = |p: u8, s: i8| (0..=38).contains(&s) && p <= 65 && s as u8 <= p;
+    if let Some(t) = crate::connectors::sql::decimal_column_type(
+        d,
+        "MySQL",
+        "DECIMAL",
+        "precision ≤ 65, 0 ≤ scale ≤ 38",
+        fits,
+    ) {
+        return t;
+    }
     Ok(match d {
         DataType::Boolean => "BOOLEAN".into(),
         DataType::Int8 => "TINYINT".into(),
@@ -512,17 +522,6 @@ pub fn column_type(d: &DataType) -> Result<String, String> {
         DataType::UInt64 => "BIGINT UNSIGNED".into(),
         DataType::Float16 | DataType::Float32 => "FLOAT".into(),
         DataType::Float64 => "DOUBLE".into(),
-        DataType::Decimal32(p, s)
-        | DataType::Decimal64(p, s)
-        | DataType::Decimal128(p, s)
-        | DataType::Decimal256(p, s) => {
-            if *s < 0 || *s > 38 || *p > 65 || (*s as u8) > *p {
-                return Err(format!(
-                    "Decimal({p},{s}) does not fit MySQL's DECIMAL (precision ≤ 65, 0 ≤ scale ≤ 38)"
-                ));
-            }
-            format!("DECIMAL({p},{s})")
-        }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "LONGTEXT".into(),
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "LONGBLOB".into(),
         DataType::FixedSizeBinary(n) if *n <= 255 => format!("BINARY({n})"),

@@ -112,6 +112,13 @@ pub fn number_type(p: u8, s: i8) -> DataType {
 
 /// The column type `CREATE TABLE` uses for an Arrow type (`in_key`: bounded types only).
 pub fn column_type(d: &DataType, in_key: bool) -> Result<String, String> {
+    let fits = |p: u8, s: i8| p <= 38 && s >= -84;
+    let limits = "precision ≤ 38, scale -84 to 127";
+    if let Some(t) =
+        crate::connectors::sql::decimal_column_type(d, "Oracle", "NUMBER", limits, fits)
+    {
+        return t;
+    }
     let frac = |u: &TimeUnit| if *u == TimeUnit::Nanosecond { 9 } else { 6 };
     Ok(match d {
         DataType::Boolean => "NUMBER(1)".into(),
@@ -122,17 +129,6 @@ pub fn column_type(d: &DataType, in_key: bool) -> Result<String, String> {
         DataType::UInt64 => "NUMBER(20)".into(),
         DataType::Float16 | DataType::Float32 => "BINARY_FLOAT".into(),
         DataType::Float64 => "BINARY_DOUBLE".into(),
-        DataType::Decimal32(p, s)
-        | DataType::Decimal64(p, s)
-        | DataType::Decimal128(p, s)
-        | DataType::Decimal256(p, s) => {
-            if *p > 38 || *s < -84 {
-                return Err(format!(
-                    "Decimal({p},{s}) does not fit Oracle's NUMBER (precision ≤ 38, scale -84 to 127)"
-                ));
-            }
-            format!("NUMBER({p},{s})")
-        }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             if in_key { "VARCHAR2(4000)" } else { "CLOB" }.into()
         }

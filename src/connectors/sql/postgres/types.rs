@@ -743,6 +743,27 @@ impl ColumnEncoder {
     }
 }
 
+/// One binary COPY field of a fixed-size value: its length, then the value (big-endian).
+macro_rules! fixed_fields {
+    ($($name:ident($t:ty) => $put:ident;)*) => {
+        $(
+            #[inline]
+            fn $name(out: &mut BytesMut, v: $t) {
+                out.put_i32(std::mem::size_of::<$t>() as i32);
+                out.$put(v);
+            }
+        )*
+    };
+}
+
+fixed_fields! {
+    field_i16(i16) => put_i16;
+    field_i32(i32) => put_i32;
+    field_i64(i64) => put_i64;
+    field_f32(f32) => put_f32;
+    field_f64(f64) => put_f64;
+}
+
 macro_rules! prim {
     ($array:expr, $t:ty) => {
         $array
@@ -760,51 +781,21 @@ fn write_scalar(enc: Enc, a: &dyn Array, row: usize, out: &mut BytesMut) -> Resu
             out.put_i32(1);
             out.put_u8(u8::from(prim!(a, BooleanArray).value(row)));
         }
-        (Enc::I16, DataType::Int8) => {
-            out.put_i32(2);
-            out.put_i16(prim!(a, Int8Array).value(row) as i16);
-        }
-        (Enc::I16, DataType::UInt8) => {
-            out.put_i32(2);
-            out.put_i16(prim!(a, UInt8Array).value(row) as i16);
-        }
-        (Enc::I16, _) => {
-            out.put_i32(2);
-            out.put_i16(prim!(a, Int16Array).value(row));
-        }
-        (Enc::I32, DataType::UInt16) => {
-            out.put_i32(4);
-            out.put_i32(prim!(a, UInt16Array).value(row) as i32);
-        }
-        (Enc::I32, _) => {
-            out.put_i32(4);
-            out.put_i32(prim!(a, Int32Array).value(row));
-        }
-        (Enc::I64, DataType::UInt32) => {
-            out.put_i32(8);
-            out.put_i64(prim!(a, UInt32Array).value(row) as i64);
-        }
-        (Enc::I64, _) => {
-            out.put_i32(8);
-            out.put_i64(prim!(a, Int64Array).value(row));
-        }
+        (Enc::I16, DataType::Int8) => field_i16(out, prim!(a, Int8Array).value(row) as i16),
+        (Enc::I16, DataType::UInt8) => field_i16(out, prim!(a, UInt8Array).value(row) as i16),
+        (Enc::I16, _) => field_i16(out, prim!(a, Int16Array).value(row)),
+        (Enc::I32, DataType::UInt16) => field_i32(out, prim!(a, UInt16Array).value(row) as i32),
+        (Enc::I32, _) => field_i32(out, prim!(a, Int32Array).value(row)),
+        (Enc::I64, DataType::UInt32) => field_i64(out, prim!(a, UInt32Array).value(row) as i64),
+        (Enc::I64, _) => field_i64(out, prim!(a, Int64Array).value(row)),
         (Enc::U64, _) => write_numeric(
             i256::from_i128(prim!(a, UInt64Array).value(row) as i128),
             0,
             out,
         ),
-        (Enc::F32, DataType::Float16) => {
-            out.put_i32(4);
-            out.put_f32(prim!(a, Float16Array).value(row).to_f32());
-        }
-        (Enc::F32, _) => {
-            out.put_i32(4);
-            out.put_f32(prim!(a, Float32Array).value(row));
-        }
-        (Enc::F64, _) => {
-            out.put_i32(8);
-            out.put_f64(prim!(a, Float64Array).value(row));
-        }
+        (Enc::F32, DataType::Float16) => field_f32(out, prim!(a, Float16Array).value(row).to_f32()),
+        (Enc::F32, _) => field_f32(out, prim!(a, Float32Array).value(row)),
+        (Enc::F64, _) => field_f64(out, prim!(a, Float64Array).value(row)),
         (Enc::Numeric(_, s), DataType::Decimal128(..)) => write_numeric(
             i256::from_i128(prim!(a, Decimal128Array).value(row)),
             s,
@@ -837,18 +828,15 @@ fn write_scalar(enc: Enc, a: &dyn Array, row: usize, out: &mut BytesMut) -> Resu
             if ms % 86_400_000 != 0 {
                 return Err(format!("Date64 value {ms} ms is not a whole day"));
             }
-            out.put_i32(4);
-            out.put_i32((ms / 86_400_000) as i32 - PG_EPOCH_DAYS);
+            field_i32(out, (ms / 86_400_000) as i32 - PG_EPOCH_DAYS);
         }
-        (Enc::Date, _) => {
-            out.put_i32(4);
-            out.put_i32(
-                prim!(a, Date32Array)
-                    .value(row)
-                    .checked_sub(PG_EPOCH_DAYS)
-                    .ok_or("date out of range")?,
-            );
-        }
+        (Enc::Date, _) => field_i32(
+            out,
+            prim!(a, Date32Array)
+                .value(row)
+                .checked_sub(PG_EPOCH_DAYS)
+                .ok_or("date out of range")?,
+        ),
         (Enc::Time, dt) => {
             let us = match dt {
                 DataType::Time32(TimeUnit::Second) => {
@@ -860,8 +848,7 @@ fn write_scalar(enc: Enc, a: &dyn Array, row: usize, out: &mut BytesMut) -> Resu
                 }
                 _ => nanos_to_micros(prim!(a, Time64NanosecondArray).value(row))?,
             };
-            out.put_i32(8);
-            out.put_i64(us);
+            field_i64(out, us);
         }
         (Enc::Ts | Enc::TsTz, DataType::Timestamp(unit, _)) => {
             let us = match unit {
@@ -884,8 +871,7 @@ fn write_scalar(enc: Enc, a: &dyn Array, row: usize, out: &mut BytesMut) -> Resu
             }
             .and_then(|us| us.checked_sub(PG_EPOCH_US))
             .ok_or("timestamp out of range")?;
-            out.put_i32(8);
-            out.put_i64(us);
+            field_i64(out, us);
         }
         (Enc::Interval, _) => {
             let v = prim!(a, IntervalMonthDayNanoArray).value(row);
