@@ -930,3 +930,38 @@ fn table_names_may_be_schema_qualified_in_any_case() {
         "0"
     );
 }
+
+/// A `numeric_scale` the chosen `numeric` type cannot hold is a spec error at `etl validate`,
+/// before any connection (it used to fail only when a stream with such a column was read).
+#[test]
+fn numeric_scale_beyond_the_type_is_refused_at_validate() {
+    let dir = tempdir();
+    for (extra, needle) in [
+        (
+            "    numeric_scale: 39\n",
+            "`numeric_scale: 39` is more than `numeric: decimal` holds (at most 38)",
+        ),
+        (
+            "    numeric: decimal256\n    numeric_scale: 77\n",
+            "`numeric_scale: 77` is more than `numeric: decimal256` holds (at most 76)",
+        ),
+    ] {
+        let p = write_spec(
+            dir.path(),
+            "spec.yaml",
+            &spec(&pg("public", extra), &pg("public", ""), ""),
+        );
+        etl_in(dir.path(), &["validate", &p], &[("ETL_T_PW", PASSWORD)]).fails(2, needle);
+    }
+    // At the limit it is accepted.
+    let p = write_spec(
+        dir.path(),
+        "spec.yaml",
+        &spec(
+            &pg("public", "    numeric_scale: 38\n"),
+            &pg("public", ""),
+            "",
+        ),
+    );
+    etl_in(dir.path(), &["validate", &p], &[("ETL_T_PW", PASSWORD)]).ok();
+}

@@ -124,9 +124,11 @@ impl PostgresConfig {
     }
 }
 
-/// Spec-time check of the TLS keys: they go together and their files hold PEM.
+/// Spec-time check of the TLS keys (they go together and their files hold PEM) and of
+/// `numeric_scale` (it fits the chosen `numeric` type).
 fn check(c: &PostgresConfig) -> Result<(), String> {
-    c.tls_keys().check()
+    c.tls_keys().check()?;
+    c.unconstrained_numeric().map(|_| ())
 }
 
 crate::connectors::sql::sql_connector!(
