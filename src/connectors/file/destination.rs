@@ -62,6 +62,39 @@ impl FileDestination {
     }
 }
 
+/// Spec checks of the modes into files: `definition_only` writes a typed empty file, which a
+/// JSON or JSON Lines file (or a CSV file without a header line) cannot be. Every other mode is
+/// taken (see the README's "Modes").
+pub fn validate_modes(
+    config: &WriteConfig,
+    streams: &[crate::spec::StreamSpec],
+) -> std::result::Result<(), String> {
+    let typed = match config.format {
+        formats::Format::Parquet | formats::Format::Avro => true,
+        formats::Format::Csv => config.csv.header != Some(false),
+        _ => false,
+    };
+    for (i, s) in streams.iter().enumerate() {
+        if s.mode == Mode::DefinitionOnly && !typed {
+            return Err(format!(
+                "streams[{i}].mode: `definition_only` writes a typed empty file, and an empty {} file holds no column names or types (use parquet, avro, or csv with its header line)",
+                config.format
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a write in `mode` adds files beside the stream's earlier ones (and so never meets
+/// the `overwrite` check): incremental and backfill runs, snapshots, and `definition_only`,
+/// which writes only into an empty folder.
+fn adds_files(mode: Mode) -> bool {
+    matches!(
+        mode,
+        Mode::Incremental | Mode::Backfill | Mode::Snapshot | Mode::DefinitionOnly
+    )
+}
+
 /// Part files open at once per stream (partitioned writes keep one per partition folder).
 const MAX_OPEN_PARTS: usize = 32;
 
@@ -431,7 +464,7 @@ impl Destination for FileDestination {
     }
 
     async fn preflight(&self, target: &WriteTarget) -> Result<()> {
-        if self.config.overwrite || target.mode == Mode::Incremental {
+        if self.config.overwrite || adds_files(target.mode) {
             return Ok(());
         }
         let Some(store) = self.store(false)? else {
@@ -490,7 +523,8 @@ impl Destination for FileDestination {
             dir: dir.clone(),
             staging: staging.clone(),
             files: Vec::new(),
-            replace_old: target.mode == Mode::FullRefresh,
+            // `truncate` into files is a full refresh: the folder's files are replaced.
+            replace_old: matches!(target.mode, Mode::FullRefresh | Mode::Truncate),
             pending: (target.mode == Mode::Incremental && target.stream.mode == Mode::Incremental)
                 .then(|| {
                     (
@@ -502,6 +536,10 @@ impl Destination for FileDestination {
             bytes: 0,
             base: self.location.display(),
         };
+        if target.mode == Mode::DefinitionOnly && !published_files(&store, &dir).await?.is_empty() {
+            tracing::info!(stream = %target.stream.name, "definition_only: the stream folder already holds files; left as it is");
+            return Ok(Box::new(staged));
+        }
         let result: Result<()> = async {
             let partitioner = match target.stream.partition_by.as_slice() {
                 [] => None,
