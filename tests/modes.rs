@@ -89,6 +89,20 @@ print(json.dumps(out))
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
+/// The number of values [`read_back`] saw, and the distinct ones, sorted.
+fn load_times(seen: &serde_json::Value) -> (usize, Vec<String>) {
+    let all: Vec<String> = seen["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let mut distinct = all.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    (all.len(), distinct)
+}
+
 /// Two snapshot runs into Parquet: the second adds files beside the first's (no `overwrite`
 /// needed), every row twice, each run's rows under its own `_etl_loaded_at`
 /// (`timestamp[us, tz=UTC]`).
@@ -115,16 +129,44 @@ fn snapshot_into_parquet_adds_the_run_beside_the_earlier_ones() {
             "{seen}"
         );
     }
-    let mut times: Vec<&str> = seen["values"]
-        .as_array()
-        .expect("values")
-        .iter()
-        .filter_map(|v| v.as_str())
-        .collect();
-    assert_eq!(times.len(), 8);
-    times.sort_unstable();
-    times.dedup();
+    let (rows, times) = load_times(&seen);
+    assert_eq!(rows, 8);
     assert_eq!(times.len(), 2, "one load time per run: {times:?}");
+}
+
+/// A snapshot publish killed between its files (SIGKILL after the first rename) is rolled back
+/// by the next run, which publishes its own files whole: the folder never keeps half a run.
+#[test]
+fn a_snapshot_cut_short_is_rolled_back_by_the_next_run() {
+    let dir = tempdir();
+    let db = source(dir.path(), 4);
+    let out = dir.path().join("out");
+    let text = spec_text(&db, &out, "parquet", "    mode: snapshot\n")
+        .replace(
+            "    format: parquet\n",
+            "    format: parquet\n    max_rows_per_file: 2\n",
+        )
+        .replace("streams:\n", "defaults:\n  batch_size: 2\nstreams:\n");
+    let spec = write_spec(dir.path(), "spec.yaml", &text);
+    run_and_kill(dir.path(), &spec, "published-file", &[]);
+    assert_eq!(
+        data_files(&out.join("t")).len(),
+        1,
+        "half of the run is visible"
+    );
+    etl(dir.path(), &["run", &spec]).ok();
+    let files = data_files(&out.join("t"));
+    assert_eq!(files.len(), 2, "{files:?}");
+    let seen = read_back("parquet", &files, "_etl_loaded_at");
+    let (rows, times) = load_times(&seen);
+    assert_eq!(rows, 4, "{seen}");
+    assert_eq!(times.len(), 1, "only the second run's rows: {times:?}");
+    assert!(
+        !files_under(&out.join("t"))
+            .iter()
+            .any(|p| p.to_string_lossy().contains("pending-")),
+        "no publish record left"
+    );
 }
 
 /// `definition_only` writes one typed empty file — Parquet and Avro carry the column types, a

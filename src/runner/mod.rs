@@ -342,6 +342,10 @@ async fn run_stream(
             previous = reconcile(run, &stream.name, previous, marker).await?;
         }
         crate::fault::point("reconciled");
+    } else if matches!(planned.target.mode, Mode::Snapshot | Mode::Backfill) {
+        // These runs append files without a commit marker: only a publish an earlier run left
+        // cut short is rolled back here (the marker, if any, is for the incremental runs).
+        destination.last_commit(&planned.target).await?;
     }
     let mut request = ReadRequest::new(stream.clone(), spec.defaults.batch_size);
     if incremental {

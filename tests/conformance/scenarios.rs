@@ -1396,6 +1396,20 @@ pub fn truncate_keeps_the_table(_test: &str, open: Open) {
         src.quote("n"),
         src.quote("id")
     ));
+    // A load that fails mid-read (the fault point after the first batch) publishes nothing.
+    let mut faulty = env.clone();
+    faulty.push(("ETL_FAULT_FAIL".into(), "batch".into()));
+    let r = run(dir.path(), &text, &faulty);
+    assert_eq!(
+        r.code, 1,
+        "the injected fault must fail the run:\n{}",
+        r.stderr
+    );
+    assert_eq!(
+        canonical_rows(dst.as_ref(), "t", &all),
+        second,
+        "a truncate whose load failed leaves the previous rows"
+    );
     let r = run(dir.path(), &text, &env);
     assert_eq!(
         r.code, 1,

@@ -369,6 +369,9 @@ struct StagedFiles {
     replace_old: bool,
     /// Incremental runs record their publish first, so a cut-off publish can be rolled back.
     pending: Option<(CommitLog, String)>,
+    /// The publish record is removed once the files are in place (snapshot and backfill runs,
+    /// which write no commit marker; an incremental run's marker removes it).
+    settle_pending: bool,
     rows: u64,
     /// Sizes of the finished files.
     bytes: u64,
@@ -413,6 +416,9 @@ impl Staged for StagedFiles {
                 .delete(p)
                 .await
                 .with_context(|| format!("removing old file {p}"))?;
+        }
+        if let (true, Some((log, run_id))) = (self.settle_pending, &self.pending) {
+            delete_if_present(&self.store, &log.pending_path(run_id)).await?;
         }
         self.files_store.remove_empty_folders(&self.staging);
         if !old.is_empty() {
@@ -517,6 +523,9 @@ impl Destination for FileDestination {
         let store = files_store.store.clone();
         let dir = Path::from(target.stream.name.as_str());
         let staging = dir.clone().join(format!(".etl-tmp-{}", target.run_id));
+        let marker_kept =
+            target.mode == Mode::Incremental && target.stream.mode == Mode::Incremental;
+        let settle_pending = matches!(target.mode, Mode::Snapshot | Mode::Backfill);
         let mut staged = StagedFiles {
             files_store: files_store.clone(),
             store: store.clone(),
@@ -525,13 +534,15 @@ impl Destination for FileDestination {
             files: Vec::new(),
             // `truncate` into files is a full refresh: the folder's files are replaced.
             replace_old: matches!(target.mode, Mode::FullRefresh | Mode::Truncate),
-            pending: (target.mode == Mode::Incremental && target.stream.mode == Mode::Incremental)
-                .then(|| {
-                    (
-                        CommitLog::new(store.clone(), &target.stream.name),
-                        target.run_id.clone(),
-                    )
-                }),
+            // Snapshot and backfill runs record their publish too, so that a publish a crash cut
+            // short is rolled back by the next run rather than left half visible.
+            pending: (marker_kept || settle_pending).then(|| {
+                (
+                    CommitLog::new(store.clone(), &target.stream.name),
+                    target.run_id.clone(),
+                )
+            }),
+            settle_pending,
             rows: 0,
             bytes: 0,
             base: self.location.display(),
