@@ -47,6 +47,10 @@ enum Command {
         /// Treat every stream as `full_refresh`, whatever its mode says.
         #[arg(long)]
         full_refresh: bool,
+        /// Backfill the cursor range START,END (both included) of the selected incremental or
+        /// backfill streams, leaving their saved cursor as it is (e.g. `--range 2024-01-01,2024-01-31`).
+        #[arg(long, value_name = "START,END")]
+        range: Option<String>,
         /// Check each stream's table or query (as `check` does), print the plan (streams, modes,
         /// destinations) and stop; no row is read or written.
         #[arg(long)]
@@ -166,6 +170,7 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
             spec,
             select,
             full_refresh,
+            range,
             dry_run,
             state,
             summary,
@@ -173,6 +178,7 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
             let options = RunOptions {
                 select,
                 full_refresh,
+                range: range.as_deref().map(runner::parse_range).transpose()?,
                 dry_run,
                 progress_bars: bars,
             };

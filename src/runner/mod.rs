@@ -2,6 +2,7 @@
 //! bounded channel, commits, and reports. Connectors know nothing of modes or progress.
 
 pub mod cursor;
+pub mod modes;
 pub mod progress;
 pub mod state;
 pub mod summary;
@@ -11,6 +12,7 @@ use crate::contract::{BatchStream, CursorValue, CHANNEL_CAPACITY};
 use crate::error::{Error, Result, ResultExt};
 use crate::spec::{Mode, Spec, StreamSpec};
 use futures::StreamExt;
+pub use modes::parse_range;
 use progress::Progress;
 use state::{PipelineState, StateLocation, StreamState};
 use std::time::Instant;
@@ -24,6 +26,8 @@ pub struct RunOptions {
     pub select: Vec<String>,
     /// Treat every stream as `full_refresh`.
     pub full_refresh: bool,
+    /// `--range START,END`: backfill this cursor range of the selected incremental streams.
+    pub range: Option<(String, String)>,
     /// Print the plan, read and write nothing.
     pub dry_run: bool,
     /// Draw progress bars (a terminal); otherwise periodic log lines.
@@ -126,23 +130,19 @@ pub async fn plan(
             stream
                 .schema_changes
                 .get_or_insert(spec.defaults.schema_changes);
-            let mode = if options.full_refresh {
-                Mode::FullRefresh
-            } else {
-                stream.mode
-            };
+            let mode = modes::planned_mode(&mut stream, options)?;
             let target = WriteTarget {
                 stream,
                 mode,
                 run_id: run_id.to_string(),
             };
             let destination = destination.describe(&target);
-            PlannedStream {
+            Ok(PlannedStream {
                 target,
                 destination,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(planned)
 }
 
@@ -162,7 +162,7 @@ pub async fn run(
     // A corrupt state fails the run before anything is read: never a silent full reload.
     let tracks_state = planned
         .iter()
-        .any(|p| p.target.stream.mode == Mode::Incremental);
+        .any(|p| p.target.stream.mode == Mode::Incremental || p.target.mode == Mode::Backfill);
     tracing::info!(
         run_id,
         pipeline = %spec.name,
@@ -191,6 +191,7 @@ pub async fn run(
         destination,
         state: &state,
         state_location,
+        started,
     };
     let jobs = planned.iter().map(|p| {
         let (progress, failed, context) = (&progress, &failed, &context);
@@ -323,8 +324,9 @@ async fn run_stream(
     } = *run;
     let stream = &planned.target.stream;
     // Streams declared incremental keep their state even when run as a full refresh, so the
-    // next incremental run continues from here.
-    let tracked = stream.mode == Mode::Incremental;
+    // next incremental run continues from here; a backfill leaves it as it is.
+    let backfill = planned.target.mode == Mode::Backfill;
+    let tracked = stream.mode == Mode::Incremental && !backfill;
     let incremental = planned.target.mode == Mode::Incremental;
     let mut previous = state
         .lock()
@@ -340,6 +342,10 @@ async fn run_stream(
             previous = reconcile(run, &stream.name, previous, marker).await?;
         }
         crate::fault::point("reconciled");
+    } else if matches!(planned.target.mode, Mode::Snapshot | Mode::Backfill) {
+        // These runs append files without a commit marker: only a publish an earlier run left
+        // cut short is rolled back here (the marker, if any, is for the incremental runs).
+        destination.last_commit(&planned.target).await?;
     }
     let mut request = ReadRequest::new(stream.clone(), spec.defaults.batch_size);
     if incremental {
@@ -353,7 +359,23 @@ async fn run_stream(
         }
         request.seen_files = Some(previous.files.clone());
     }
-    let reader = Deadline::bound(deadline, std::time::Duration::ZERO, source.read(request)).await?;
+    let range = match backfill {
+        true => Some(modes::Range::new(stream, previous.cursor.as_ref())?),
+        false => None,
+    };
+    if let Some(range) = &range {
+        tracing::info!(stream = %stream.name, cursor_field = %range.field, from = %range.start, to = %range.end, "backfill read");
+        request.cursor = range.pushdown();
+    }
+    let mut reader =
+        Deadline::bound(deadline, std::time::Duration::ZERO, source.read(request)).await?;
+    if let Some(range) = &range {
+        reader.batches = range.filter(&reader.schema, reader.batches)?;
+    }
+    if planned.target.mode == Mode::DefinitionOnly {
+        // Only the schema is needed: the read stops here, before its rows are taken.
+        reader.batches = Box::pin(futures::stream::empty());
+    }
     let cursor_index = match (&stream.cursor_field, tracked) {
         (Some(field), true) => Some(reader.schema.index_of(field).map_err(|_| {
             Error::spec(format!(
@@ -378,7 +400,7 @@ async fn run_stream(
     };
     // Incremental with nothing new: commit nothing, keep the state as it is.
     let first = match next_rows(&mut batches, &mut tracker, deadline).await {
-        None if incremental => {
+        None if incremental || backfill => {
             tracing::info!(stream = %stream.name, "no new rows");
             return Ok(StreamDone {
                 cursor_after: previous.cursor.clone(),
@@ -425,6 +447,11 @@ async fn run_stream(
     };
     // The stream's `transform:`, if any: checked against the schema before anything is written.
     let (schema, piped) = crate::transform::apply(stream, schema, piped)?;
+    // Snapshot: every row gets the run's start time.
+    let (schema, piped) = match planned.target.mode {
+        Mode::Snapshot => modes::with_loaded_at(stream, schema, piped, run.started)?,
+        _ => (schema, piped),
+    };
     // Past the deadline the reader sends the timeout error, so the write fails and cleans up;
     // a write that does not wind down within the grace period is cut off.
     let staged = Deadline::bound(
@@ -589,6 +616,8 @@ struct RunContext<'a> {
     /// The pipeline's state document; saves are serialised under its lock.
     state: &'a tokio::sync::Mutex<PipelineState>,
     state_location: &'a StateLocation,
+    /// When the run started: `_etl_loaded_at` of snapshot streams.
+    started: chrono::DateTime<chrono::Utc>,
 }
 
 /// What a finished stream reports to the summary.

@@ -3,6 +3,7 @@
 pub mod datatype;
 pub mod env;
 pub mod introspect;
+pub mod modes;
 pub mod suggest;
 
 use crate::connectors::registry::{DestinationConfig, SourceConfig};
@@ -121,6 +122,31 @@ crate::keyword_enum! {
         #[default]
         FullRefresh = "full_refresh",
         Incremental = "incremental",
+        /// Replace the rows, keep the table (its indexes, grants, defaults, views).
+        Truncate = "truncate",
+        /// Append the whole result every run, with `_etl_loaded_at` (the run's start, UTC).
+        Snapshot = "snapshot",
+        /// An incremental read of a given cursor `range`, merged; the saved state is left alone.
+        Backfill = "backfill",
+        /// Create the destination table (or a typed empty file); load nothing.
+        DefinitionOnly = "definition_only",
+    }
+}
+
+crate::keyword_enum! {
+    /// How an incremental (or backfill) write with a `primary_key` merges its rows into the
+    /// destination table.
+    #[derive(Default)]
+    pub enum MergeStrategy: "merge_strategy" {
+        /// Update the rows whose key exists, insert the others (an upsert).
+        #[default]
+        UpdateInsert = "update_insert",
+        /// Delete the rows whose key is in the batch, then insert every staged row.
+        DeleteInsert = "delete_insert",
+        /// Insert rows with new keys; existing keys are left untouched.
+        InsertOnly = "insert_only",
+        /// Update rows whose key exists; new keys are skipped.
+        UpdateOnly = "update_only",
     }
 }
 
@@ -159,6 +185,12 @@ pub struct StreamSpec {
     pub cursor_field: Option<String>,
     #[serde(default, deserialize_with = "env::list")]
     pub primary_key: Vec<String>,
+    /// Incremental and backfill writes with a `primary_key` into SQL tables: how rows merge.
+    #[serde(default, deserialize_with = "env::opt")]
+    pub merge_strategy: Option<MergeStrategy>,
+    /// Backfill: the cursor range `[start, end]` to read (both ends included).
+    #[serde(default, deserialize_with = "env::list")]
+    pub range: Vec<String>,
     /// Incremental: start this far before the saved cursor (`2h`, `1d`, or a number).
     #[serde(default, deserialize_with = "env::opt")]
     pub lookback: Option<Lookback>,
@@ -305,7 +337,8 @@ pub fn load(path: &Path) -> Result<Spec> {
 /// Parses and validates spec text; `origin` names the file in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Spec> {
     let spec: Spec = serde_yaml_ng::from_str(text).map_err(|e| located(origin, &e))?;
-    validate(&spec).map_err(|msg| Error::spec(format!("{origin}: {msg}")))?;
+    modes::validate(&spec).map_err(|e| e.located(text, origin))?;
+    validate(&spec).map_err(|msg| modes::located_message(text, origin, &msg))?;
     Ok(spec)
 }
 

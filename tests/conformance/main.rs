@@ -80,4 +80,12 @@ conformance!(
     schema_change_freeze_refuses,
     schema_change_discard_new_columns,
     schema_change_not_null_column_dropped,
+    truncate_keeps_the_table,
+    snapshot_appends_with_the_load_time,
+    backfill_merges_the_range_and_keeps_the_state,
+    definition_only_creates_an_empty_table,
+    merge_strategy_update_insert,
+    merge_strategy_delete_insert,
+    merge_strategy_insert_only,
+    merge_strategy_update_only,
 );

@@ -216,19 +216,58 @@ fn kv_rows(ids: impl IntoIterator<Item = u32>, tag: &str) -> Rows {
         .collect()
 }
 
-/// A second full refresh replaces the table: deleted rows go, changed rows change.
-pub fn full_refresh_replaces_the_table(_test: &str, open: Open) {
+/// The extra columns (name, kind, DDL) a scenario's table has in one database.
+type ColumnsOf = fn(&dyn TestDb) -> Vec<(String, Kind, String)>;
+
+/// A source table `t` of `cols` holding `rows`, an empty destination, a folder, the
+/// environment and a spec of both with `rest` after the blocks; run once.
+struct Pair {
+    src: Box<dyn TestDb>,
+    dst: Box<dyn TestDb>,
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    text: String,
+}
+
+fn pair_with_t(open: Open, cols: ColumnsOf, rows: Rows, rest: &str) -> Pair {
     let (src, dst) = (open("src"), open("dst"));
-    let cols = kv_cols(src.as_ref());
-    create(src.as_ref(), "t", &cols, &kv_rows(1..=5, "v"));
+    create(src.as_ref(), "t", &cols(src.as_ref()), &rows);
     let dir = tempdir();
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    let text = spec(
-        &block(src.as_ref()),
-        &block(dst.as_ref()),
+    let text = spec(&block(src.as_ref()), &block(dst.as_ref()), rest);
+    run(dir.path(), &text, &env).ok();
+    Pair {
+        src,
+        dst,
+        dir,
+        env,
+        text,
+    }
+}
+
+/// Deletes ids 1 and 2 of `t`, changes 3, adds `new`.
+fn change_t(src: &dyn TestDb, cols: &[(String, Kind, String)], new: &Rows) {
+    let (t, id, v) = (src.table("t"), src.quote("id"), src.quote("v"));
+    src.exec(&format!("DELETE FROM {t} WHERE {id} IN (1, 2)"));
+    src.exec(&format!("UPDATE {t} SET {v} = 'changed' WHERE {id} = 3"));
+    insert(src, "t", cols, new);
+}
+
+/// A second full refresh replaces the table: deleted rows go, changed rows change.
+pub fn full_refresh_replaces_the_table(_test: &str, open: Open) {
+    let Pair {
+        src,
+        dst,
+        dir,
+        env,
+        text,
+    } = pair_with_t(
+        open,
+        kv_cols,
+        kv_rows(1..=5, "v"),
         "streams:\n  - name: t\n",
     );
-    run(dir.path(), &text, &env).ok();
+    let cols = kv_cols(src.as_ref());
     same_rows(
         src.as_ref(),
         dst.as_ref(),
@@ -236,10 +275,7 @@ pub fn full_refresh_replaces_the_table(_test: &str, open: Open) {
         &with_id(&cols),
         "first run",
     );
-    let (t, id, v) = (src.table("t"), src.quote("id"), src.quote("v"));
-    src.exec(&format!("DELETE FROM {t} WHERE {id} IN (1, 2)"));
-    src.exec(&format!("UPDATE {t} SET {v} = 'changed' WHERE {id} = 3"));
-    insert(src.as_ref(), "t", &cols, &kv_rows(6..=7, "new"));
+    change_t(src.as_ref(), &cols, &kv_rows(6..=7, "new"));
     run(dir.path(), &text, &env).ok();
     let rows = same_rows(
         src.as_ref(),
@@ -1258,3 +1294,492 @@ pub fn schema_change_not_null_column_dropped(_test: &str, open: Open) {
         ])
     );
 }
+
+// ---- Modes and merge strategies (README "Modes") ----
+
+/// `v` text and `n` int beside `id`.
+fn vn_cols(db: &dyn TestDb) -> Vec<(String, Kind, String)> {
+    vec![
+        ("v".into(), Kind::Text, db.ddl(Kind::Text).into()),
+        ("n".into(), Kind::Int, db.ddl(Kind::Int).into()),
+    ]
+}
+
+fn vn_rows(ids: impl IntoIterator<Item = u32>, tag: &str) -> Rows {
+    ids.into_iter()
+        .map(|i| {
+            vec![
+                Some(i.to_string()),
+                Some(format!("{tag}{i}")),
+                Some((i * 10).to_string()),
+            ]
+        })
+        .collect()
+}
+
+/// Whether index `name` exists on `db`, asked of its catalog; `None` where the scenario does
+/// not know the catalog.
+fn index_exists(db: &dyn TestDb, table: &str, name: &str) -> Option<bool> {
+    let rows = match db.connector_type() {
+        "sqlite" => db.query(&format!(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name = '{name}'"
+        )),
+        "postgresql" => db.query(&format!(
+            "SELECT to_regclass('{}')::text",
+            db.table(name).replace('\'', "''")
+        )),
+        "mysql" => db
+            .query(&format!("SHOW INDEX FROM {}", db.table(table)))
+            .into_iter()
+            .filter(|r| r.get(2).cloned().flatten().as_deref() == Some(name))
+            .collect(),
+        _ => return None,
+    };
+    Some(rows.iter().any(|r| r.first().cloned().flatten().is_some()))
+}
+
+/// `mode: truncate` replaces the rows and keeps the table: an index and a view made on it after
+/// the first run are still there after the second, the view sees the new rows; a load that
+/// fails inside the publish (a duplicate for that unique index, after the DELETE ran) leaves
+/// the previous rows.
+pub fn truncate_keeps_the_table(_test: &str, open: Open) {
+    let Pair {
+        src,
+        dst,
+        dir,
+        env,
+        text,
+    } = pair_with_t(
+        open,
+        vn_cols,
+        vn_rows(1..=5, "v"),
+        "defaults:\n  retries: 0\nstreams:\n  - name: t\n    mode: truncate\n    primary_key: [id]\n",
+    );
+    let cols = vn_cols(src.as_ref());
+    let all = with_id(&cols);
+    same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "t",
+        &all,
+        "first run creates the table",
+    );
+    let (t, n) = (dst.table("t"), dst.quote("n"));
+    dst.exec(&format!("CREATE UNIQUE INDEX t_n_ix ON {t} ({n})"));
+    dst.exec(&format!(
+        "CREATE VIEW {} AS SELECT {}, {} FROM {t}",
+        dst.table("t_view"),
+        dst.quote("id"),
+        dst.quote("v")
+    ));
+    change_t(src.as_ref(), &cols, &vn_rows(6..=7, "new"));
+    run(dir.path(), &text, &env).ok();
+    let second = same_rows(src.as_ref(), dst.as_ref(), "t", &all, "second run");
+    assert_eq!(second.len(), 5);
+    if let Some(exists) = index_exists(dst.as_ref(), "t", "t_n_ix") {
+        assert!(exists, "the index made on the table was dropped");
+    }
+    let through_view = dst.query(&format!(
+        "SELECT {} FROM {} ORDER BY 1",
+        dst.canon(&dst.quote("id"), Kind::Int),
+        dst.table("t_view")
+    ));
+    assert_eq!(
+        first_column(through_view),
+        vec!["3", "4", "5", "6", "7"],
+        "the view on the table sees the new rows"
+    );
+    // Two source rows with the same n: the INSERT breaks the unique index after the DELETE.
+    src.exec(&format!(
+        "UPDATE {} SET {} = 40 WHERE {} = 5",
+        src.table("t"),
+        src.quote("n"),
+        src.quote("id")
+    ));
+    // A load that fails mid-read (the fault point after the first batch) publishes nothing.
+    let mut faulty = env.clone();
+    faulty.push(("ETL_FAULT_FAIL".into(), "batch".into()));
+    let r = run(dir.path(), &text, &faulty);
+    assert_eq!(
+        r.code, 1,
+        "the injected fault must fail the run:\n{}",
+        r.stderr
+    );
+    assert_eq!(
+        canonical_rows(dst.as_ref(), "t", &all),
+        second,
+        "a truncate whose load failed leaves the previous rows"
+    );
+    let r = run(dir.path(), &text, &env);
+    assert_eq!(
+        r.code, 1,
+        "the duplicate must fail the publish:\n{}",
+        r.stderr
+    );
+    assert_eq!(
+        canonical_rows(dst.as_ref(), "t", &all),
+        second,
+        "a failed truncate leaves the previous rows"
+    );
+    no_leftovers(dst.as_ref());
+}
+
+/// `mode: snapshot` appends the whole table every run with `_etl_loaded_at`, the run's start
+/// time: two runs give every row twice under two times, the second later than the first. A
+/// source column of that name is refused.
+pub fn snapshot_appends_with_the_load_time(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols = kv_cols(src.as_ref());
+    create(src.as_ref(), "t", &cols, &kv_rows(1..=3, "v"));
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let text = spec(
+        &block(src.as_ref()),
+        &block(dst.as_ref()),
+        "streams:\n  - name: t\n    mode: snapshot\n",
+    );
+    let before = chrono_now_micros();
+    run(dir.path(), &text, &env).ok();
+    std::thread::sleep(Duration::from_millis(20));
+    run(dir.path(), &text, &env).ok();
+    let after = chrono_now_micros();
+    let (t, at) = (dst.table("t"), dst.quote("_etl_loaded_at"));
+    let per_time = dst.query(&format!(
+        "SELECT {}, COUNT(*), COUNT(DISTINCT {}) FROM {t} GROUP BY {at} ORDER BY {at}",
+        dst.canon(&at, Kind::TimestampTz),
+        dst.quote("id")
+    ));
+    assert_eq!(per_time.len(), 2, "two runs, two load times: {per_time:?}");
+    for row in &per_time {
+        assert_eq!(
+            row[1].as_deref(),
+            Some("3"),
+            "each run holds every row: {per_time:?}"
+        );
+        assert_eq!(row[2].as_deref(), Some("3"), "{per_time:?}");
+        let text = row[0].clone().unwrap_or_default();
+        let micros = micros_of(&text);
+        assert!(
+            (before - 1_000_000..=after).contains(&micros),
+            "`_etl_loaded_at` {text} is not the run's start time"
+        );
+    }
+    no_leftovers(dst.as_ref());
+    // A source column named `_etl_loaded_at` is refused, nothing written.
+    let odd = vec![(
+        "_etl_loaded_at".to_string(),
+        Kind::Text,
+        src.ddl(Kind::Text).to_string(),
+    )];
+    create(src.as_ref(), "u", &odd, &kv_rows(1..=2, "x"));
+    let text = spec(
+        &block(src.as_ref()),
+        &block(dst.as_ref()),
+        "streams:\n  - name: u\n    mode: snapshot\n",
+    );
+    run(dir.path(), &text, &env).fails(1, "already has one");
+    assert!(!dst.tables().contains(&"u".to_string()));
+}
+
+fn chrono_now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// Microseconds since 1970 of canonical `YYYY-MM-DD HH:MM:SS.ffffff` (UTC).
+fn micros_of(text: &str) -> i64 {
+    let num = |s: &str| {
+        s.parse::<i64>()
+            .unwrap_or_else(|_| panic!("timestamp `{text}`"))
+    };
+    let (date, time) = text.split_once(' ').unwrap_or((text, "00:00:00"));
+    let d: Vec<i64> = date.split('-').map(num).collect();
+    let (y, m, day) = (d[0], d[1], d[2]);
+    // Days from civil (Howard Hinnant).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let (hms, frac) = time
+        .split_once('.')
+        .unwrap_or((&time[..8.min(time.len())], "0"));
+    let t: Vec<i64> = hms.split(':').map(num).collect();
+    let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
+    let frac = format!("{digits:0<6}");
+    ((days * 24 + t[0]) * 60 + t[1]) * 60_000_000 + t[2] * 1_000_000 + num(&frac[..6])
+}
+
+/// `etl run --range` on an incremental stream is a backfill: it upserts the rows of the range
+/// only (both ends included), leaves the state file byte for byte as it was, and a value that
+/// is not of the cursor's type is refused. `mode: backfill` with `range:` in the spec does
+/// the same.
+pub fn backfill_merges_the_range_and_keeps_the_state(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols = events_cols(src.as_ref());
+    create(src.as_ref(), "events", &cols, &event_rows(1..=50, 1, "v"));
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let text = incremental_spec(src.as_ref(), dst.as_ref(), dir.path(), 7);
+    run(dir.path(), &text, &env).ok();
+    let state = std::fs::read(dir.path().join("state.json")).expect("state file");
+    // Fixed in the source without moving the cursor: 5..=45 (minutes), and a late row at 15.
+    let (t, id, v) = (src.table("events"), src.quote("id"), src.quote("v"));
+    src.exec(&format!(
+        "UPDATE {t} SET {v} = 'fixed' WHERE {id} BETWEEN 5 AND 45"
+    ));
+    insert(
+        src.as_ref(),
+        "events",
+        &cols,
+        &[vec![
+            Some("1000".into()),
+            Some("late".into()),
+            Some(ts(1, 15)),
+        ]],
+    );
+    let range = format!("{},{}", ts(1, 10), ts(1, 20));
+    etl_spec(
+        dir.path(),
+        &["run", "{spec}", "--range", &range],
+        &text,
+        &env,
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read(dir.path().join("state.json")).expect("state file"),
+        state,
+        "a backfill leaves the state as it was"
+    );
+    let rows = canonical_rows(
+        dst.as_ref(),
+        "events",
+        &[("id".into(), Kind::Int), ("v".into(), Kind::Text)],
+    );
+    let mut fixed: Vec<u32> = rows
+        .iter()
+        .filter(|r| matches!(r[1].as_deref(), Some("fixed") | Some("late")))
+        .filter_map(|r| r[0].as_deref()?.parse().ok())
+        .collect();
+    fixed.sort_unstable();
+    let want: Vec<u32> = (10..=20).chain([1000]).collect();
+    assert_eq!(fixed, want, "exactly the range's rows were merged");
+    assert_eq!(rows.len(), 51);
+    etl_spec(
+        dir.path(),
+        &["run", "{spec}", "--range", "soon,later"],
+        &text,
+        &env,
+    )
+    .fails(1, "range value `soon`");
+    // The same through the spec: mode backfill with a range.
+    let spec_backfill = text.replace(
+        "    mode: incremental\n",
+        &format!(
+            "    mode: backfill\n    range: [{}, {}]\n",
+            yaml(&ts(1, 40)),
+            yaml(&ts(1, 41))
+        ),
+    );
+    run(dir.path(), &spec_backfill, &env).ok();
+    let fixed = dst.query(&format!(
+        "SELECT COUNT(*) FROM {} WHERE {} = 'fixed'",
+        dst.table("events"),
+        dst.quote("v")
+    ));
+    assert_eq!(
+        fixed,
+        vec![vec![Some("13".to_string())]],
+        "11 + ids 40 and 41"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("state.json")).expect("state file"),
+        state
+    );
+    no_leftovers(dst.as_ref());
+}
+
+/// Each column's name and declared type, from the database's catalog, in order; `None` where
+/// the scenario does not know the catalog.
+fn declared_columns(db: &dyn TestDb, table: &str) -> Option<Rows> {
+    let rows = match db.connector_type() {
+        "sqlite" => db.query(&format!(
+            "SELECT name, type FROM pragma_table_info('{table}') ORDER BY cid"
+        )),
+        "postgresql" => db.query(&format!(
+            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = '{}'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            db.table(table).replace('\'', "''")
+        )),
+        "mysql" => db.query(&format!("SHOW COLUMNS FROM {}", db.table(table))),
+        _ => return None,
+    };
+    Some(rows.into_iter().map(|r| r[..2].to_vec()).collect())
+}
+
+/// `mode: definition_only` creates the table with the columns a load would create, empty,
+/// and leaves an existing table (and its rows) alone.
+pub fn definition_only_creates_an_empty_table(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let mut cols = events_cols(src.as_ref());
+    cols.push(("n".into(), Kind::Int, src.ddl(Kind::Int).into()));
+    let rows: Rows = event_rows(1..=4, 1, "v")
+        .into_iter()
+        .map(|mut r| {
+            r.push(Some("7".into()));
+            r
+        })
+        .collect();
+    create(src.as_ref(), "events", &cols, &rows);
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let text = spec(
+        &block(src.as_ref()),
+        &block(dst.as_ref()),
+        "streams:\n  - name: events\n    mode: definition_only\n    primary_key: [id]\n  - name: loaded\n    table: events\n    primary_key: [id]\n",
+    );
+    run(dir.path(), &text, &env).ok();
+    let all = with_id(&cols);
+    assert!(
+        canonical_rows(dst.as_ref(), "events", &all).is_empty(),
+        "no row loaded"
+    );
+    assert_eq!(canonical_rows(dst.as_ref(), "loaded", &all).len(), 4);
+    if let Some(defined) = declared_columns(dst.as_ref(), "events") {
+        assert_eq!(defined.len(), 4, "{defined:?}");
+        assert_eq!(
+            Some(defined),
+            declared_columns(dst.as_ref(), "loaded"),
+            "the same columns and types as a load creates"
+        );
+    }
+    insert(dst.as_ref(), "events", &cols, &rows[..2]);
+    run(dir.path(), &text, &env).ok();
+    assert_eq!(
+        canonical_rows(dst.as_ref(), "events", &all),
+        rows[..2].to_vec(),
+        "an existing table is left alone"
+    );
+    no_leftovers(dst.as_ref());
+}
+
+/// The rows (id, v, note) after an incremental run with `merge_strategy` over a destination
+/// whose rows carry a `note` the source does not have (so a deleted and re-inserted row shows).
+fn merged_with(open: Open, strategy: &str) -> Rows {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols = vn_cols(src.as_ref());
+    let rows: Rows = vn_rows(1..=5, "v")
+        .into_iter()
+        .map(|mut r| {
+            r[2] = Some("1".into());
+            r
+        })
+        .collect();
+    create(src.as_ref(), "m", &cols, &rows);
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let text = spec(
+        &block(src.as_ref()),
+        &block(dst.as_ref()),
+        &format!(
+            "state:\n  path: {}\nstreams:\n  - name: m\n    mode: incremental\n    cursor_field: n\n    primary_key: [id]\n    merge_strategy: {strategy}\n",
+            dir.path().join("state.json").display()
+        ),
+    );
+    run(dir.path(), &text, &env).ok();
+    let dt = dst.table("m");
+    dst.exec(&format!(
+        "ALTER TABLE {dt} ADD COLUMN {} {}",
+        dst.quote("note"),
+        dst.ddl(Kind::Text)
+    ));
+    dst.exec(&format!("UPDATE {dt} SET {} = 'kept'", dst.quote("note")));
+    let (t, id, v, n) = (
+        src.table("m"),
+        src.quote("id"),
+        src.quote("v"),
+        src.quote("n"),
+    );
+    src.exec(&format!(
+        "UPDATE {t} SET {v} = 'upd', {n} = 2 WHERE {id} IN (2, 3)"
+    ));
+    let new: Rows = vn_rows(6..=7, "new")
+        .into_iter()
+        .map(|mut r| {
+            r[2] = Some("2".into());
+            r
+        })
+        .collect();
+    insert(src.as_ref(), "m", &cols, &new);
+    run(dir.path(), &text, &env).ok();
+    no_leftovers(dst.as_ref());
+    canonical_rows(
+        dst.as_ref(),
+        "m",
+        &[
+            ("id".into(), Kind::Int),
+            ("v".into(), Kind::Text),
+            ("note".into(), Kind::Text),
+        ],
+    )
+}
+
+/// What a strategy does to the rows whose key is already in the table (2 and 3, changed in
+/// the source).
+enum Existing {
+    Updated,
+    /// Deleted and inserted again: the destination-only `note` is gone.
+    Replaced,
+    Untouched,
+}
+
+/// The rows `merged_with` should leave: 1, 4, 5 as loaded first; 2, 3 as `existing` says; the
+/// new keys 6, 7 when `new_keys`.
+fn expected(existing: Existing, new_keys: bool) -> Rows {
+    let row = |i: u32, v: String, note: Option<&str>| {
+        vec![Some(i.to_string()), Some(v), note.map(str::to_string)]
+    };
+    let mut rows = Vec::new();
+    for i in 1..=5 {
+        rows.push(match (i, &existing) {
+            (2 | 3, Existing::Updated) => row(i, "upd".into(), Some("kept")),
+            (2 | 3, Existing::Replaced) => row(i, "upd".into(), None),
+            _ => row(i, format!("v{i}"), Some("kept")),
+        });
+    }
+    if new_keys {
+        rows.extend((6..=7).map(|i| row(i, format!("new{i}"), None)));
+    }
+    rows
+}
+
+/// One scenario per strategy: `merged_with(strategy)` leaves `expected(existing, new_keys)`.
+macro_rules! merge_scenario {
+    ($(#[$doc:meta])* $name:ident, $strategy:literal, $existing:expr, $new_keys:expr) => {
+        $(#[$doc])*
+        pub fn $name(_test: &str, open: Open) {
+            assert_eq!(merged_with(open, $strategy), expected($existing, $new_keys));
+        }
+    };
+}
+
+merge_scenario!(
+    /// `update_insert` (the default): changed keys updated in place, new keys inserted.
+    merge_strategy_update_insert, "update_insert", Existing::Updated, true
+);
+merge_scenario!(
+    /// `delete_insert`: rows whose key is staged are deleted, then every staged row inserted
+    /// (the destination-only column of a replaced row is gone).
+    merge_strategy_delete_insert, "delete_insert", Existing::Replaced, true
+);
+merge_scenario!(
+    /// `insert_only`: existing keys untouched, new keys inserted.
+    merge_strategy_insert_only, "insert_only", Existing::Untouched, true
+);
+merge_scenario!(
+    /// `update_only`: existing keys updated, new keys skipped.
+    merge_strategy_update_only, "update_only", Existing::Updated, false
+);

@@ -548,6 +548,7 @@ macro_rules! register_file_connector {
 
             fn validate(&self, streams: &[StreamSpec]) -> Result<(), String> {
                 self.write_options().validate()?;
+                super::destination::validate_modes(&self.write_options(), streams)?;
                 super::partition::validate(streams)
             }
 

@@ -62,6 +62,39 @@ impl FileDestination {
     }
 }
 
+/// Spec checks of the modes into files: `definition_only` writes a typed empty file, which a
+/// JSON or JSON Lines file (or a CSV file without a header line) cannot be. Every other mode is
+/// taken (see the README's "Modes").
+pub fn validate_modes(
+    config: &WriteConfig,
+    streams: &[crate::spec::StreamSpec],
+) -> std::result::Result<(), String> {
+    let typed = match config.format {
+        formats::Format::Parquet | formats::Format::Avro => true,
+        formats::Format::Csv => config.csv.header != Some(false),
+        _ => false,
+    };
+    for (i, s) in streams.iter().enumerate() {
+        if s.mode == Mode::DefinitionOnly && !typed {
+            return Err(format!(
+                "streams[{i}].mode: `definition_only` writes a typed empty file, and an empty {} file holds no column names or types (use parquet, avro, or csv with its header line)",
+                config.format
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a write in `mode` adds files beside the stream's earlier ones (and so never meets
+/// the `overwrite` check): incremental and backfill runs, snapshots, and `definition_only`,
+/// which writes only into an empty folder.
+fn adds_files(mode: Mode) -> bool {
+    matches!(
+        mode,
+        Mode::Incremental | Mode::Backfill | Mode::Snapshot | Mode::DefinitionOnly
+    )
+}
+
 /// Part files open at once per stream (partitioned writes keep one per partition folder).
 const MAX_OPEN_PARTS: usize = 32;
 
@@ -336,6 +369,9 @@ struct StagedFiles {
     replace_old: bool,
     /// Incremental runs record their publish first, so a cut-off publish can be rolled back.
     pending: Option<(CommitLog, String)>,
+    /// The publish record is removed once the files are in place (snapshot and backfill runs,
+    /// which write no commit marker; an incremental run's marker removes it).
+    settle_pending: bool,
     rows: u64,
     /// Sizes of the finished files.
     bytes: u64,
@@ -380,6 +416,9 @@ impl Staged for StagedFiles {
                 .delete(p)
                 .await
                 .with_context(|| format!("removing old file {p}"))?;
+        }
+        if let (true, Some((log, run_id))) = (self.settle_pending, &self.pending) {
+            delete_if_present(&self.store, &log.pending_path(run_id)).await?;
         }
         self.files_store.remove_empty_folders(&self.staging);
         if !old.is_empty() {
@@ -431,7 +470,7 @@ impl Destination for FileDestination {
     }
 
     async fn preflight(&self, target: &WriteTarget) -> Result<()> {
-        if self.config.overwrite || target.mode == Mode::Incremental {
+        if self.config.overwrite || adds_files(target.mode) {
             return Ok(());
         }
         let Some(store) = self.store(false)? else {
@@ -484,24 +523,34 @@ impl Destination for FileDestination {
         let store = files_store.store.clone();
         let dir = Path::from(target.stream.name.as_str());
         let staging = dir.clone().join(format!(".etl-tmp-{}", target.run_id));
+        let marker_kept =
+            target.mode == Mode::Incremental && target.stream.mode == Mode::Incremental;
+        let settle_pending = matches!(target.mode, Mode::Snapshot | Mode::Backfill);
         let mut staged = StagedFiles {
             files_store: files_store.clone(),
             store: store.clone(),
             dir: dir.clone(),
             staging: staging.clone(),
             files: Vec::new(),
-            replace_old: target.mode == Mode::FullRefresh,
-            pending: (target.mode == Mode::Incremental && target.stream.mode == Mode::Incremental)
-                .then(|| {
-                    (
-                        CommitLog::new(store.clone(), &target.stream.name),
-                        target.run_id.clone(),
-                    )
-                }),
+            // `truncate` into files is a full refresh: the folder's files are replaced.
+            replace_old: matches!(target.mode, Mode::FullRefresh | Mode::Truncate),
+            // Snapshot and backfill runs record their publish too, so that a publish a crash cut
+            // short is rolled back by the next run rather than left half visible.
+            pending: (marker_kept || settle_pending).then(|| {
+                (
+                    CommitLog::new(store.clone(), &target.stream.name),
+                    target.run_id.clone(),
+                )
+            }),
+            settle_pending,
             rows: 0,
             bytes: 0,
             base: self.location.display(),
         };
+        if target.mode == Mode::DefinitionOnly && !published_files(&store, &dir).await?.is_empty() {
+            tracing::info!(stream = %target.stream.name, "definition_only: the stream folder already holds files; left as it is");
+            return Ok(Box::new(staged));
+        }
         let result: Result<()> = async {
             let partitioner = match target.stream.partition_by.as_slice() {
                 [] => None,

@@ -21,7 +21,7 @@ use super::{side_table_name, Dialect, MergeInto};
 use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
 use crate::contract::{SchemaChange, SchemaChangeKind};
 use crate::error::{Error, Result};
-use crate::spec::Mode;
+use crate::spec::{MergeStrategy, Mode};
 use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -76,6 +76,17 @@ pub struct Publish<'a> {
     pub old: &'a str,
     pub columns: &'a [String],
     pub primary_key: &'a [String],
+    /// How an incremental or backfill load merges on the primary key.
+    pub strategy: MergeStrategy,
+}
+
+/// Whether a write in `mode` loads into the existing table (rather than replacing it), so the
+/// source's columns are compared with the table's first (see [`drift`]).
+pub fn loads_into_existing(mode: Mode) -> bool {
+    matches!(
+        mode,
+        Mode::Incremental | Mode::Backfill | Mode::Snapshot | Mode::Truncate
+    )
 }
 
 /// What one SQL database does differently from the others when writing. Everything else (the
@@ -298,6 +309,40 @@ pub trait Driver: Send + Sync + 'static {
         Self::DIALECT.merge_sql(&MergeInto::new(&target, &staging, p.columns, p.primary_key))
     }
 
+    /// The statements that move the staging rows into the existing table, by mode: `truncate`
+    /// deletes every row and appends the staged ones, `snapshot` appends, `incremental` and
+    /// `backfill` merge by the stream's `merge_strategy` (written once, in
+    /// [`super::strategy_sql`]; `update_insert` is the dialect's own upsert).
+    fn load_statements(&self, p: &Publish<'_>) -> Vec<String> {
+        let (target, staging) = (self.qualified(p.table), self.qualified(p.staging));
+        let m = MergeInto::new(&target, &staging, p.columns, p.primary_key);
+        match p.mode {
+            Mode::Truncate => vec![
+                format!("DELETE FROM {target}"),
+                super::append_sql(Self::DIALECT, &m),
+            ],
+            Mode::Snapshot => vec![super::append_sql(Self::DIALECT, &m)],
+            _ if p.primary_key.is_empty() || p.strategy == MergeStrategy::UpdateInsert => {
+                vec![self.merge_sql(p)]
+            }
+            _ => super::strategy_sql(Self::DIALECT, &m, p.strategy),
+        }
+    }
+
+    /// `statements` (DML) as steps that commit together or not at all. Where DDL is
+    /// transactional they are already inside the write's transaction; elsewhere several
+    /// statements are wrapped in `START TRANSACTION` ... `COMMIT` (MySQL; SQL Server and Oracle
+    /// override this), undone by `ROLLBACK` when one fails.
+    fn dml_steps(&self, statements: Vec<String>) -> Vec<Step> {
+        if Self::TRANSACTIONAL_DDL || statements.len() < 2 {
+            return statements.into_iter().map(Step::sql).collect();
+        }
+        let mut steps = vec![Step::undoable("START TRANSACTION", "ROLLBACK")];
+        steps.extend(statements.into_iter().map(Step::sql));
+        steps.push(Step::sql("COMMIT"));
+        steps
+    }
+
     /// Every statement of the publish, in order. Drivers override the pieces above; a driver
     /// that needs to look at the database first (PostgreSQL's constraint names) overrides this.
     async fn publish_steps(&self, conn: &mut Self::Conn, p: &Publish<'_>) -> Result<Vec<Step>> {
@@ -306,15 +351,22 @@ pub trait Driver: Send + Sync + 'static {
     }
 }
 
-/// The publish of [`Driver::publish_steps`]: a first load renames the staging table in; a full
-/// refresh swaps it in; an incremental load merges it and drops it.
+/// The publish of [`Driver::publish_steps`]: a first load (of any mode) renames the staging
+/// table in; a full refresh swaps it in; `definition_only` leaves an existing table alone; the
+/// other modes move the staged rows into the table ([`Driver::load_statements`], in one
+/// transaction) and drop the staging table.
 pub fn default_publish_steps<D: Driver + ?Sized>(d: &D, p: &Publish<'_>) -> Vec<Step> {
     if !p.exists {
         return vec![Step::sql(d.rename_sql(p.staging, p.table))];
     }
     match p.mode {
         Mode::FullRefresh => d.swap_steps(p),
-        Mode::Incremental => vec![Step::sql(d.merge_sql(p)), Step::sql(d.drop_sql(p.staging))],
+        Mode::DefinitionOnly => vec![Step::sql(d.drop_sql(p.staging))],
+        _ => {
+            let mut steps = d.dml_steps(d.load_statements(p));
+            steps.push(Step::sql(d.drop_sql(p.staging)));
+            steps
+        }
     }
 }
 
@@ -457,7 +509,7 @@ impl<D: Driver> Destination for SqlDestination<D> {
                 .map_err(|e| e.context("creating the staging table"))?;
             // Schema drift is decided before a row is loaded: a refusal writes nothing.
             let plan = match target.mode {
-                Mode::Incremental if d.table_exists(&mut conn, &table).await? => {
+                mode if loads_into_existing(mode) && d.table_exists(&mut conn, &table).await? => {
                     let existing = d.table_columns(&mut conn, &table).await?;
                     let incoming = d.table_columns(&mut conn, &staging).await?;
                     let policy = target.stream.schema_changes.unwrap_or_default();
@@ -515,6 +567,7 @@ impl<D: Driver> Destination for SqlDestination<D> {
                 stream: target.stream.name.clone(),
                 primary_key,
                 mode: target.mode,
+                strategy: target.stream.merge_strategy.unwrap_or_default(),
                 rows,
             })),
             Err(e) => {
@@ -570,6 +623,7 @@ struct StagedTable<D: Driver> {
     stream: String,
     primary_key: Vec<String>,
     mode: Mode,
+    strategy: MergeStrategy,
     rows: u64,
 }
 
@@ -587,9 +641,10 @@ impl<D: Driver> StagedTable<D> {
             old: &self.old,
             columns: &self.columns,
             primary_key: &self.primary_key,
+            strategy: self.strategy,
         };
         let mut steps = match &self.plan {
-            Some(plan) if exists && self.mode == Mode::Incremental => {
+            Some(plan) if exists && loads_into_existing(self.mode) => {
                 drift_steps(d, conn, &self.table, &self.staging, plan).await?
             }
             _ => Vec::new(),
@@ -617,7 +672,7 @@ impl<D: Driver> StagedTable<D> {
         if D::TRANSACTIONAL_DDL {
             d.commit(conn).await?;
         }
-        if exists && self.mode == Mode::Incremental {
+        if exists && loads_into_existing(self.mode) {
             for c in self.plan.iter().flat_map(drift::Plan::alterations) {
                 tracing::info!(stream = %self.stream, column = %c.column, "schema change: {c}");
             }

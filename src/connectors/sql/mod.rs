@@ -241,6 +241,73 @@ pub fn default_merge_sql<D: Dialect + ?Sized>(d: &D, m: &MergeInto<'_>) -> Strin
     sql
 }
 
+/// `INSERT INTO target (columns) SELECT columns FROM staging`: the staged rows appended.
+pub fn append_sql<D: Dialect + ?Sized>(d: &D, m: &MergeInto<'_>) -> String {
+    let cols: Vec<String> = m.columns.iter().map(|c| d.quote_ident(c)).collect();
+    let list = cols.join(", ");
+    format!(
+        "INSERT INTO {} ({list}) SELECT {list} FROM {}",
+        m.target, m.staging
+    )
+}
+
+/// The statements of a merge strategy other than `update_insert` (the dialect's upsert),
+/// written once in SQL every database takes: correlated `EXISTS` subqueries on the primary
+/// key, with columns named through the quoted table names (no aliases, which `DELETE` and
+/// `UPDATE` spell differently from one database to the next).
+///
+/// - `delete_insert`: delete the target rows whose key is staged, then append every staged
+///   row (two statements: the caller runs them in one transaction).
+/// - `insert_only`: append the staged rows whose key is not in the target.
+/// - `update_only`: set every non-key column of the target rows whose key is staged (nothing
+///   when the table has only key columns); new keys are skipped.
+pub fn strategy_sql<D: Dialect + ?Sized>(
+    d: &D,
+    m: &MergeInto<'_>,
+    strategy: crate::spec::MergeStrategy,
+) -> Vec<String> {
+    use crate::spec::MergeStrategy;
+    let (t, s) = (m.target, m.staging);
+    let keys_match = m
+        .primary_key
+        .iter()
+        .map(|k| {
+            let k = d.quote_ident(k);
+            format!("{s}.{k} = {t}.{k}")
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    match strategy {
+        MergeStrategy::UpdateInsert => vec![d.merge_sql(m)],
+        MergeStrategy::DeleteInsert => vec![
+            format!("DELETE FROM {t} WHERE EXISTS (SELECT 1 FROM {s} WHERE {keys_match})"),
+            append_sql(d, m),
+        ],
+        MergeStrategy::InsertOnly => vec![format!(
+            "{} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {keys_match})",
+            append_sql(d, m)
+        )],
+        MergeStrategy::UpdateOnly => {
+            let sets: Vec<String> = m
+                .columns
+                .iter()
+                .filter(|c| !m.primary_key.contains(c))
+                .map(|c| {
+                    let c = d.quote_ident(c);
+                    format!("{c} = (SELECT {s}.{c} FROM {s} WHERE {keys_match})")
+                })
+                .collect();
+            if sets.is_empty() {
+                return Vec::new();
+            }
+            vec![format!(
+                "UPDATE {t} SET {} WHERE EXISTS (SELECT 1 FROM {s} WHERE {keys_match})",
+                sets.join(", ")
+            )]
+        }
+    }
+}
+
 /// `"field" >= literal` for an incremental read. A literal, not a parameter, because it also
 /// goes into PostgreSQL's `COPY (SELECT ...)`, which takes none; text is quoted with `''`.
 pub fn cursor_predicate(
@@ -405,6 +472,32 @@ mod tests {
         assert!(
             !default_merge_sql(&Ansi, &MergeInto::new("t", "s", &cols, &[])).contains("CONFLICT")
         );
+    }
+
+    #[test]
+    fn strategies_are_spelled_once_on_the_key() {
+        use crate::spec::MergeStrategy;
+        let cols = vec!["id".to_string(), "v".to_string()];
+        let key = ["id".to_string()];
+        let m = MergeInto::new("\"t\"", "\"s\"", &cols, &key);
+        assert_eq!(
+            strategy_sql(&Ansi, &m, MergeStrategy::DeleteInsert),
+            [
+                "DELETE FROM \"t\" WHERE EXISTS (SELECT 1 FROM \"s\" WHERE \"s\".\"id\" = \"t\".\"id\")",
+                "INSERT INTO \"t\" (\"id\", \"v\") SELECT \"id\", \"v\" FROM \"s\""
+            ]
+        );
+        assert_eq!(
+            strategy_sql(&Ansi, &m, MergeStrategy::InsertOnly),
+            ["INSERT INTO \"t\" (\"id\", \"v\") SELECT \"id\", \"v\" FROM \"s\" WHERE NOT EXISTS (SELECT 1 FROM \"t\" WHERE \"s\".\"id\" = \"t\".\"id\")"]
+        );
+        assert_eq!(
+            strategy_sql(&Ansi, &m, MergeStrategy::UpdateOnly),
+            ["UPDATE \"t\" SET \"v\" = (SELECT \"s\".\"v\" FROM \"s\" WHERE \"s\".\"id\" = \"t\".\"id\") WHERE EXISTS (SELECT 1 FROM \"s\" WHERE \"s\".\"id\" = \"t\".\"id\")"]
+        );
+        // A table of key columns only has nothing to update.
+        let keys_only = MergeInto::new("t", "s", &cols[..1], &key);
+        assert!(strategy_sql(&Ansi, &keys_only, MergeStrategy::UpdateOnly).is_empty());
     }
 
     #[test]

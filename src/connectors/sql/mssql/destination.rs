@@ -197,6 +197,18 @@ impl Driver for MssqlConfig {
         rename_sql(&self.schema, from, to)
     }
 
+    /// Several statements are one batch inside `BEGIN TRANSACTION` ... `COMMIT`, with
+    /// `XACT_ABORT` so that any error rolls the whole batch back.
+    fn dml_steps(&self, statements: Vec<String>) -> Vec<Step> {
+        match statements.as_slice() {
+            [one] => vec![Step::sql(one.clone())],
+            _ => vec![Step::sql(format!(
+                "SET XACT_ABORT ON; BEGIN TRANSACTION; {}; COMMIT TRANSACTION;",
+                statements.join("; ")
+            ))],
+        }
+    }
+
     /// Both renames in one transaction (`sp_rename` twice), then the old table is dropped.
     fn swap_steps(&self, p: &Publish<'_>) -> Vec<Step> {
         vec![

@@ -307,6 +307,7 @@ mod tests {
             old: "_etl_old_t_x",
             columns: &cols,
             primary_key: &[],
+            strategy: Default::default(),
         };
         assert_eq!(
             w.swap_steps(&p),

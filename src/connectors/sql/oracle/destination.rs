@@ -12,12 +12,9 @@ use super::{
     OracleDialect, MAX_IDENT,
 };
 use crate::connectors::sql::drift::TableColumn;
-use crate::connectors::sql::engine::{
-    default_publish_steps, verb, Driver, Load, Publish, SqlDestination, Step,
-};
+use crate::connectors::sql::engine::{verb, Driver, Load, Publish, SqlDestination, Step};
 use crate::connectors::sql::Dialect;
 use crate::error::{Error, Result};
-use crate::spec::Mode;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -303,20 +300,12 @@ impl Driver for OracleConfig {
         ]
     }
 
-    /// The merge is DML: committed before the staging table is dropped.
-    async fn publish_steps(
-        &self,
-        _conn: &mut Arc<Connection>,
-        p: &Publish<'_>,
-    ) -> Result<Vec<Step>> {
-        if p.mode == Mode::Incremental && p.exists {
-            return Ok(vec![
-                Step::sql(self.merge_sql(p)),
-                Step::Commit,
-                Step::sql(self.drop_sql(p.staging)),
-            ]);
-        }
-        Ok(default_publish_steps(self, p))
+    /// DML runs in Oracle's implicit transaction: committed before the staging table is
+    /// dropped (a failure before the commit is rolled back with the connection).
+    fn dml_steps(&self, statements: Vec<String>) -> Vec<Step> {
+        let mut steps: Vec<Step> = statements.into_iter().map(Step::sql).collect();
+        steps.push(Step::Commit);
+        steps
     }
 }
 

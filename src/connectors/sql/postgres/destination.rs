@@ -339,7 +339,8 @@ impl Driver for PostgresConfig {
     /// the staging table's primary key is renamed after the staging table.
     async fn publish_steps(&self, client: &mut Client, p: &Publish<'_>) -> Result<Vec<Step>> {
         let mut steps = default_publish_steps(self, p);
-        if p.mode == Mode::Incremental && p.exists {
+        if p.exists && p.mode != Mode::FullRefresh {
+            // The rows move into the existing table, which keeps its constraint names.
             return Ok(steps);
         }
         let pkey: Option<String> = client
