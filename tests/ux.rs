@@ -589,7 +589,7 @@ fn spec_errors_say_it_once_and_suggest_the_close_name() {
         &good().replace("    table: orders", "    table: orders\n    mode: incremntal"),
         &[],
         &[
-            "bad.yaml:15:11: streams[0].mode: unknown mode `incremntal`, expected `full_refresh` or `incremental`; did you mean `incremental`?",
+            "bad.yaml:15:11: streams[0].mode: unknown mode `incremntal`, expected `full_refresh`, `incremental`, `truncate`, `snapshot`, `backfill` or `definition_only`; did you mean `incremental`?",
         ],
     );
     assert_eq!(e.matches("expected").count(), 1, "said once: {e}");

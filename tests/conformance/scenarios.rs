@@ -1425,8 +1425,8 @@ pub fn truncate_keeps_the_table(_test: &str, open: Open) {
 }
 
 /// `mode: snapshot` appends the whole table every run with `_etl_loaded_at`, the run's start
-/// time: two runs give every row twice under two times, the second later than the first. A
-/// source column of that name is refused.
+/// time: two runs give every row twice under two times (with a `primary_key`, which the load
+/// time joins in the table's key). A source column of that name is refused.
 pub fn snapshot_appends_with_the_load_time(_test: &str, open: Open) {
     let (src, dst) = (open("src"), open("dst"));
     let cols = kv_cols(src.as_ref());
@@ -1436,7 +1436,7 @@ pub fn snapshot_appends_with_the_load_time(_test: &str, open: Open) {
     let text = spec(
         &block(src.as_ref()),
         &block(dst.as_ref()),
-        "streams:\n  - name: t\n    mode: snapshot\n",
+        "streams:\n  - name: t\n    mode: snapshot\n    primary_key: [id]\n",
     );
     let before = chrono_now_micros();
     run(dir.path(), &text, &env).ok();
