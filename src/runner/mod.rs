@@ -186,6 +186,7 @@ pub async fn run(
     let failed = std::sync::atomic::AtomicBool::new(false);
     let fail_fast = spec.defaults.fail_fast;
     let context = RunContext {
+        started,
         spec,
         source,
         destination,
@@ -378,7 +379,8 @@ async fn run_stream(
     };
     // Incremental with nothing new: commit nothing, keep the state as it is.
     let first = match next_rows(&mut batches, &mut tracker, deadline).await {
-        None if incremental => {
+        // `delete_missing` still compares the keys when nothing is new.
+        None if incremental && stream.delete_missing.is_none() => {
             tracing::info!(stream = %stream.name, "no new rows");
             return Ok(StreamDone {
                 cursor_after: previous.cursor.clone(),
@@ -436,7 +438,23 @@ async fn run_stream(
     let tracker = pump
         .await
         .map_err(|e| Error::run(format!("reader task failed: {e}")))?;
-    let staged = staged?;
+    let mut staged = staged?;
+    if let (true, Some(how)) = (incremental, stream.delete_missing) {
+        let deleted_at = run
+            .started
+            .format("%Y-%m-%d %H:%M:%S%.6f+00:00")
+            .to_string();
+        let keys = async {
+            let mut request = ReadRequest::new(stream.clone(), spec.defaults.batch_size);
+            request.keys_only = stream.primary_key.clone();
+            let keys = source.read(request).await?;
+            staged.missing_keys(how, &deleted_at, keys).await
+        };
+        if let Err(e) = Deadline::bound(deadline, TIMEOUT_GRACE, keys).await {
+            let _ = staged.abort().await;
+            return Err(e.context("reading the source's keys for `delete_missing`"));
+        }
+    }
     let bytes_written = staged.bytes_written();
     let schema_changes = staged.schema_changes();
     let (cursor, boundary) = match tracker {
@@ -583,6 +601,8 @@ async fn next_batch(
 /// What every stream of a run shares.
 #[derive(Clone, Copy)]
 struct RunContext<'a> {
+    /// When the run started (`delete_missing: soft` marks rows with it).
+    started: chrono::DateTime<chrono::Utc>,
     spec: &'a Spec,
     source: &'a dyn Source,
     destination: &'a dyn Destination,

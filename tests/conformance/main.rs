@@ -80,4 +80,7 @@ conformance!(
     schema_change_freeze_refuses,
     schema_change_discard_new_columns,
     schema_change_not_null_column_dropped,
+    delete_missing_hard,
+    delete_missing_soft,
+    pre_and_post_sql_hooks,
 );
