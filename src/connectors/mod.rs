@@ -157,6 +157,12 @@ pub trait Destination: Send + Sync {
     async fn last_commit(&self, _target: &WriteTarget) -> Result<Option<CommitMarker>> {
         Ok(None)
     }
+    /// Runs a run's `hooks:` statements (`key` names the list in messages), in one transaction
+    /// where the database has them. Only SQL destinations can (validation refuses the others).
+    async fn run_sql(&self, key: &str, statements: &[String]) -> Result<()> {
+        let _ = statements;
+        Err(Error::run(format!("{key}: this destination runs no SQL")))
+    }
     /// Records `marker` once `target`'s staged write is committed; returns whether this
     /// destination keeps markers.
     async fn record_commit(&self, _target: &WriteTarget, _marker: &CommitMarker) -> Result<bool> {

@@ -182,6 +182,15 @@ pub async fn run(
             .await
             .with_context(|| format!("stream `{}`", p.target.stream.name))?;
     }
+    // The run's `hooks.pre_sql`, once, before anything is read.
+    if let Some(pre) = spec
+        .hooks
+        .as_ref()
+        .map(|h| &h.pre_sql)
+        .filter(|l| !l.is_empty())
+    {
+        destination.run_sql("hooks.pre_sql", pre).await?;
+    }
     let progress = Progress::new(options.progress_bars);
     let failed = std::sync::atomic::AtomicBool::new(false);
     let fail_fast = spec.defaults.fail_fast;
@@ -291,6 +300,23 @@ pub async fn run(
         .buffered(spec.defaults.max_concurrency.max(1))
         .collect()
         .await;
+    // The run's `hooks.post_sql`, once every stream succeeded.
+    let succeeded = streams.iter().all(|s| s.status == StreamStatus::Succeeded);
+    if let Some(post) = spec
+        .hooks
+        .as_ref()
+        .map(|h| &h.post_sql)
+        .filter(|l| !l.is_empty())
+    {
+        if succeeded {
+            destination
+                .run_sql("hooks.post_sql", post)
+                .await
+                .context("every stream was committed, but the run's post_sql failed")?;
+        } else {
+            tracing::warn!("hooks.post_sql not run: a stream did not succeed");
+        }
+    }
     Ok(RunSummary::new(
         spec.name.clone(),
         run_id.to_string(),

@@ -35,6 +35,23 @@ pub struct Spec {
     pub defaults: Defaults,
     #[serde(default)]
     pub streams: Vec<StreamSpec>,
+    /// SQL destinations: statements run once per run, before the first stream and after the
+    /// last.
+    #[serde(default)]
+    pub hooks: Option<RunHooks>,
+}
+
+/// `hooks:` of a run (SQL destinations), each list run in one transaction of its own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunHooks {
+    /// Before the first stream starts (after the preflight checks); a failure fails the run
+    /// before anything is read.
+    #[serde(default, deserialize_with = "env::list")]
+    pub pre_sql: Vec<String>,
+    /// After every stream succeeded; a failure fails the run (the streams stay committed).
+    #[serde(default, deserialize_with = "env::list")]
+    pub post_sql: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -331,13 +348,21 @@ pub fn parse(text: &str, origin: &str) -> Result<Spec> {
     let spec: Spec = serde_yaml_ng::from_str(text).map_err(|e| located(origin, &e))?;
     validate(&spec).map_err(|msg| Error::spec(format!("{origin}: {msg}")))?;
     validate_sql_keys(&spec).map_err(|(i, key, msg)| {
+        let Some(stream) = spec.streams.get(i) else {
+            // A top-level key.
+            let line = text.lines().position(|l| l.starts_with(&format!("{key}:")));
+            return Error::spec(match line {
+                Some(n) => format!("{origin}:{}:1: {key}: {msg}", n + 1),
+                None => format!("{origin}: {key}: {msg}"),
+            });
+        };
         let at = match key_location(text, i, key) {
             Some((line, col)) => format!("{origin}:{line}:{col}"),
             None => origin.to_string(),
         };
         Error::spec(format!(
             "{at}: streams[{i}].{key} (`{}`): {msg}",
-            spec.streams[i].name
+            stream.name
         ))
     })?;
     Ok(spec)
@@ -357,6 +382,13 @@ fn validate_sql_keys(spec: &Spec) -> std::result::Result<(), (usize, &'static st
         spec.source.connector_type(),
         spec.destination.connector_type(),
     );
+    if spec.hooks.is_some() && !SQL_CONNECTORS.contains(&dst) {
+        return Err((
+            usize::MAX,
+            "hooks",
+            format!("runs SQL on the destination, and the {dst} destination is not a SQL database"),
+        ));
+    }
     for (i, s) in spec.streams.iter().enumerate() {
         if let Some(how) = s.delete_missing {
             let refuse = |msg: String| Err((i, "delete_missing", msg));
@@ -684,6 +716,19 @@ streams:
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("t.yaml:16:5: streams[0].post_sql"), "{e}");
+        let e = parse(
+            &format!("{GOOD}hooks:\n  pre_sql: [\"SELECT 1\"]\n"),
+            "t.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("t.yaml:16:1: hooks: runs SQL"), "{e}");
+        let hooks = parse(
+            &format!("{sqlite_dst}hooks:\n  post_sql: [\"SELECT 1\"]\n"),
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(hooks.hooks.unwrap().post_sql, vec!["SELECT 1".to_string()]);
         let hooks = stream(&sqlite_dst, "\n    pre_sql: [\"DELETE FROM x\"]\n    source_pre_sql: [\"PRAGMA cache_size = 1000\"]").unwrap();
         assert_eq!(hooks.streams[0].pre_sql, vec!["DELETE FROM x".to_string()]);
         assert_eq!(

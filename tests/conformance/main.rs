@@ -83,4 +83,5 @@ conformance!(
     delete_missing_hard,
     delete_missing_soft,
     pre_and_post_sql_hooks,
+    run_hooks,
 );

@@ -1487,3 +1487,66 @@ pub fn pre_and_post_sql_hooks(_test: &str, open: Open) {
         r.stderr
     );
 }
+
+/// A run's `hooks:` run once on the destination: `pre_sql` before the first stream, `post_sql`
+/// after the last (it sees the published rows); a failing `pre_sql` fails the run naming its
+/// statement before anything is read or written.
+pub fn run_hooks(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols = kv_cols(src.as_ref());
+    create(src.as_ref(), "t", &cols, &kv_rows(1..=5, "v"));
+    let audit = dst.table("audit");
+    dst.exec(&format!(
+        "CREATE TABLE {audit} ({} {})",
+        dst.quote("n"),
+        dst.ddl(Kind::Int)
+    ));
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let hooks = |pre: &str| {
+        spec(
+            &block(src.as_ref()),
+            &block(dst.as_ref()),
+            &format!(
+                "streams:\n  - name: t\n  - name: u\n    table: t\nhooks:\n  pre_sql: [{}]\n  post_sql: [{}]\n",
+                yaml(pre),
+                yaml(&format!(
+                    "INSERT INTO {audit} SELECT COUNT(*) FROM {}",
+                    dst.table("u")
+                ))
+            ),
+        )
+    };
+    run(
+        dir.path(),
+        &hooks(&format!("INSERT INTO {audit} VALUES (-1)")),
+        &env,
+    )
+    .ok();
+    let audit_rows = || {
+        first_column(dst.query(&format!(
+            "SELECT {} FROM {audit} ORDER BY 1",
+            dst.canon(&dst.quote("n"), Kind::Int)
+        )))
+    };
+    assert_eq!(
+        audit_rows(),
+        vec!["-1", "5"],
+        "once each, post_sql after the streams"
+    );
+    insert(src.as_ref(), "t", &cols, &kv_rows(6..=7, "new"));
+    let bad = format!("INSERT INTO {} VALUES (1)", dst.table("no_such_table"));
+    let r = run(dir.path(), &hooks(&bad), &env);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("hooks.pre_sql `{bad}` failed")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        canonical_rows(dst.as_ref(), "t", &with_id(&cols)).len(),
+        5,
+        "no stream ran"
+    );
+    assert_eq!(audit_rows(), vec!["-1", "5"]);
+}

@@ -429,6 +429,33 @@ impl<D: Driver> Destination for SqlDestination<D> {
         self.driver.describe(&target.stream.name)
     }
 
+    /// A run's `hooks:`: every statement in one transaction (where DDL is transactional;
+    /// otherwise each commits as it runs), rolled back when one fails.
+    async fn run_sql(&self, key: &str, statements: &[String]) -> Result<()> {
+        let d = &*self.driver;
+        let mut conn = d.connect().await?;
+        let ran = async {
+            if D::TRANSACTIONAL_DDL {
+                d.begin(&mut conn).await?;
+            }
+            for sql in statements {
+                d.execute(&mut conn, sql)
+                    .await
+                    .map_err(|e| hook_failed(key, sql, e))?;
+            }
+            if D::TRANSACTIONAL_DDL {
+                d.commit(&mut conn).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if ran.is_err() && D::TRANSACTIONAL_DDL {
+            let _ = d.rollback(&mut conn).await;
+        }
+        d.close(conn).await;
+        ran
+    }
+
     /// Checks the names, connects and runs the driver's check before anything is read, so a
     /// wrong password or a missing schema fails the run up front.
     async fn preflight(&self, target: &WriteTarget) -> Result<()> {
