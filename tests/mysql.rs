@@ -476,6 +476,7 @@ fn incremental_appends_or_merges_on_the_primary_key() {
         ssl_ca: None,
         ssl_cert: None,
         ssl_key: None,
+        consistent_snapshot: false,
     };
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),

@@ -813,7 +813,7 @@ fn unconstrained_postgresql_numerics_read_as_the_source_says() {
         want.contains("0.14285714285714285714") && want.ends_with("NaN"),
         "{want}"
     );
-    // A scale the decimal cannot hold is refused before a row is read.
+    // A scale the decimal cannot hold is refused with the spec, before any connection.
     etl(
         dir.path(),
         &[
@@ -822,7 +822,7 @@ fn unconstrained_postgresql_numerics_read_as_the_source_says() {
         ],
     )
     .fails(
-        1,
+        2,
         "`numeric_scale: 40` is more than `numeric: decimal` holds (at most 38)",
     );
 }

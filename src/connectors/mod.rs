@@ -35,6 +35,9 @@ pub struct ReadRequest {
     pub cursor: Option<(String, CursorValue)>,
     /// File sources, incremental: files already read (path -> last modified), to skip.
     pub seen_files: Option<BTreeMap<String, String>>,
+    /// SQL sources, `delete_missing`: read only these (key) columns of every row, ordered by
+    /// them, ignoring the cursor, outside the run's snapshot.
+    pub keys_only: Vec<String>,
 }
 
 impl ReadRequest {
@@ -44,6 +47,7 @@ impl ReadRequest {
             batch_size,
             cursor: None,
             seen_files: None,
+            keys_only: Vec::new(),
         }
     }
 }
@@ -153,6 +157,12 @@ pub trait Destination: Send + Sync {
     async fn last_commit(&self, _target: &WriteTarget) -> Result<Option<CommitMarker>> {
         Ok(None)
     }
+    /// Runs a run's `hooks:` statements (`key` names the list in messages), in one transaction
+    /// where the database has them. Only SQL destinations can (validation refuses the others).
+    async fn run_sql(&self, key: &str, statements: &[String]) -> Result<()> {
+        let _ = statements;
+        Err(Error::run(format!("{key}: this destination runs no SQL")))
+    }
     /// Records `marker` once `target`'s staged write is committed; returns whether this
     /// destination keeps markers.
     async fn record_commit(&self, _target: &WriteTarget, _marker: &CommitMarker) -> Result<bool> {
@@ -174,5 +184,18 @@ pub trait Staged: Send {
     /// The changes the commit makes to the destination's columns (schema drift), in order.
     fn schema_changes(&self) -> Vec<crate::contract::SchemaChange> {
         Vec::new()
+    }
+    /// `delete_missing`: takes every key the source has now (`keys`, the key columns), so
+    /// that the commit deletes (`hard`) or marks as deleted at `deleted_at` (`soft`) the rows
+    /// whose key is not among them, in the same transaction as the merge. Destinations that
+    /// cannot refuse it (validation keeps such specs from running).
+    async fn missing_keys(
+        &mut self,
+        how: crate::spec::DeleteMissing,
+        deleted_at: &str,
+        keys: Reader,
+    ) -> Result<()> {
+        let _ = (how, deleted_at, keys);
+        Err(Error::run("this destination cannot take `delete_missing`"))
     }
 }

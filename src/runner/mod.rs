@@ -182,6 +182,15 @@ pub async fn run(
             .await
             .with_context(|| format!("stream `{}`", p.target.stream.name))?;
     }
+    // The run's `hooks.pre_sql`, once, before anything is read.
+    if let Some(pre) = spec
+        .hooks
+        .as_ref()
+        .map(|h| &h.pre_sql)
+        .filter(|l| !l.is_empty())
+    {
+        destination.run_sql("hooks.pre_sql", pre).await?;
+    }
     let progress = Progress::new(options.progress_bars);
     let failed = std::sync::atomic::AtomicBool::new(false);
     let fail_fast = spec.defaults.fail_fast;
@@ -291,6 +300,23 @@ pub async fn run(
         .buffered(spec.defaults.max_concurrency.max(1))
         .collect()
         .await;
+    // The run's `hooks.post_sql`, once every stream succeeded.
+    let succeeded = streams.iter().all(|s| s.status == StreamStatus::Succeeded);
+    if let Some(post) = spec
+        .hooks
+        .as_ref()
+        .map(|h| &h.post_sql)
+        .filter(|l| !l.is_empty())
+    {
+        if succeeded {
+            destination
+                .run_sql("hooks.post_sql", post)
+                .await
+                .context("every stream was committed, but the run's post_sql failed")?;
+        } else {
+            tracing::warn!("hooks.post_sql not run: a stream did not succeed");
+        }
+    }
     Ok(RunSummary::new(
         spec.name.clone(),
         run_id.to_string(),
@@ -400,7 +426,8 @@ async fn run_stream(
     };
     // Incremental with nothing new: commit nothing, keep the state as it is.
     let first = match next_rows(&mut batches, &mut tracker, deadline).await {
-        None if incremental || backfill => {
+        // `delete_missing` still compares the keys when nothing is new.
+        None if backfill || (incremental && stream.delete_missing.is_none()) => {
             tracing::info!(stream = %stream.name, "no new rows");
             return Ok(StreamDone {
                 cursor_after: previous.cursor.clone(),
@@ -463,7 +490,23 @@ async fn run_stream(
     let tracker = pump
         .await
         .map_err(|e| Error::run(format!("reader task failed: {e}")))?;
-    let staged = staged?;
+    let mut staged = staged?;
+    if let (true, Some(how)) = (incremental, stream.delete_missing) {
+        let deleted_at = run
+            .started
+            .format("%Y-%m-%d %H:%M:%S%.6f+00:00")
+            .to_string();
+        let keys = async {
+            let mut request = ReadRequest::new(stream.clone(), spec.defaults.batch_size);
+            request.keys_only = stream.primary_key.clone();
+            let keys = source.read(request).await?;
+            staged.missing_keys(how, &deleted_at, keys).await
+        };
+        if let Err(e) = Deadline::bound(deadline, TIMEOUT_GRACE, keys).await {
+            let _ = staged.abort().await;
+            return Err(e.context("reading the source's keys for `delete_missing`"));
+        }
+    }
     let bytes_written = staged.bytes_written();
     let schema_changes = staged.schema_changes();
     let (cursor, boundary) = match tracker {
@@ -616,7 +659,8 @@ struct RunContext<'a> {
     /// The pipeline's state document; saves are serialised under its lock.
     state: &'a tokio::sync::Mutex<PipelineState>,
     state_location: &'a StateLocation,
-    /// When the run started: `_etl_loaded_at` of snapshot streams.
+    /// When the run started: `_etl_loaded_at` of snapshot streams, `_etl_deleted_at` of
+    /// `delete_missing: soft`.
     started: chrono::DateTime<chrono::Utc>,
 }
 

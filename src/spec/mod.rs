@@ -36,6 +36,23 @@ pub struct Spec {
     pub defaults: Defaults,
     #[serde(default)]
     pub streams: Vec<StreamSpec>,
+    /// SQL destinations: statements run once per run, before the first stream and after the
+    /// last.
+    #[serde(default)]
+    pub hooks: Option<RunHooks>,
+}
+
+/// `hooks:` of a run (SQL destinations), each list run in one transaction of its own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunHooks {
+    /// Before the first stream starts (after the preflight checks); a failure fails the run
+    /// before anything is read.
+    #[serde(default, deserialize_with = "env::list")]
+    pub pre_sql: Vec<String>,
+    /// After every stream succeeded; a failure fails the run (the streams stay committed).
+    #[serde(default, deserialize_with = "env::list")]
+    pub post_sql: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +244,30 @@ pub struct StreamSpec {
     /// Row-wise SQL transforms between the source and the destination (feature `transform`).
     #[serde(default)]
     pub transform: Option<crate::transform::TransformSpec>,
+    /// Incremental streams with a `primary_key` into SQL destinations: what happens to rows
+    /// whose key is gone from the source (`soft`: marked in `_etl_deleted_at`; `hard`: deleted).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub delete_missing: Option<DeleteMissing>,
+    /// SQL destinations: statements run in the stream's transaction before the load.
+    #[serde(default, deserialize_with = "env::list")]
+    pub pre_sql: Vec<String>,
+    /// SQL destinations: statements run in the stream's transaction after the publish, before
+    /// the commit.
+    #[serde(default, deserialize_with = "env::list")]
+    pub post_sql: Vec<String>,
+    /// SQL sources: statements run on the reading connection before the stream is read.
+    #[serde(default, deserialize_with = "env::list")]
+    pub source_pre_sql: Vec<String>,
+}
+
+crate::keyword_enum! {
+    /// What an incremental stream does with destination rows whose key the source no longer has.
+    pub enum DeleteMissing: "delete_missing" {
+        /// Set `_etl_deleted_at` (the run's start, UTC); a key that comes back gets it cleared.
+        Soft = "soft",
+        /// Delete the rows.
+        Hard = "hard",
+    }
 }
 
 /// A column type of a file stream's `schema:`: an Arrow type (see [`datatype::parse`]), or
@@ -339,7 +380,85 @@ pub fn parse(text: &str, origin: &str) -> Result<Spec> {
     let spec: Spec = serde_yaml_ng::from_str(text).map_err(|e| located(origin, &e))?;
     modes::validate(&spec).map_err(|e| e.located(text, origin))?;
     validate(&spec).map_err(|msg| modes::located_message(text, origin, &msg))?;
+    validate_sql_keys(&spec).map_err(|(i, key, msg)| {
+        let Some(stream) = spec.streams.get(i) else {
+            // A top-level key.
+            return Error::spec(match modes::locate(text, &[key]) {
+                Some((line, col)) => format!("{origin}:{line}:{col}: {key}: {msg}"),
+                None => format!("{origin}: {key}: {msg}"),
+            });
+        };
+        let at = match modes::locate(text, &["streams", &i.to_string(), key]) {
+            Some((line, col)) => format!("{origin}:{line}:{col}"),
+            None => origin.to_string(),
+        };
+        Error::spec(format!(
+            "{at}: streams[{i}].{key} (`{}`): {msg}",
+            stream.name
+        ))
+    })?;
     Ok(spec)
+}
+
+/// The SQL destinations whose engine path for `delete_missing` is tested (the others refuse
+/// it rather than run it untested).
+const DELETE_MISSING_DESTINATIONS: &[&str] = &["postgresql", "sqlite", "mysql"];
+
+/// Checks of `delete_missing` and the SQL hooks against the stream and its connectors:
+/// `(stream index, key, message)`, located by [`parse`].
+fn validate_sql_keys(spec: &Spec) -> std::result::Result<(), (usize, &'static str, String)> {
+    let (src, dst) = (
+        spec.source.connector_type(),
+        spec.destination.connector_type(),
+    );
+    if spec.hooks.is_some() && !modes::is_sql(dst) {
+        return Err((
+            usize::MAX,
+            "hooks",
+            format!("runs SQL on the destination, and the {dst} destination is not a SQL database"),
+        ));
+    }
+    for (i, s) in spec.streams.iter().enumerate() {
+        if let Some(how) = s.delete_missing {
+            let refuse = |msg: String| Err((i, "delete_missing", msg));
+            if s.mode != Mode::Incremental {
+                return refuse("applies to `mode: incremental` streams only (a full refresh already drops what the source no longer has)".into());
+            }
+            if s.primary_key.is_empty() {
+                return refuse(
+                    "needs a `primary_key`: rows are matched to the source by their key".into(),
+                );
+            }
+            if !modes::is_sql(src) {
+                return refuse(format!(
+                    "needs a SQL source, which can list its keys; the {src} source cannot"
+                ));
+            }
+            if s.transform.is_some() {
+                return refuse("cannot be combined with `transform:` (the source's keys are compared as the source names them, and a filter would delete the rows it drops)".into());
+            }
+            if !DELETE_MISSING_DESTINATIONS.contains(&dst) {
+                return refuse(if modes::is_sql(dst) {
+                    format!("is not supported for the {dst} destination yet (postgresql, sqlite and mysql destinations take it)")
+                } else {
+                    format!("`{}` is not supported for file destinations ({dst}): tombstone files are not built yet; load the stream into a SQL destination (postgresql, sqlite, mysql) to carry deletes", how.as_str())
+                });
+            }
+        }
+        for (key, list) in [("pre_sql", &s.pre_sql), ("post_sql", &s.post_sql)] {
+            if !list.is_empty() && !modes::is_sql(dst) {
+                return Err((i, key, format!("runs SQL on the destination, and the {dst} destination is not a SQL database")));
+            }
+        }
+        if !s.source_pre_sql.is_empty() && !modes::is_sql(src) {
+            return Err((
+                i,
+                "source_pre_sql",
+                format!("runs SQL on the source, and the {src} source is not a SQL database"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `file:line:column: message` from a YAML/serde error.
@@ -553,6 +672,80 @@ streams:
         .unwrap();
         let part = p.streams[0].partition.clone().unwrap();
         assert_eq!((part.column.as_deref(), part.count), (Some("id"), 4));
+    }
+
+    #[test]
+    fn delete_missing_and_hooks_are_refused_where_they_cannot_work_with_their_position() {
+        let sqlite_dst = GOOD.replace(
+            "  connector_type: local_file\n  config:\n    base_path: out\n    format: parquet",
+            "  connector_type: sqlite\n  config:\n    database_path: out.db",
+        );
+        let stream = |dst: &str, extra: &str| {
+            parse(
+                &dst.replace("    table: orders", &format!("    table: orders{extra}")),
+                "t.yaml",
+            )
+        };
+        let ok = "\n    mode: incremental\n    cursor_field: at\n    primary_key: [id]\n    delete_missing: soft";
+        let spec = stream(&sqlite_dst, ok).unwrap();
+        assert_eq!(spec.streams[0].delete_missing, Some(DeleteMissing::Soft));
+        let e = stream(&sqlite_dst, "\n    delete_missing: hard")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "t.yaml:15:21: streams[0].delete_missing (`orders`): applies to `mode: incremental`"
+            ),
+            "{e}"
+        );
+        let e = stream(&sqlite_dst, &ok.replace("    primary_key: [id]\n", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.yaml:17:") && e.contains("needs a `primary_key`"),
+            "{e}"
+        );
+        let e = stream(GOOD, ok).unwrap_err().to_string();
+        assert!(
+            e.starts_with("t.yaml:19:") && e.contains("file destinations"),
+            "{e}"
+        );
+        let e = stream(GOOD, "\n    post_sql: [\"ANALYZE t\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.yaml:16:") && e.contains(" streams[0].post_sql"),
+            "{e}"
+        );
+        let e = parse(
+            &format!("{GOOD}hooks:\n  pre_sql: [\"SELECT 1\"]\n"),
+            "t.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("t.yaml:17:") && e.contains(" hooks: runs SQL"),
+            "{e}"
+        );
+        let hooks = parse(
+            &format!("{sqlite_dst}hooks:\n  post_sql: [\"SELECT 1\"]\n"),
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(hooks.hooks.unwrap().post_sql, vec!["SELECT 1".to_string()]);
+        let hooks = stream(&sqlite_dst, "\n    pre_sql: [\"DELETE FROM x\"]\n    source_pre_sql: [\"PRAGMA cache_size = 1000\"]").unwrap();
+        assert_eq!(hooks.streams[0].pre_sql, vec!["DELETE FROM x".to_string()]);
+        assert_eq!(
+            modes::locate(
+                "streams:\n- name: a\n- name: b\n  pre_sql: []\n",
+                &["streams", "1", "pre_sql"]
+            ),
+            Some((4, 12))
+        );
+        assert_eq!(
+            modes::locate("streams:\n  - pre_sql: []\n", &["streams", "0", "pre_sql"]),
+            Some((2, 14))
+        );
     }
 
     #[test]

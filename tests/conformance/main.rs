@@ -88,4 +88,8 @@ conformance!(
     merge_strategy_delete_insert,
     merge_strategy_insert_only,
     merge_strategy_update_only,
+    delete_missing_hard,
+    delete_missing_soft,
+    pre_and_post_sql_hooks,
+    run_hooks,
 );

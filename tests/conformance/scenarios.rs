@@ -1783,3 +1783,294 @@ merge_scenario!(
     /// `update_only`: existing keys updated, new keys skipped.
     merge_strategy_update_only, "update_only", Existing::Updated, false
 );
+/// Whether `delete_missing` runs on `db` as a destination: SQL Server and Oracle refuse it at
+/// `etl validate` until it is tested there (the scenario says so with a `SKIPPED:` line).
+fn takes_delete_missing(test: &str, db: &dyn TestDb) -> bool {
+    let takes = !matches!(db.connector_type(), "mssql" | "oracle");
+    if !takes {
+        skipped(
+            test,
+            "delete_missing is refused for this destination (not tested there yet)",
+        );
+    }
+    takes
+}
+
+/// A `delete_missing` scenario after its first run: 30 events moved.
+struct DeletesRun {
+    src: Box<dyn TestDb>,
+    dst: Box<dyn TestDb>,
+    cols: Vec<(String, Kind, String)>,
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    text: String,
+}
+
+fn deletes_first_run(test: &str, open: Open, how: &str) -> Option<DeletesRun> {
+    let (src, dst) = (open("src"), open("dst"));
+    if !takes_delete_missing(test, dst.as_ref()) {
+        return None;
+    }
+    let cols = events_cols(src.as_ref());
+    create(src.as_ref(), "events", &cols, &event_rows(1..=30, 1, "v"));
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let text = format!(
+        "{}    delete_missing: {how}\n",
+        incremental_spec(src.as_ref(), dst.as_ref(), dir.path(), 7)
+    );
+    run(dir.path(), &text, &env).ok();
+    Some(DeletesRun {
+        src,
+        dst,
+        cols,
+        dir,
+        env,
+        text,
+    })
+}
+
+/// The ids of `events` in `db` whose `_etl_deleted_at` is set.
+fn marked_deleted(db: &dyn TestDb) -> Vec<String> {
+    first_column(db.query(&format!(
+        "SELECT {id} FROM {} WHERE {} IS NOT NULL ORDER BY {id}",
+        db.table("events"),
+        db.quote("_etl_deleted_at"),
+        id = db.quote("id")
+    )))
+}
+
+/// `delete_missing: hard`: keys gone from the source are deleted from the destination, in the
+/// merge's transaction, also on a run that finds no new rows.
+pub fn delete_missing_hard(test: &str, open: Open) {
+    let Some(r) = deletes_first_run(test, open, "hard") else {
+        return;
+    };
+    let (src, dst, cols, dir, env, text) = (&r.src, &r.dst, &r.cols, &r.dir, &r.env, &r.text);
+    let (t, id) = (src.table("events"), src.quote("id"));
+    src.exec(&format!("DELETE FROM {t} WHERE {id} IN (3, 10, 17)"));
+    change_events(src.as_ref(), cols, 30);
+    run(dir.path(), text, env).ok();
+    let rows = same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(cols),
+        "deleted and merged",
+    );
+    assert_eq!(rows.len(), 30 - 3 + 41);
+    // Nothing new, one more key gone.
+    src.exec(&format!("DELETE FROM {t} WHERE {id} = 20"));
+    let r = run(dir.path(), text, env).ok();
+    assert!(r.stderr.contains("keys="), "{}", r.stderr);
+    let rows = same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(cols),
+        "deleted without new rows",
+    );
+    assert_eq!(rows.len(), 67);
+    no_leftovers(dst.as_ref());
+}
+
+/// `delete_missing: soft`: keys gone from the source keep their row with `_etl_deleted_at`
+/// set (the column is added); a key that comes back gets it cleared.
+pub fn delete_missing_soft(test: &str, open: Open) {
+    let Some(r) = deletes_first_run(test, open, "soft") else {
+        return;
+    };
+    let (src, dst, cols, dir, env, text) = (&r.src, &r.dst, &r.cols, &r.dir, &r.env, &r.text);
+    let (t, id) = (src.table("events"), src.quote("id"));
+    src.exec(&format!("DELETE FROM {t} WHERE {id} IN (3, 10)"));
+    run(dir.path(), text, env).ok();
+    assert_eq!(marked_deleted(dst.as_ref()), vec!["3", "10"]);
+    let all = canonical_rows(dst.as_ref(), "events", &with_id(cols));
+    assert_eq!(all.len(), 30, "soft deletes keep the rows");
+    let stamps = dst.query(&format!(
+        "SELECT DISTINCT {} FROM {} WHERE {} IS NOT NULL",
+        dst.canon(&dst.quote("_etl_deleted_at"), Kind::TimestampTz),
+        dst.table("events"),
+        dst.quote("_etl_deleted_at")
+    ));
+    assert_eq!(stamps.len(), 1, "one run, one time: {stamps:?}");
+    // Id 3 comes back (with a newer cursor), id 12 goes.
+    insert(
+        src.as_ref(),
+        "events",
+        cols,
+        &[vec![Some("3".into()), Some("back".into()), Some(ts(9, 3))]],
+    );
+    src.exec(&format!("DELETE FROM {t} WHERE {id} = 12"));
+    run(dir.path(), text, env).ok();
+    assert_eq!(marked_deleted(dst.as_ref()), vec!["10", "12"]);
+    let kept: Rows = canonical_rows(dst.as_ref(), "events", &with_id(cols))
+        .into_iter()
+        .filter(|r| !matches!(r[0].as_deref(), Some("10" | "12")))
+        .collect();
+    assert_eq!(
+        kept,
+        canonical_rows(src.as_ref(), "events", &with_id(cols)),
+        "the live rows are the source's"
+    );
+    no_leftovers(dst.as_ref());
+}
+
+/// `pre_sql` and `post_sql` run in the stream's write (post_sql sees the merged rows); a
+/// failing `post_sql` fails the stream naming its statement and commits nothing; a failing
+/// `source_pre_sql` fails the stream naming its statement.
+pub fn pre_and_post_sql_hooks(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols = events_cols(src.as_ref());
+    create(src.as_ref(), "events", &cols, &event_rows(1..=20, 1, "v"));
+    dst.exec(&format!(
+        "CREATE TABLE {} ({} {})",
+        dst.table("audit"),
+        dst.quote("n"),
+        dst.ddl(Kind::Int)
+    ));
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let audit = |n: &str| format!("INSERT INTO {} VALUES ({n})", dst.table("audit"));
+    let hooks = format!(
+        "    pre_sql: [{}]\n    post_sql: [{}]\n",
+        yaml(&audit("-1")),
+        yaml(&format!(
+            "INSERT INTO {} SELECT COUNT(*) FROM {}",
+            dst.table("audit"),
+            dst.table("events")
+        ))
+    );
+    let text = format!(
+        "{}{hooks}",
+        incremental_spec(src.as_ref(), dst.as_ref(), dir.path(), 7)
+    );
+    run(dir.path(), &text, &env).ok();
+    let audit_rows = || {
+        first_column(dst.query(&format!(
+            "SELECT {} FROM {} ORDER BY 1",
+            dst.canon(&dst.quote("n"), Kind::Int),
+            dst.table("audit")
+        )))
+    };
+    assert_eq!(
+        audit_rows(),
+        vec!["-1", "20"],
+        "pre_sql ran, post_sql saw the published rows"
+    );
+    // A failing post_sql: the new rows are not committed, nor is anything pre_sql did where
+    // the database's DDL is transactional.
+    let before = canonical_rows(dst.as_ref(), "events", &with_id(&cols));
+    change_events(src.as_ref(), &cols, 20);
+    let bad = format!("INSERT INTO {} VALUES (1)", dst.table("no_such_table"));
+    let failing = text.replace(
+        &yaml(&format!(
+            "INSERT INTO {} SELECT COUNT(*) FROM {}",
+            dst.table("audit"),
+            dst.table("events")
+        )),
+        &yaml(&bad),
+    );
+    let r = run(dir.path(), &failing, &env);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("post_sql `{bad}` failed")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        canonical_rows(dst.as_ref(), "events", &with_id(&cols)),
+        before,
+        "nothing committed"
+    );
+    if dst.connector_type() != "mysql" {
+        assert_eq!(audit_rows(), vec!["-1", "20"], "pre_sql rolled back");
+    }
+    no_leftovers(dst.as_ref());
+    // The successful spec again: merged.
+    run(dir.path(), &text, &env).ok();
+    same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(&cols),
+        "after the hooks",
+    );
+    // A failing source_pre_sql names its statement.
+    let bad_source = format!("SELECT * FROM {}", src.table("no_such_table"));
+    let r = run(
+        dir.path(),
+        &format!("{text}    source_pre_sql: [{}]\n", yaml(&bad_source)),
+        &env,
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("source_pre_sql `{bad_source}` failed")),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A run's `hooks:` run once on the destination: `pre_sql` before the first stream, `post_sql`
+/// after the last (it sees the published rows); a failing `pre_sql` fails the run naming its
+/// statement before anything is read or written.
+pub fn run_hooks(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols = kv_cols(src.as_ref());
+    create(src.as_ref(), "t", &cols, &kv_rows(1..=5, "v"));
+    let audit = dst.table("audit");
+    dst.exec(&format!(
+        "CREATE TABLE {audit} ({} {})",
+        dst.quote("n"),
+        dst.ddl(Kind::Int)
+    ));
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let hooks = |pre: &str| {
+        spec(
+            &block(src.as_ref()),
+            &block(dst.as_ref()),
+            &format!(
+                "streams:\n  - name: t\n  - name: u\n    table: t\nhooks:\n  pre_sql: [{}]\n  post_sql: [{}]\n",
+                yaml(pre),
+                yaml(&format!(
+                    "INSERT INTO {audit} SELECT COUNT(*) FROM {}",
+                    dst.table("u")
+                ))
+            ),
+        )
+    };
+    run(
+        dir.path(),
+        &hooks(&format!("INSERT INTO {audit} VALUES (-1)")),
+        &env,
+    )
+    .ok();
+    let audit_rows = || {
+        first_column(dst.query(&format!(
+            "SELECT {} FROM {audit} ORDER BY 1",
+            dst.canon(&dst.quote("n"), Kind::Int)
+        )))
+    };
+    assert_eq!(
+        audit_rows(),
+        vec!["-1", "5"],
+        "once each, post_sql after the streams"
+    );
+    insert(src.as_ref(), "t", &cols, &kv_rows(6..=7, "new"));
+    let bad = format!("INSERT INTO {} VALUES (1)", dst.table("no_such_table"));
+    let r = run(dir.path(), &hooks(&bad), &env);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("hooks.pre_sql `{bad}` failed")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        canonical_rows(dst.as_ref(), "t", &with_id(&cols)).len(),
+        5,
+        "no stream ran"
+    );
+    assert_eq!(audit_rows(), vec!["-1", "5"]);
+}

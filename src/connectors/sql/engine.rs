@@ -17,11 +17,11 @@
 //! `sp_rename` pair in a transaction, `MERGE`), undoing earlier steps when a later one fails.
 
 use super::drift::{self, TableColumn};
-use super::{side_table_name, Dialect, MergeInto};
-use crate::connectors::{BatchStream, Destination, Staged, WriteReport, WriteTarget};
+use super::{hook_failed, side_table_name, Dialect, MergeInto, MissingKeys, DELETED_AT};
+use crate::connectors::{BatchStream, Destination, Reader, Staged, WriteReport, WriteTarget};
 use crate::contract::{SchemaChange, SchemaChangeKind};
 use crate::error::{Error, Result};
-use crate::spec::{MergeStrategy, Mode};
+use crate::spec::{DeleteMissing, MergeStrategy, Mode};
 use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -33,6 +33,10 @@ pub enum Step {
     Sql { sql: String, undo: Option<String> },
     /// Commit the work so far (databases whose DML needs an explicit commit).
     Commit,
+    /// Start a transaction ([`Driver::begin`]) that a later [`Step::Commit`] ends: databases
+    /// whose DDL is not transactional group the DML of one publish (a merge and its
+    /// `delete_missing` statements) so.
+    Begin,
 }
 
 impl Step {
@@ -215,7 +219,8 @@ pub trait Driver: Send + Sync + 'static {
         )]
     }
 
-    /// Starts the write's transaction (transactional DDL only).
+    /// Starts a transaction: the whole write's where DDL is transactional, else one around
+    /// several DML statements of a publish.
     async fn begin(&self, conn: &mut Self::Conn) -> Result<()> {
         self.execute(conn, "BEGIN").await
     }
@@ -331,15 +336,15 @@ pub trait Driver: Send + Sync + 'static {
 
     /// `statements` (DML) as steps that commit together or not at all. Where DDL is
     /// transactional they are already inside the write's transaction; elsewhere several
-    /// statements are wrapped in `START TRANSACTION` ... `COMMIT` (MySQL; SQL Server and Oracle
-    /// override this), undone by `ROLLBACK` when one fails.
+    /// statements are wrapped in [`Step::Begin`] ... [`Step::Commit`] (MySQL; SQL Server and
+    /// Oracle override this), rolled back when one fails.
     fn dml_steps(&self, statements: Vec<String>) -> Vec<Step> {
         if Self::TRANSACTIONAL_DDL || statements.len() < 2 {
             return statements.into_iter().map(Step::sql).collect();
         }
-        let mut steps = vec![Step::undoable("START TRANSACTION", "ROLLBACK")];
+        let mut steps = vec![Step::Begin];
         steps.extend(statements.into_iter().map(Step::sql));
-        steps.push(Step::sql("COMMIT"));
+        steps.push(Step::Commit);
         steps
     }
 
@@ -391,7 +396,7 @@ fn what<D: Driver>(d: &D, table: &str) -> String {
 
 /// Removes a staging table after a failure: a rollback where DDL is transactional; otherwise a
 /// `DROP` over a fresh connection, since the failed one may be mid-request or gone.
-async fn discard<D: Driver>(d: &D, conn: Option<D::Conn>, staging: &str) {
+async fn discard<D: Driver>(d: &D, conn: Option<D::Conn>, tables: &[&str]) {
     if let Some(mut c) = conn {
         if D::TRANSACTIONAL_DDL {
             let _ = d.rollback(&mut c).await;
@@ -402,11 +407,13 @@ async fn discard<D: Driver>(d: &D, conn: Option<D::Conn>, staging: &str) {
         drop(c);
     }
     if let Ok(mut c) = d.connect().await {
-        if let Err(e) = d.drop_if_exists(&mut c, staging).await {
-            tracing::warn!(
-                "could not drop the staging table {}: {e}",
-                d.qualified(staging)
-            );
+        for staging in tables {
+            if let Err(e) = d.drop_if_exists(&mut c, staging).await {
+                tracing::warn!(
+                    "could not drop the staging table {}: {e}",
+                    d.qualified(staging)
+                );
+            }
         }
         d.close(c).await;
     }
@@ -475,6 +482,33 @@ impl<D: Driver> Destination for SqlDestination<D> {
         self.driver.describe(&target.stream.name)
     }
 
+    /// A run's `hooks:`: every statement in one transaction (where DDL is transactional;
+    /// otherwise each commits as it runs), rolled back when one fails.
+    async fn run_sql(&self, key: &str, statements: &[String]) -> Result<()> {
+        let d = &*self.driver;
+        let mut conn = d.connect().await?;
+        let ran = async {
+            if D::TRANSACTIONAL_DDL {
+                d.begin(&mut conn).await?;
+            }
+            for sql in statements {
+                d.execute(&mut conn, sql)
+                    .await
+                    .map_err(|e| hook_failed(key, sql, e))?;
+            }
+            if D::TRANSACTIONAL_DDL {
+                d.commit(&mut conn).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if ran.is_err() && D::TRANSACTIONAL_DDL {
+            let _ = d.rollback(&mut conn).await;
+        }
+        d.close(conn).await;
+        ran
+    }
+
     /// Checks the names, connects and runs the driver's check before anything is read, so a
     /// wrong password or a missing schema fails the run up front.
     async fn preflight(&self, target: &WriteTarget) -> Result<()> {
@@ -504,13 +538,22 @@ impl<D: Driver> Destination for SqlDestination<D> {
                 // cleanup failed) left behind.
                 drop_leftovers(d, &mut conn, &table).await?;
             }
+            for sql in &target.stream.pre_sql {
+                d.execute(&mut conn, sql)
+                    .await
+                    .map_err(|e| hook_failed("pre_sql", sql, e))?;
+            }
             d.create_staging(&mut conn, &staging, &schema, &primary_key)
                 .await
                 .map_err(|e| e.context("creating the staging table"))?;
             // Schema drift is decided before a row is loaded: a refusal writes nothing.
             let plan = match target.mode {
                 mode if loads_into_existing(mode) && d.table_exists(&mut conn, &table).await? => {
-                    let existing = d.table_columns(&mut conn, &table).await?;
+                    let mut existing = d.table_columns(&mut conn, &table).await?;
+                    if target.stream.delete_missing == Some(DeleteMissing::Soft) {
+                        // etl's own column, left out of the comparison and the merge.
+                        existing.retain(|c| c.name != DELETED_AT);
+                    }
                     let incoming = d.table_columns(&mut conn, &staging).await?;
                     let policy = target.stream.schema_changes.unwrap_or_default();
                     let plan = drift::plan(policy, &existing, &incoming, &primary_key)
@@ -569,9 +612,12 @@ impl<D: Driver> Destination for SqlDestination<D> {
                 mode: target.mode,
                 strategy: target.stream.merge_strategy.unwrap_or_default(),
                 rows,
+                run_id: target.run_id.clone(),
+                deletes: None,
+                post_sql: target.stream.post_sql.clone(),
             })),
             Err(e) => {
-                discard(d, Some(conn), &staging).await;
+                discard(d, Some(conn), &[&staging]).await;
                 Err(e.context(format!("loading {what}")))
             }
         }
@@ -585,7 +631,7 @@ impl<D: Driver> Destination for SqlDestination<D> {
 /// One run writes a destination table at a time.
 async fn drop_leftovers<D: Driver>(d: &D, conn: &mut D::Conn, table: &str) -> Result<()> {
     const RUN: &str = "000000000000";
-    let stems: Vec<(String, usize)> = ["_etl_stage_", "_etl_old_"]
+    let stems: Vec<(String, usize)> = ["_etl_stage_", "_etl_old_", "_etl_keys_"]
         .iter()
         .map(|prefix| side_table_name(prefix, table, RUN, D::MAX_IDENT))
         .filter(|probe| probe.contains(table))
@@ -625,9 +671,23 @@ struct StagedTable<D: Driver> {
     mode: Mode,
     strategy: MergeStrategy,
     rows: u64,
+    run_id: String,
+    /// `delete_missing`: how, and the table holding the source's keys (unquoted).
+    deletes: Option<(DeleteMissing, String, String)>,
+    /// Run after the publish, before its commit.
+    post_sql: Vec<String>,
 }
 
 impl<D: Driver> StagedTable<D> {
+    /// The tables this write created besides the destination table.
+    fn side_tables(&self) -> Vec<&str> {
+        let mut tables = vec![self.staging.as_str()];
+        if let Some((_, keys, _)) = &self.deletes {
+            tables.push(keys.as_str());
+        }
+        tables
+    }
+
     /// Runs the publish steps; on a failure takes back the undoable steps already run, newest
     /// first.
     async fn publish(&mut self, conn: &mut D::Conn) -> Result<()> {
@@ -649,13 +709,67 @@ impl<D: Driver> StagedTable<D> {
             }
             _ => Vec::new(),
         };
-        steps.extend(d.publish_steps(conn, &p).await?);
+        let publish = d.publish_steps(conn, &p).await?;
+        let merge = exists && self.mode == Mode::Incremental;
+        // After the publish and before its commit: `delete_missing`'s statements, then
+        // `post_sql`.
+        let (mut dml, mut last) = (Vec::new(), Vec::new());
+        if let Some(deletes) = &self.deletes {
+            if merge {
+                let on = (self.table.as_str(), self.primary_key.as_slice());
+                let (ddl, sql) = missing_key_steps(d, conn, on, deletes).await?;
+                steps.extend(ddl);
+                dml.extend(sql.into_iter().map(Step::sql));
+            }
+            // A first load has nothing to compare with.
+            last.push(Step::sql(d.drop_sql(&deletes.1)));
+        }
+        dml.extend(self.post_sql.iter().map(Step::sql));
+        if D::TRANSACTIONAL_DDL || !merge || dml.is_empty() {
+            // One transaction for everything; or, where DDL is not transactional, a table
+            // renamed into place, after which `post_sql` runs on its own.
+            steps.extend(publish);
+            steps.extend(dml);
+        } else {
+            // The merge's DML and what follows it in one transaction, the `DROP`s after it.
+            let is_drop = |s: &Step| matches!(s, Step::Sql { sql, .. } if sql.starts_with("DROP "));
+            let (drops, merge): (Vec<Step>, Vec<Step>) = publish.into_iter().partition(is_drop);
+            steps.push(Step::Begin);
+            steps.extend(
+                merge
+                    .into_iter()
+                    .filter(|s| !matches!(s, Step::Begin | Step::Commit)),
+            );
+            steps.extend(dml);
+            steps.push(Step::Commit);
+            steps.extend(drops);
+        }
+        steps.extend(last);
+        let mut in_transaction = false;
         for (i, step) in steps.iter().enumerate() {
             let done = match step {
-                Step::Sql { sql, .. } => d.execute(conn, sql).await,
+                Step::Sql { sql, .. } => d.execute(conn, sql).await.map_err(|e| {
+                    if self.post_sql.contains(sql) {
+                        hook_failed("post_sql", sql, e)
+                    } else if sql.contains(DELETED_AT) || sql.contains("_etl_keys_") {
+                        e.context(format!("delete_missing: `{}`", verb(sql)))
+                    } else {
+                        e
+                    }
+                }),
                 Step::Commit => d.commit(conn).await,
+                Step::Begin => d.begin(conn).await,
+            };
+            in_transaction = match step {
+                Step::Begin => true,
+                Step::Commit => false,
+                _ => in_transaction,
             };
             if let Err(e) = done {
+                if in_transaction && !D::TRANSACTIONAL_DDL {
+                    // Before undoing DDL, which would commit the DML so far on some databases.
+                    let _ = d.rollback(conn).await;
+                }
                 for earlier in steps[..i].iter().rev() {
                     if let Step::Sql {
                         undo: Some(undo), ..
@@ -679,6 +793,58 @@ impl<D: Driver> StagedTable<D> {
         }
         Ok(())
     }
+}
+
+/// `delete_missing` into an existing table: the DDL to run first (`soft` adds
+/// `_etl_deleted_at` when the table lacks it; undone if a later step fails) and the dialect's
+/// statements that delete or mark the rows whose key is not in the keys table.
+async fn missing_key_steps<D: Driver>(
+    d: &D,
+    conn: &mut D::Conn,
+    (table, primary_key): (&str, &[String]),
+    (how, keys, deleted_at): &(DeleteMissing, String, String),
+) -> Result<(Vec<Step>, Vec<String>)> {
+    let mut ddl = Vec::new();
+    if *how == DeleteMissing::Soft
+        && !d
+            .table_columns(conn, table)
+            .await?
+            .iter()
+            .any(|c| c.name == DELETED_AT)
+    {
+        let field = arrow::datatypes::Field::new(
+            DELETED_AT,
+            arrow::datatypes::DataType::Timestamp(
+                arrow::datatypes::TimeUnit::Microsecond,
+                Some("UTC".into()),
+            ),
+            true,
+        );
+        let declared = D::DIALECT.field_type(&field).map_err(Error::run)?;
+        let column = TableColumn::new(DELETED_AT, declared, Err(String::new()), None, true);
+        let undo = d.drop_column_sql(table, DELETED_AT);
+        ddl.extend(
+            d.add_column_sql(table, &column)
+                .into_iter()
+                .map(|sql| Step::undoable(sql, undo.clone())),
+        );
+    }
+    let q = |s: &str| D::DIALECT.quote_ident(s);
+    let (target, keys_q) = (d.qualified(table), d.qualified(keys));
+    let literal = D::DIALECT.cursor_literal(&crate::contract::CursorValue::TimestampTz(
+        deleted_at.clone(),
+    ));
+    let (target_name, keys_name) = (q(table), q(keys));
+    let sql = D::DIALECT.missing_keys_sql(&MissingKeys {
+        target: &target,
+        target_name: &target_name,
+        keys: &keys_q,
+        keys_name: &keys_name,
+        primary_key,
+        how: *how,
+        deleted_at: &literal,
+    });
+    Ok((ddl, sql))
 }
 
 /// The `ALTER TABLE` statements of `plan` for `table`, spelled from its columns and the staging
@@ -744,7 +910,7 @@ impl<D: Driver> Staged for StagedTable<D> {
         };
         crate::fault::point("sql-before-publish");
         if let Err(e) = self.publish(&mut conn).await {
-            discard(&*d, Some(conn), &self.staging).await;
+            discard(&*d, Some(conn), &self.side_tables()).await;
             return Err(e.context(what(&*d, &self.table)));
         }
         d.close(conn).await;
@@ -761,6 +927,37 @@ impl<D: Driver> Staged for StagedTable<D> {
             .unwrap_or_default()
     }
 
+    /// Bulk-loads every key the source has now into a keys table (`_etl_keys_…`, with the
+    /// primary key), on the write's connection and, where DDL is transactional, in its
+    /// transaction; the commit compares against it. One batch at a time is held.
+    async fn missing_keys(
+        &mut self,
+        how: DeleteMissing,
+        deleted_at: &str,
+        keys: Reader,
+    ) -> Result<()> {
+        let d = self.driver.clone();
+        let table = side_table_name("_etl_keys_", &self.table, &self.run_id, D::MAX_IDENT);
+        self.deletes = Some((how, table.clone(), deleted_at.to_string()));
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(Error::run("the staging table's connection is gone"));
+        };
+        let mut batches = keys.batches;
+        d.create_staging(conn, &table, &keys.schema, &self.primary_key)
+            .await
+            .map_err(|e| e.context("creating the keys table"))?;
+        let load = Load {
+            staging: &table,
+            schema: &keys.schema,
+            primary_key: &self.primary_key,
+            batches: &mut batches,
+        };
+        let rows = d.bulk_load(conn, load).await?;
+        d.after_load(conn, &table, &keys.schema).await?;
+        tracing::info!(stream = %self.stream, keys = rows, "delete_missing: source keys loaded");
+        Ok(())
+    }
+
     async fn abort(mut self: Box<Self>) -> Result<()> {
         let d = self.driver.clone();
         let Some(mut conn) = self.conn.take() else {
@@ -771,11 +968,14 @@ impl<D: Driver> Staged for StagedTable<D> {
             d.close(conn).await;
             return rolled_back;
         }
-        let dropped = d.drop_if_exists(&mut conn, &self.staging).await;
+        let mut dropped = Ok(());
+        for table in self.side_tables() {
+            dropped = dropped.and(d.drop_if_exists(&mut conn, table).await);
+        }
         d.close(conn).await;
         if dropped.is_err() {
             // The connection may have been lost: try once more over a fresh one.
-            discard(&*d, None, &self.staging).await;
+            discard(&*d, None, &self.side_tables()).await;
         }
         dropped
     }

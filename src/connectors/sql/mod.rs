@@ -186,6 +186,68 @@ pub trait Dialect: Send + Sync {
     fn merge_sql(&self, m: &MergeInto<'_>) -> String {
         default_merge_sql(self, m)
     }
+
+    /// `delete_missing`: the statements that delete (`hard`) the rows of the target whose key
+    /// is not in the keys table, or (`soft`) clear `_etl_deleted_at` where the key is back and
+    /// set it where the key is gone. The database does the anti-join (`NOT EXISTS` on the keys
+    /// table's primary key). The default is standard SQL that every dialect here takes.
+    fn missing_keys_sql(&self, m: &MissingKeys<'_>) -> Vec<String> {
+        default_missing_keys_sql(self, m)
+    }
+}
+
+/// The column `delete_missing: soft` keeps in the destination table: when the row's key was
+/// found gone from the source (UTC), NULL while the key exists.
+pub const DELETED_AT: &str = "_etl_deleted_at";
+
+/// What [`Dialect::missing_keys_sql`] compares: the target table and the table holding every
+/// key the source has now.
+#[derive(Debug, Clone, Copy)]
+pub struct MissingKeys<'a> {
+    /// The target, quoted and qualified; `target_name` its quoted name alone (to qualify its
+    /// columns inside the subquery).
+    pub target: &'a str,
+    pub target_name: &'a str,
+    /// The keys table, quoted and qualified, and its quoted name alone.
+    pub keys: &'a str,
+    pub keys_name: &'a str,
+    pub primary_key: &'a [String],
+    pub how: crate::spec::DeleteMissing,
+    /// `soft`: the literal `_etl_deleted_at` takes.
+    pub deleted_at: &'a str,
+}
+
+/// The standard form of [`Dialect::missing_keys_sql`].
+pub fn default_missing_keys_sql<D: Dialect + ?Sized>(d: &D, m: &MissingKeys<'_>) -> Vec<String> {
+    let on: Vec<String> = m
+        .primary_key
+        .iter()
+        .map(|c| {
+            let c = d.quote_ident(c);
+            format!("{}.{c} = {}.{c}", m.keys_name, m.target_name)
+        })
+        .collect();
+    let found = format!(
+        "EXISTS (SELECT 1 FROM {} WHERE {})",
+        m.keys,
+        on.join(" AND ")
+    );
+    let target = m.target;
+    match m.how {
+        crate::spec::DeleteMissing::Hard => {
+            vec![format!("DELETE FROM {target} WHERE NOT {found}")]
+        }
+        crate::spec::DeleteMissing::Soft => {
+            let del = d.quote_ident(DELETED_AT);
+            vec![
+                format!("UPDATE {target} SET {del} = NULL WHERE {del} IS NOT NULL AND {found}"),
+                format!(
+                    "UPDATE {target} SET {del} = {} WHERE {del} IS NULL AND NOT {found}",
+                    m.deleted_at
+                ),
+            ]
+        }
+    }
 }
 
 /// A merge of a staging table into its target table (both names quoted and qualified).
@@ -322,6 +384,19 @@ pub fn cursor_predicate(
         other => d.cursor_literal(other),
     };
     format!("{} >= {literal}", d.quote_ident(field))
+}
+
+/// `delete_missing`: the key columns of every row of `sql`, ordered by them. `as_kw`
+/// introduces a derived table's alias (`"AS "`; Oracle takes none).
+pub fn keys_select(d: &dyn Dialect, sql: &str, keys: &[String], as_kw: &str) -> String {
+    let cols: Vec<String> = keys.iter().map(|k| d.quote_ident(k)).collect();
+    let cols = cols.join(", ");
+    format!("SELECT {cols} FROM ({sql}) {as_kw}_etl_keys ORDER BY {cols}")
+}
+
+/// The error of a failed hook statement (`source_pre_sql`, `pre_sql`, `post_sql`), naming it.
+pub fn hook_failed(key: &str, sql: &str, e: crate::error::Error) -> crate::error::Error {
+    e.context(format!("{key} `{sql}` failed"))
 }
 
 /// Whether `s` is plain decimal text (`-12.50`), safe to put into SQL unquoted.
@@ -523,6 +598,29 @@ mod tests {
             &MergeInto::new("t", "s", &cols[..1], &["id".into()]),
         );
         assert!(!only_keys.contains("MATCHED THEN UPDATE"), "{only_keys}");
+    }
+
+    #[test]
+    fn missing_keys_are_an_anti_join_on_the_keys_table() {
+        let pk = vec!["id".to_string(), "k".to_string()];
+        let m = |how| MissingKeys {
+            target: "\"s\".\"t\"",
+            target_name: "\"t\"",
+            keys: "\"s\".\"_etl_keys_t\"",
+            keys_name: "\"_etl_keys_t\"",
+            primary_key: &pk,
+            how,
+            deleted_at: "'2026-01-01 00:00:00.000000+00:00'",
+        };
+        let on = "\"_etl_keys_t\".\"id\" = \"t\".\"id\" AND \"_etl_keys_t\".\"k\" = \"t\".\"k\"";
+        assert_eq!(
+            Ansi.missing_keys_sql(&m(crate::spec::DeleteMissing::Hard)),
+            vec![format!("DELETE FROM \"s\".\"t\" WHERE NOT EXISTS (SELECT 1 FROM \"s\".\"_etl_keys_t\" WHERE {on})")]
+        );
+        let soft = Ansi.missing_keys_sql(&m(crate::spec::DeleteMissing::Soft));
+        assert_eq!(soft.len(), 2);
+        assert!(soft[0].starts_with("UPDATE \"s\".\"t\" SET \"_etl_deleted_at\" = NULL WHERE \"_etl_deleted_at\" IS NOT NULL AND EXISTS"), "{}", soft[0]);
+        assert!(soft[1].contains("= '2026-01-01 00:00:00.000000+00:00' WHERE \"_etl_deleted_at\" IS NULL AND NOT EXISTS"), "{}", soft[1]);
     }
 
     #[test]

@@ -69,6 +69,11 @@ impl Driver for MssqlConfig {
         exec(client, sql, &verb(sql)).await
     }
 
+    /// T-SQL's `BEGIN` opens a block, not a transaction.
+    async fn begin(&self, client: &mut MssqlClient) -> Result<()> {
+        self.execute(client, "BEGIN TRANSACTION").await
+    }
+
     async fn table_exists(&self, client: &mut MssqlClient, table: &str) -> Result<bool> {
         table_exists(client, &self.schema, table).await
     }

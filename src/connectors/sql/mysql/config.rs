@@ -42,6 +42,11 @@ pub struct MysqlConfig {
     pub ssl_cert: Option<String>,
     #[serde(default, deserialize_with = "env::opt")]
     pub ssl_key: Option<String>,
+    /// Source: read every stream of a run one after another on one connection, inside one
+    /// `START TRANSACTION WITH CONSISTENT SNAPSHOT` (default false: streams read in parallel,
+    /// each in its own transaction).
+    #[serde(default, deserialize_with = "env::value")]
+    pub consistent_snapshot: bool,
 }
 
 crate::keyword_enum! {

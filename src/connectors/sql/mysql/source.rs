@@ -2,6 +2,7 @@ use super::types::{append, arrow_type, nullable, ZeroDates, COLUMN_TYPE_KEY};
 use super::{connect, list_tables, quote, run_err, table_exists, MysqlConfig, MysqlDialect};
 use crate::connectors::sql::names::{schema_of_name, table_candidates, table_not_found};
 use crate::connectors::sql::reader::{since_cursor, spawn_reader, BatchTx, Batcher, SchemaSlot};
+use crate::connectors::sql::{hook_failed, keys_select};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, Result};
 use crate::spec::StreamSpec;
@@ -33,11 +34,16 @@ pub(super) const READ_INIT: &[&str] = &["SET SESSION net_write_timeout = 3600"];
 
 pub struct MysqlSource {
     config: MysqlConfig,
+    /// `consistent_snapshot: true`: the run's one connection, inside its snapshot.
+    run: Arc<tokio::sync::Mutex<Option<Conn>>>,
 }
 
 impl MysqlSource {
     pub fn new(config: MysqlConfig) -> Self {
-        MysqlSource { config }
+        MysqlSource {
+            config,
+            run: Arc::default(),
+        }
     }
 }
 
@@ -175,28 +181,95 @@ pub(super) struct StreamRead<'a> {
     pub batch_size: usize,
 }
 
-async fn read_task(
-    config: MysqlConfig,
-    request: ReadRequest,
-    slot: SchemaSlot,
-    tx: BatchTx,
-) -> Result<()> {
+/// The stream's hooks run, its target resolved and its SELECT made (incremental: from the
+/// cursor; `delete_missing`: its keys).
+async fn prepare(conn: &mut Conn, config: &MysqlConfig, request: &ReadRequest) -> Result<Target> {
     let stream = &request.stream;
-    let zero_dates = stream.zero_dates.unwrap_or_default();
-    let mut conn = connect(&config, READ_INIT).await?;
-    let mut target = resolve(&mut conn, stream, &config).await?;
-    if request.cursor.is_some() {
+    for sql in &stream.source_pre_sql {
+        conn.query_drop(sql.as_str())
+            .await
+            .map_err(|e| hook_failed("source_pre_sql", sql, run_err(&stream.name, e)))?;
+    }
+    let mut target = resolve(conn, stream, config).await?;
+    if request.cursor.is_some() || !request.keys_only.is_empty() {
         // Partitions split the SELECT filtered by the cursor rather than the whole table.
         target.table = None;
     }
-    target.sql = since_cursor(&MysqlDialect, target.sql, request.cursor.as_ref(), "AS ");
+    target.sql = if request.keys_only.is_empty() {
+        since_cursor(&MysqlDialect, target.sql, request.cursor.as_ref(), "AS ")
+    } else {
+        keys_select(&MysqlDialect, &target.sql, &request.keys_only, "AS ")
+    };
+    Ok(target)
+}
+
+/// `consistent_snapshot: true`: reads on the run's one connection, opening it and its
+/// snapshot on the first read. Streams wait for each other here. A failed read closes the
+/// connection (it may be lost); the next stream opens a new snapshot.
+async fn read_in_snapshot(
+    config: &MysqlConfig,
+    request: &ReadRequest,
+    run: &tokio::sync::Mutex<Option<Conn>>,
+    slot: SchemaSlot,
+    tx: BatchTx,
+) -> Result<()> {
+    let mut held = run.lock().await;
+    if held.is_none() {
+        let mut conn = connect(config, READ_INIT).await?;
+        for sql in [
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+        ] {
+            conn.query_drop(sql)
+                .await
+                .map_err(|e| run_err("starting the run's consistent snapshot", e))?;
+        }
+        *held = Some(conn);
+    }
+    let Some(conn) = held.as_mut() else {
+        return Err(Error::run("the run's snapshot connection is gone"));
+    };
+    let stream = &request.stream;
+    if stream.partition.is_some() {
+        tracing::warn!(stream = %stream.name, "consistent_snapshot: `partition` is not used, the run's streams read on one connection");
+    }
+    let read = async {
+        let target = prepare(conn, config, request).await?;
+        let read = StreamRead {
+            zero_dates: stream.zero_dates.unwrap_or_default(),
+            column_types: &target.column_types,
+            batch_size: request.batch_size,
+        };
+        stream_rows(conn, &target.sql, &target.what, &read, &slot, &tx).await
+    };
+    let r = read.await;
+    if r.is_err() {
+        *held = None;
+    }
+    r
+}
+
+async fn read_task(
+    config: MysqlConfig,
+    request: ReadRequest,
+    run: Arc<tokio::sync::Mutex<Option<Conn>>>,
+    slot: SchemaSlot,
+    tx: BatchTx,
+) -> Result<()> {
+    if config.consistent_snapshot && request.keys_only.is_empty() {
+        return read_in_snapshot(&config, &request, &run, slot, tx).await;
+    }
+    let stream = &request.stream;
+    let zero_dates = stream.zero_dates.unwrap_or_default();
+    let mut conn = connect(&config, READ_INIT).await?;
+    let target = prepare(&mut conn, &config, &request).await?;
     let read = StreamRead {
         zero_dates,
         column_types: &target.column_types,
         batch_size: request.batch_size,
     };
     match &stream.partition {
-        Some(p) => {
+        Some(p) if request.keys_only.is_empty() => {
             super::source_partition::read_partitioned(
                 conn,
                 &config,
@@ -210,7 +283,7 @@ async fn read_task(
             )
             .await
         }
-        None => {
+        _ => {
             stream_rows(&mut conn, &target.sql, &target.what, &read, &slot, &tx).await?;
             let _ = conn.disconnect().await;
             Ok(())
@@ -296,9 +369,9 @@ impl Source for MysqlSource {
     }
 
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
-        let config = self.config.clone();
+        let (config, run) = (self.config.clone(), self.run.clone());
         spawn_reader("MySQL", move |slot, tx| {
-            read_task(config, request, slot, tx)
+            read_task(config, request, run, slot, tx)
         })
         .await
     }

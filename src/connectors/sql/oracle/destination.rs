@@ -228,6 +228,11 @@ impl Driver for OracleConfig {
         blocking(move || etl_tables(&conn, schema.as_deref())).await
     }
 
+    /// Oracle starts a transaction with the first DML statement: nothing to run.
+    async fn begin(&self, _conn: &mut Arc<Connection>) -> Result<()> {
+        Ok(())
+    }
+
     async fn commit(&self, conn: &mut Arc<Connection>) -> Result<()> {
         let conn = conn.clone();
         blocking(move || conn.commit().map_err(|e| ora_err("commit", &e))).await

@@ -1,6 +1,10 @@
+//! Snapshots and parallel reads. One exported snapshot per run ([`RunSnapshot`]): every
+//! stream's connection imports it, so all the streams of a run — and all the parts of a
+//! partitioned read — see the same moment.
+//!
 //! Parallel reads of one table: `partition: {column, count}` splits the column's range into
 //! `count` parts; without `column`, the table's pages are split into `ctid` ranges. Each part
-//! runs its own `COPY` on its own connection, inside one exported snapshot, so together they
+//! runs its own `COPY` on its own connection, inside the run's snapshot, so together they
 //! read exactly the rows one `SELECT` would. Batches go to the runner as they arrive; memory
 //! is bounded by `count` batches under construction plus the channel.
 
@@ -12,6 +16,72 @@ use crate::error::{Error, Result};
 use crate::spec::PartitionSpec;
 use std::sync::Arc;
 use tokio_postgres::Client;
+
+/// The run's snapshot: exported on the first read by a coordinating connection whose
+/// `REPEATABLE READ` transaction stays open until the source is dropped (the end of the run).
+#[derive(Default)]
+pub(super) struct RunSnapshot {
+    held: tokio::sync::Mutex<Option<(Client, String)>>,
+}
+
+impl RunSnapshot {
+    /// Opens a `REPEATABLE READ` transaction on `client` that sees the run's snapshot. If the
+    /// coordinating connection was lost (a server restart, `pg_terminate_backend`), a new
+    /// snapshot is exported, with a warning: the streams read after that see a later moment.
+    pub(super) async fn import(
+        &self,
+        config: &PostgresConfig,
+        client: &Client,
+        what: &str,
+    ) -> Result<()> {
+        let mut held = self.held.lock().await;
+        for attempt in 0..2 {
+            let id = match held.as_ref() {
+                Some((coordinator, id)) if !coordinator.is_closed() => id.clone(),
+                _ => {
+                    if held.is_some() {
+                        tracing::warn!("the connection holding the run's snapshot was lost: streams read from now on see a new snapshot");
+                    }
+                    let coordinator = read_connection(config).await?;
+                    let id = export(&coordinator).await?;
+                    *held = Some((coordinator, id.clone()));
+                    id
+                }
+            };
+            let imported = client
+                .batch_execute(&format!(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '{}'",
+                    id.replace('\'', "''")
+                ))
+                .await;
+            match imported {
+                Ok(()) => return Ok(()),
+                // The exporting transaction ended (its connection is going): export anew.
+                Err(_) if attempt == 0 && !client.is_closed() => {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    *held = None;
+                }
+                Err(e) => return Err(pg_err(format!("{what}: importing the run's snapshot"), &e)),
+            }
+        }
+        Err(Error::run(format!(
+            "{what}: could not import the run's snapshot"
+        )))
+    }
+}
+
+/// Starts a read-only `REPEATABLE READ` transaction on `client` and exports its snapshot.
+async fn export(client: &Client) -> Result<String> {
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(|e| pg_err("starting the run's snapshot", &e))?;
+    client
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| pg_err("exporting the run's snapshot", &e))
+}
 
 /// The WHERE conditions of the parts (at most `count`; fewer when the range is small).
 async fn filters(client: &Client, plan: &Plan, p: &PartitionSpec) -> Result<Vec<String>> {
@@ -99,11 +169,14 @@ async fn filters(client: &Client, plan: &Plan, p: &PartitionSpec) -> Result<Vec<
     }
 }
 
-/// Reads the parts, each on its own connection; their batches (and the first error) arrive on
-/// `tx`. The schema is handed over once the parts are planned and the snapshot exported.
+/// Reads the parts, each on its own connection inside the run's snapshot (`client` has
+/// imported it already); their batches (and the first error) arrive on `tx`. The schema is
+/// handed over once the parts are planned.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn read(
     config: PostgresConfig,
     client: Client,
+    snapshot: &RunSnapshot,
     plan: Plan,
     p: PartitionSpec,
     batch_size: usize,
@@ -112,32 +185,17 @@ pub(super) async fn read(
 ) -> Result<()> {
     let what = plan.what.clone();
     let parts = filters(&client, &plan, &p).await?;
-    // One snapshot for every part: exported here, imported by each part's transaction.
-    client
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .map_err(|e| pg_err(&what, &e))?;
-    let snapshot: String = client
-        .query_one("SELECT pg_export_snapshot()", &[])
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(|e| pg_err(format!("{what}: exporting a snapshot"), &e))?;
     tracing::debug!(stream = %what, parts = parts.len(), "partitioned read");
     slot.send(plan.schema.clone());
     let plan = Arc::new(plan);
     let mut tasks = tokio::task::JoinSet::new();
     for f in parts {
-        let (config, plan, tx, snapshot) =
-            (config.clone(), plan.clone(), tx.clone(), snapshot.clone());
+        // Each part's connection imports the run's snapshot before its task starts.
+        let c = read_connection(&config).await?;
+        snapshot.import(&config, &c, &what).await?;
+        let (plan, tx) = (plan.clone(), tx.clone());
         tasks.spawn(async move {
             let run = async {
-                let c = read_connection(&config).await?;
-                c.batch_execute(&format!(
-                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
-                    snapshot.replace('\'', "''")
-                ))
-                .await
-                .map_err(|e| pg_err(format!("{}: importing the snapshot", plan.what), &e))?;
                 let select = match &plan.filter {
                     Some(c) => format!("{} WHERE {c} AND {f}", plan.select),
                     None => format!("{} WHERE {f}", plan.select),
@@ -150,8 +208,6 @@ pub(super) async fn read(
         });
     }
     drop(tx);
-    // The exporting transaction must stay open until every part has imported the snapshot;
-    // keeping it until the parts finish is simplest.
     while tasks.join_next().await.is_some() {}
     let _ = client.batch_execute("COMMIT").await;
     Ok(())

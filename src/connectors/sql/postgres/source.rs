@@ -2,7 +2,7 @@ use super::types::{append, arrow_field, scalar_for, ColumnKind, Scalar};
 use super::{connect, describe, pg_err, qualified, PostgresConfig, PostgresDialect};
 use crate::connectors::sql::names::{schema_of_name, table_candidates, table_not_found};
 use crate::connectors::sql::reader::{spawn_reader, BatchTx, Batcher};
-use crate::connectors::sql::{cursor_predicate, Dialect};
+use crate::connectors::sql::{cursor_predicate, hook_failed, keys_select, Dialect};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::spec::StreamSpec;
@@ -17,11 +17,16 @@ use tokio_postgres::Client;
 
 pub struct PostgresSource {
     config: PostgresConfig,
+    /// Every stream of the run reads in this one exported snapshot.
+    snapshot: Arc<super::partition::RunSnapshot>,
 }
 
 impl PostgresSource {
     pub fn new(config: PostgresConfig) -> Self {
-        PostgresSource { config }
+        PostgresSource {
+            config,
+            snapshot: Arc::default(),
+        }
     }
 }
 
@@ -559,17 +564,46 @@ impl Source for PostgresSource {
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let batch_size = self.config.batch_size.unwrap_or(request.batch_size).max(1);
         let config = self.config.clone();
+        let snapshot = self.snapshot.clone();
         spawn_reader("PostgreSQL", move |slot, tx| async move {
+            let stream = &request.stream;
             let client = read_connection(&config).await?;
-            let mut plan = plan(&client, &config, &request.stream).await?;
-            // Incremental: rows at or after the saved cursor (>= keeps boundary rows).
-            plan.filter = request
-                .cursor
-                .as_ref()
-                .map(|(field, value)| cursor_predicate(&PostgresDialect, field, value));
-            match request.stream.partition.clone() {
+            let what = format!("stream `{}`", stream.name);
+            snapshot.import(&config, &client, &what).await?;
+            for sql in &stream.source_pre_sql {
+                client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| hook_failed("source_pre_sql", sql, pg_err(&what, &e)))?;
+            }
+            let mut plan = plan(&client, &config, stream).await?;
+            let mut partition = stream.partition.clone();
+            if !request.keys_only.is_empty() {
+                // `delete_missing`: the key columns of every row, as a query over the stream's.
+                let keys = StreamSpec {
+                    query: Some(keys_select(
+                        &PostgresDialect,
+                        &plan.select,
+                        &request.keys_only,
+                        "AS ",
+                    )),
+                    table: None,
+                    cast: Default::default(),
+                    ..StreamSpec::named(stream.name.clone())
+                };
+                plan = self::plan(&client, &config, &keys).await?;
+                partition = None;
+            } else {
+                // Incremental: rows at or after the saved cursor (>= keeps boundary rows).
+                plan.filter = request
+                    .cursor
+                    .as_ref()
+                    .map(|(field, value)| cursor_predicate(&PostgresDialect, field, value));
+            }
+            match partition {
                 Some(p) if p.count > 1 => {
-                    super::partition::read(config, client, plan, p, batch_size, slot, tx).await
+                    super::partition::read(config, client, &snapshot, plan, p, batch_size, slot, tx)
+                        .await
                 }
                 _ => {
                     slot.send(plan.schema.clone());

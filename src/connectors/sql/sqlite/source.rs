@@ -2,7 +2,7 @@ use super::types::{append, arrow_type, infer_type};
 use super::{sqlite_err, SqliteConfig, SqliteDialect};
 use crate::connectors::sql::names::{schema_of_name, table_candidates, table_not_found};
 use crate::connectors::sql::reader::{spawn_blocking_reader, BatchTx, Batcher, SchemaSlot};
-use crate::connectors::sql::Dialect;
+use crate::connectors::sql::{hook_failed, keys_select, Dialect};
 use crate::connectors::{ReadRequest, Reader, Source, StreamInfo};
 use crate::contract::CursorValue;
 use crate::error::{Error, Result};
@@ -17,12 +17,67 @@ use std::sync::Arc;
 pub struct SqliteSource {
     config: SqliteConfig,
     batch_size: Option<usize>,
+    /// The run's read transaction (one snapshot for every stream of the run).
+    run: Arc<std::sync::Mutex<RunRead>>,
+}
+
+/// How the streams of one run read the database.
+enum RunRead {
+    /// No stream has read yet.
+    Unopened,
+    /// WAL mode: one connection holds one read transaction for the whole run; every stream
+    /// reads through it (one after another), so all see the same moment while writers go on.
+    Shared(Connection),
+    /// Rollback-journal mode: a read transaction would keep every writer out for the whole run
+    /// (a destination in the same file too), so each stream reads in its own transaction.
+    PerStream,
 }
 
 impl SqliteSource {
     pub fn new(config: SqliteConfig, _defaults: &Defaults) -> Self {
         let batch_size = config.batch_size;
-        SqliteSource { config, batch_size }
+        SqliteSource {
+            config,
+            batch_size,
+            run: Arc::new(std::sync::Mutex::new(RunRead::Unopened)),
+        }
+    }
+}
+
+/// Reads `request` through the run's read transaction (see [`RunRead`]); `delete_missing`'s key
+/// reads use a connection of their own, so that they never wait for another stream's read.
+fn read_in_run(
+    run: &std::sync::Mutex<RunRead>,
+    path: &str,
+    request: &ReadRequest,
+    batch_size: usize,
+    slot: SchemaSlot,
+    tx: BatchTx,
+) -> Result<()> {
+    if !request.keys_only.is_empty() {
+        return read_blocking(&open(path)?, path, request, batch_size, slot, tx);
+    }
+    let mut held = run
+        .lock()
+        .map_err(|_| Error::run("the run's sqlite read transaction failed earlier"))?;
+    if matches!(*held, RunRead::Unopened) {
+        let conn = open(path)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        *held = if mode.eq_ignore_ascii_case("wal") {
+            // BEGIN is deferred: the first SELECT takes the snapshot.
+            conn.execute_batch("BEGIN")?;
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+            RunRead::Shared(conn)
+        } else {
+            RunRead::PerStream
+        };
+    }
+    match &*held {
+        RunRead::Shared(conn) => read_blocking(conn, path, request, batch_size, slot, tx),
+        _ => {
+            drop(held);
+            read_blocking(&open(path)?, path, request, batch_size, slot, tx)
+        }
     }
 }
 
@@ -150,17 +205,25 @@ fn schema_of(fields: &[(String, DataType)]) -> SchemaRef {
 
 /// Reads a stream on the calling (blocking) thread, sending batches into `tx`.
 fn read_blocking(
+    conn: &Connection,
     path: &str,
-    stream: &StreamSpec,
-    cursor: Option<&(String, CursorValue)>,
+    request: &ReadRequest,
     batch_size: usize,
     slot: SchemaSlot,
     tx: BatchTx,
 ) -> Result<()> {
-    let conn = open(path)?;
-    let (sql, what) = stream_sql(&conn, stream, path)?;
+    let stream = &request.stream;
+    for sql in &stream.source_pre_sql {
+        conn.execute_batch(sql)
+            .map_err(|e| hook_failed("source_pre_sql", sql, sqlite_err(&stream.name, e)))?;
+    }
+    let (sql, what) = stream_sql(conn, stream, path)?;
     // Incremental: rows at or after the cursor (>= keeps rows sharing the boundary value).
-    let (sql, param) = match cursor {
+    let (sql, param) = match &request.cursor {
+        _ if !request.keys_only.is_empty() => (
+            keys_select(&SqliteDialect, &sql, &request.keys_only, "AS "),
+            None,
+        ),
         Some((field, value)) => (
             format!(
                 "SELECT * FROM ({sql}) AS _etl_src WHERE {} >= ?1",
@@ -313,15 +376,9 @@ impl Source for SqliteSource {
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let path = self.config.database_path.clone();
         let batch_size = self.batch_size.unwrap_or(request.batch_size).max(1);
+        let run = self.run.clone();
         spawn_blocking_reader("sqlite", move |slot, tx| {
-            read_blocking(
-                &path,
-                &request.stream,
-                request.cursor.as_ref(),
-                batch_size,
-                slot,
-                tx,
-            )
+            read_in_run(&run, &path, &request, batch_size, slot, tx)
         })
         .await
     }
