@@ -371,8 +371,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Spec> {
 /// The connector types whose sources and destinations speak SQL.
 const SQL_CONNECTORS: &[&str] = &["postgresql", "sqlite", "mysql", "mssql", "oracle"];
 
-/// The SQL destinations whose engine path for `delete_missing` is tested (the others refuse
-/// it rather than run it untested).
+/// The SQL connectors whose `delete_missing` path (keys read, engine publish) is tested, as
+/// source and as destination (the others refuse it rather than run it untested).
 const DELETE_MISSING_DESTINATIONS: &[&str] = &["postgresql", "sqlite", "mysql"];
 
 /// Checks of `delete_missing` and the SQL hooks against the stream and its connectors:
@@ -400,9 +400,9 @@ fn validate_sql_keys(spec: &Spec) -> std::result::Result<(), (usize, &'static st
                     "needs a `primary_key`: rows are matched to the source by their key".into(),
                 );
             }
-            if !SQL_CONNECTORS.contains(&src) {
+            if !DELETE_MISSING_DESTINATIONS.contains(&src) {
                 return refuse(format!(
-                    "needs a SQL source, which can list its keys; the {src} source cannot"
+                    "needs a postgresql, sqlite or mysql source, which can list its keys; the {src} source cannot (yet)"
                 ));
             }
             if s.transform.is_some() {
