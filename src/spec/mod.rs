@@ -371,8 +371,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Spec> {
 /// The connector types whose sources and destinations speak SQL.
 const SQL_CONNECTORS: &[&str] = &["postgresql", "sqlite", "mysql", "mssql", "oracle"];
 
-/// The SQL connectors whose `delete_missing` path (keys read, engine publish) is tested, as
-/// source and as destination (the others refuse it rather than run it untested).
+/// The SQL connectors whose `delete_missing` path (keys read, engine publish) and stream
+/// `post_sql` are tested, as source and as destination (the others refuse them rather than run
+/// them untested).
 const DELETE_MISSING_DESTINATIONS: &[&str] = &["postgresql", "sqlite", "mysql"];
 
 /// Checks of `delete_missing` and the SQL hooks against the stream and its connectors:
@@ -420,6 +421,11 @@ fn validate_sql_keys(spec: &Spec) -> std::result::Result<(), (usize, &'static st
             if !list.is_empty() && !SQL_CONNECTORS.contains(&dst) {
                 return Err((i, key, format!("runs SQL on the destination, and the {dst} destination is not a SQL database")));
             }
+        }
+        if !s.post_sql.is_empty() && !DELETE_MISSING_DESTINATIONS.contains(&dst) {
+            // Its transaction around an incremental merge is built for MySQL's, untested on
+            // SQL Server's and Oracle's.
+            return Err((i, "post_sql", format!("is not supported for the {dst} destination yet (postgresql, sqlite and mysql destinations take it)")));
         }
         if !s.source_pre_sql.is_empty() && !SQL_CONNECTORS.contains(&src) {
             return Err((
