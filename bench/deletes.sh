@@ -14,6 +14,20 @@ if [ -z "${ETL:-}" ]; then
     ETL="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/etl"
 fi
 command -v /usr/bin/time >/dev/null || { echo "bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
+# sqlite3 DB SQL: runs SQL (several statements) with Python's sqlite3 module, an independent
+# reader, and prints the last statement's first row as `a|b|c`.
+sqlite3() {
+    python3 - "$1" "$2" <<'PY'
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+*head, last = [s for s in sys.argv[2].split(";") if s.strip()]
+for s in head:
+    conn.execute(s)
+row = conn.execute(last).fetchone()
+if row is not None:
+    print("|".join("" if v is None else str(v) for v in row))
+PY
+}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 sqlite3 "$work/src.db" "PRAGMA journal_mode = wal;

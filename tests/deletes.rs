@@ -1,6 +1,6 @@
 //! `delete_missing` at scale: bench/deletes.sh (1,000,000 keys by default, run by hand for the
 //! numbers in bench/RESULTS.md) with 50,000 keys, 1 % deleted at the source, `hard` and
-//! `soft`. The script checks the destination exactly with the sqlite3 client.
+//! `soft`. The script checks the destination exactly with Python's sqlite3 module.
 
 #[path = "common/mod.rs"]
 mod common;

@@ -400,8 +400,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Spec> {
     Ok(spec)
 }
 
-/// The SQL destinations whose engine path for `delete_missing` is tested (the others refuse
-/// it rather than run it untested).
+/// The SQL connectors whose `delete_missing` path (keys read, engine publish) and stream
+/// `post_sql` are tested, as source and as destination (the others refuse them rather than run
+/// them untested).
 const DELETE_MISSING_DESTINATIONS: &[&str] = &["postgresql", "sqlite", "mysql"];
 
 /// Checks of `delete_missing` and the SQL hooks against the stream and its connectors:
@@ -429,9 +430,9 @@ fn validate_sql_keys(spec: &Spec) -> std::result::Result<(), (usize, &'static st
                     "needs a `primary_key`: rows are matched to the source by their key".into(),
                 );
             }
-            if !modes::is_sql(src) {
+            if !DELETE_MISSING_DESTINATIONS.contains(&src) {
                 return refuse(format!(
-                    "needs a SQL source, which can list its keys; the {src} source cannot"
+                    "needs a postgresql, sqlite or mysql source, which can list its keys; the {src} source cannot (yet)"
                 ));
             }
             if s.transform.is_some() {
@@ -449,6 +450,11 @@ fn validate_sql_keys(spec: &Spec) -> std::result::Result<(), (usize, &'static st
             if !list.is_empty() && !modes::is_sql(dst) {
                 return Err((i, key, format!("runs SQL on the destination, and the {dst} destination is not a SQL database")));
             }
+        }
+        if !s.post_sql.is_empty() && !DELETE_MISSING_DESTINATIONS.contains(&dst) {
+            // Its transaction around an incremental merge is built for MySQL's, untested on
+            // SQL Server's and Oracle's.
+            return Err((i, "post_sql", format!("is not supported for the {dst} destination yet (postgresql, sqlite and mysql destinations take it)")));
         }
         if !s.source_pre_sql.is_empty() && !modes::is_sql(src) {
             return Err((

@@ -92,4 +92,5 @@ conformance!(
     delete_missing_soft,
     pre_and_post_sql_hooks,
     run_hooks,
+    delete_missing_killed_before_publish_then_rerun,
 );

@@ -2074,3 +2074,31 @@ pub fn run_hooks(_test: &str, open: Open) {
     );
     assert_eq!(audit_rows(), vec!["-1", "5"]);
 }
+
+/// `delete_missing: hard`, SIGKILLed before the publish (keys table loaded) and rerun: the
+/// destination equals the source, and no staging or keys table is left behind.
+pub fn delete_missing_killed_before_publish_then_rerun(test: &str, open: Open) {
+    let Some(r) = deletes_first_run(test, open, "hard") else {
+        return;
+    };
+    let (src, dst) = (&r.src, &r.dst);
+    let (t, id) = (src.table("events"), src.quote("id"));
+    src.exec(&format!("DELETE FROM {t} WHERE {id} IN (4, 11)"));
+    change_events(src.as_ref(), &r.cols, 30);
+    let spec_path = write_spec(r.dir.path(), "spec.yaml", &r.text);
+    let env: Vec<(&str, &str)> = r
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    run_and_kill(r.dir.path(), &spec_path, "sql-before-publish", &env);
+    run(r.dir.path(), &r.text, &r.env).ok();
+    same_rows(
+        src.as_ref(),
+        dst.as_ref(),
+        "events",
+        &with_id(&r.cols),
+        "killed before the publish, rerun",
+    );
+    no_leftovers(dst.as_ref());
+}
