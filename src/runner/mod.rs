@@ -104,24 +104,28 @@ pub async fn plan(
     options: &RunOptions,
     run_id: &str,
 ) -> Result<Vec<PlannedStream>> {
-    let streams: Vec<StreamSpec> = if spec.streams.is_empty() {
-        source.default_streams().await?
-    } else {
-        spec.streams.clone()
-    };
-    for s in &options.select {
-        if !streams.iter().any(|x| &x.name == s) {
-            let names: Vec<&str> = streams.iter().map(|x| x.name.as_str()).collect();
-            return Err(Error::spec(format!(
-                "--select {s}: no such stream (streams: {}){}",
-                names.join(", "),
-                crate::spec::suggest::hint(s, names.iter().copied())
-            )));
-        }
-    }
+    plan_selection(spec, source, destination, options, run_id)
+        .await
+        .map(|(planned, _)| planned)
+}
+
+/// [`plan`], with what each `table:` pattern of the spec matched.
+pub async fn plan_selection(
+    spec: &Spec,
+    source: &dyn Source,
+    destination: &dyn Destination,
+    options: &RunOptions,
+    run_id: &str,
+) -> Result<(Vec<PlannedStream>, Vec<crate::spec::select::PatternMatch>)> {
+    let selection = crate::spec::select::resolve(spec, source).await?;
+    let chosen = crate::spec::select::chosen(&selection, &options.select)?;
+    let streams: Vec<StreamSpec> = selection
+        .streams
+        .into_iter()
+        .filter(|s| chosen.contains(&s.name))
+        .collect();
     let planned: Vec<PlannedStream> = streams
         .into_iter()
-        .filter(|s| options.select.is_empty() || options.select.contains(&s.name))
         .map(|mut stream| {
             stream
                 .schema_changes
@@ -143,7 +147,7 @@ pub async fn plan(
             }
         })
         .collect();
-    Ok(planned)
+    Ok((planned, selection.patterns))
 }
 
 /// Runs every planned stream and returns the summary. Setup errors (bad spec, unreachable

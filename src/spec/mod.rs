@@ -3,6 +3,7 @@
 pub mod datatype;
 pub mod env;
 pub mod introspect;
+pub mod select;
 pub mod suggest;
 
 use crate::connectors::registry::{DestinationConfig, SourceConfig};
@@ -35,6 +36,10 @@ pub struct Spec {
     pub defaults: Defaults,
     #[serde(default)]
     pub streams: Vec<StreamSpec>,
+    /// Each `streams:` entry as written (before env expansion): pattern streams are built by
+    /// merging an entry with the pattern's, key by key (see [`select`]).
+    #[serde(skip)]
+    pub stream_values: Vec<serde_yaml_ng::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,8 +149,9 @@ crate::keyword_enum! {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamSpec {
-    /// Destination table / file stem.
-    #[serde(deserialize_with = "env::value")]
+    /// Destination table / file stem. Pattern entries (`table: sales.*`): optional, a template
+    /// holding `{table}` (see [`select`]).
+    #[serde(default, deserialize_with = "env::value")]
     pub name: String,
     /// SQL sources: the table to read (defaults to `name`).
     #[serde(default, deserialize_with = "env::opt")]
@@ -195,6 +201,12 @@ pub struct StreamSpec {
     /// Row-wise SQL transforms between the source and the destination (feature `transform`).
     #[serde(default)]
     pub transform: Option<crate::transform::TransformSpec>,
+    /// Pattern entries: tables (or folders) the pattern matches but that are not run.
+    #[serde(default, deserialize_with = "env::list")]
+    pub exclude: Vec<String>,
+    /// Leave this stream (every stream of a pattern entry) out of runs.
+    #[serde(default, deserialize_with = "env::value")]
+    pub disabled: bool,
 }
 
 /// A column type of a file stream's `schema:`: an Arrow type (see [`datatype::parse`]), or
@@ -286,6 +298,19 @@ where
 }
 
 impl StreamSpec {
+    /// The `table:` of a pattern entry (`sales.*`, `order_?`), if this is one.
+    pub fn pattern(&self) -> Option<&str> {
+        self.table.as_deref().filter(|t| select::is_glob(t))
+    }
+
+    /// How errors name this entry: its name, or its pattern.
+    pub fn label(&self) -> String {
+        match self.pattern() {
+            Some(p) if self.name.is_empty() => format!("table: {p}"),
+            _ => self.name.clone(),
+        }
+    }
+
     /// A stream with only a name, as made for every table when `streams:` is absent.
     pub fn named(name: impl Into<String>) -> Self {
         StreamSpec {
@@ -304,8 +329,9 @@ pub fn load(path: &Path) -> Result<Spec> {
 
 /// Parses and validates spec text; `origin` names the file in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Spec> {
-    let spec: Spec = serde_yaml_ng::from_str(text).map_err(|e| located(origin, &e))?;
+    let mut spec: Spec = serde_yaml_ng::from_str(text).map_err(|e| located(origin, &e))?;
     validate(&spec).map_err(|msg| Error::spec(format!("{origin}: {msg}")))?;
+    spec.stream_values = select::entries_as_written(text).map_err(|e| located(origin, &e))?;
     Ok(spec)
 }
 
@@ -344,11 +370,17 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
     }
     let mut seen = HashSet::new();
     for (i, s) in spec.streams.iter().enumerate() {
-        let at = format!("streams[{i}] (`{}`)", s.name);
-        check_file_name(&format!("streams[{i}].name"), &s.name)?;
-        if !seen.insert(s.name.as_str()) {
-            return Err(format!("{at}: the stream name is used twice"));
+        if let Some(pattern) = s.pattern() {
+            select::validate_entry(i, s, pattern)?;
+        } else {
+            let at = format!("streams[{i}] (`{}`)", s.name);
+            select::validate_named(i, s)?;
+            check_file_name(&format!("streams[{i}].name"), &s.name)?;
+            if !seen.insert(s.name.as_str()) {
+                return Err(format!("{at}: the stream name is used twice"));
+            }
         }
+        let at = format!("streams[{i}] (`{}`)", s.label());
         if s.table.is_some() && s.query.is_some() {
             return Err(format!("{at}: give either `table` or `query`, not both"));
         }
@@ -379,13 +411,37 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
             crate::transform::validate(t).map_err(|m| format!("{at}: transform: {m}"))?;
         }
     }
+    // Connectors name streams in their messages: a pattern entry by its pattern.
+    let labelled: Vec<StreamSpec> = spec
+        .streams
+        .iter()
+        .map(|s| StreamSpec {
+            name: s.label(),
+            ..s.clone()
+        })
+        .collect();
     spec.source
-        .validate(&spec.streams)
-        .and_then(|_| spec.destination.validate(&spec.streams))
+        .validate(&labelled)
+        .and_then(|_| spec.destination.validate(&labelled))
+}
+
+/// Validates the streams a spec's patterns expanded to (names, keys, what the source and the
+/// destination take), as [`parse`] validates the listed ones.
+pub fn validate_expanded(spec: &Spec, streams: &[StreamSpec]) -> Result<()> {
+    let expanded = Spec {
+        streams: streams.to_vec(),
+        ..spec.clone()
+    };
+    validate(&expanded).map_err(|msg| {
+        Error::spec(format!(
+            "{}: after expanding the `table:` patterns: {msg}",
+            spec.name
+        ))
+    })
 }
 
 /// Stream and pipeline names become file and table names: keep them to one path segment.
-fn check_file_name(key: &str, name: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_file_name(key: &str, name: &str) -> std::result::Result<(), String> {
     if name.is_empty()
         || name.starts_with('.')
         || name.contains(['/', '\\', '\0'])
@@ -402,7 +458,7 @@ fn check_file_name(key: &str, name: &str) -> std::result::Result<(), String> {
 mod tests {
     use super::*;
 
-    const GOOD: &str = r#"
+    pub(super) const GOOD: &str = r#"
 version: 1
 name: demo
 source:

@@ -428,7 +428,7 @@ impl ReadOptions {
                     ));
                 }
             }
-            if s.table.is_some() || s.query.is_some() {
+            if (s.table.is_some() && s.pattern().is_none()) || s.query.is_some() {
                 return Err(format!(
                     "stream `{}`: `table` and `query` apply to SQL sources; a file source reads files",
                     s.name
