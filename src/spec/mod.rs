@@ -330,9 +330,38 @@ pub fn load(path: &Path) -> Result<Spec> {
 /// Parses and validates spec text; `origin` names the file in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Spec> {
     let mut spec: Spec = serde_yaml_ng::from_str(text).map_err(|e| located(origin, &e))?;
-    validate(&spec).map_err(|msg| Error::spec(format!("{origin}: {msg}")))?;
+    validate(&spec)
+        .map_err(|msg| Error::spec(format!("{origin}{}: {msg}", key_location(text, &msg))))?;
     spec.stream_values = select::entries_as_written(text).map_err(|e| located(origin, &e))?;
     Ok(spec)
+}
+
+/// Checks across keys whose message names the key get its `:line:column` (of the value) when
+/// the key is written once in the spec.
+const LOCATED_KEYS: [&str; 2] = [
+    "destination.config.path_template",
+    "destination.config.max_bytes_per_file",
+];
+
+fn key_location(text: &str, msg: &str) -> String {
+    let Some(key) = LOCATED_KEYS.iter().find(|k| msg.starts_with(*k)) else {
+        return String::new();
+    };
+    let last = key.rsplit('.').next().unwrap_or(key);
+    let found: Vec<(usize, usize)> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let body = line.trim_start();
+            let after = body.strip_prefix(last)?.strip_prefix(':')?;
+            let col = line.len() - after.trim_start().len() + 1;
+            Some((i + 1, col))
+        })
+        .collect();
+    match found.as_slice() {
+        [(line, col)] => format!(":{line}:{col}"),
+        _ => String::new(),
+    }
 }
 
 /// `file:line:column: message` from a YAML/serde error.
