@@ -130,6 +130,9 @@ pub async fn plan_selection(
             stream
                 .schema_changes
                 .get_or_insert(spec.defaults.schema_changes);
+            stream
+                .column_casing
+                .get_or_insert(spec.defaults.column_casing);
             let mode = if options.full_refresh {
                 Mode::FullRefresh
             } else {
@@ -429,12 +432,23 @@ async fn run_stream(
     };
     // The stream's `transform:`, if any: checked against the schema before anything is written.
     let (schema, piped) = crate::transform::apply(stream, schema, piped)?;
+    // `column_casing`: the destination gets the renamed columns, key columns mapped too.
+    let (cased, schema, piped) = crate::spec::casing::apply(
+        stream,
+        stream.column_casing.unwrap_or_default(),
+        schema,
+        piped,
+    )?;
+    let write_target = WriteTarget {
+        stream: cased,
+        ..planned.target.clone()
+    };
     // Past the deadline the reader sends the timeout error, so the write fails and cleans up;
     // a write that does not wind down within the grace period is cut off.
     let staged = Deadline::bound(
         deadline,
         TIMEOUT_GRACE,
-        destination.write(&planned.target, schema, piped),
+        destination.write(&write_target, schema, piped),
     )
     .await;
     let tracker = pump

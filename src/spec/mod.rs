@@ -1,5 +1,6 @@
 //! The spec file: model, loading with `file:line:column` errors, env expansion and validation.
 
+pub mod casing;
 pub mod datatype;
 pub mod env;
 pub mod introspect;
@@ -74,6 +75,9 @@ pub struct Defaults {
     /// (streams without their own `schema_changes`).
     #[serde(default, deserialize_with = "env::value")]
     pub schema_changes: SchemaChanges,
+    /// Column names as the destination gets them (streams without their own).
+    #[serde(default, deserialize_with = "env::value")]
+    pub column_casing: casing::ColumnCasing,
 }
 
 pub use crate::contract::{Lookback, Timeout};
@@ -115,6 +119,7 @@ impl Default for Defaults {
             retry_backoff_ms: default_retry_backoff_ms(),
             timeout: None,
             schema_changes: SchemaChanges::default(),
+            column_casing: casing::ColumnCasing::default(),
         }
     }
 }
@@ -204,6 +209,10 @@ pub struct StreamSpec {
     /// Pattern entries: tables (or folders) the pattern matches but that are not run.
     #[serde(default, deserialize_with = "env::list")]
     pub exclude: Vec<String>,
+    /// Column names as the destination gets them: keep (default), lower, upper, snake
+    /// (defaults to `defaults.column_casing`).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub column_casing: Option<casing::ColumnCasing>,
     /// Leave this stream (every stream of a pattern entry) out of runs.
     #[serde(default, deserialize_with = "env::value")]
     pub disabled: bool,

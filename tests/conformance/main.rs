@@ -80,4 +80,5 @@ conformance!(
     schema_change_freeze_refuses,
     schema_change_discard_new_columns,
     schema_change_not_null_column_dropped,
+    column_casing_maps_columns_and_keys,
 );
