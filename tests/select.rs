@@ -393,3 +393,24 @@ streams:
         "the override reads p0.csv only"
     );
 }
+
+/// An override is checked merged with its pattern: here it takes the pattern's incremental
+/// mode but drops its cursor.
+#[test]
+fn merged_overrides_are_validated() {
+    let dir = tempdir();
+    let src = sqlite_source(dir.path());
+    let spec = sqlite_spec_with(
+        dir.path(),
+        &src,
+        "streams:\n  - table: \"t_0*\"\n    mode: incremental\n    cursor_field: id\n  - name: t_01\n    cursor_field: null\n",
+    );
+    etl(dir.path(), &["validate", &spec]).ok();
+    let r = etl(dir.path(), &["run", &spec]).fails(2, "after expanding the `table:` patterns");
+    assert!(
+        r.stderr.contains("t_01") && r.stderr.contains("cursor_field"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.path().join("dst.db").exists());
+}

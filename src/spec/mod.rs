@@ -472,8 +472,7 @@ pub fn validate_expanded(spec: &Spec, streams: &[StreamSpec]) -> Result<()> {
     };
     validate(&expanded).map_err(|msg| {
         Error::spec(format!(
-            "{}: after expanding the `table:` patterns: {msg}",
-            spec.name
+            "after expanding the `table:` patterns (a `streams[N]` here counts the expanded streams): {msg}"
         ))
     })
 }
