@@ -414,3 +414,32 @@ fn merged_overrides_are_validated() {
     );
     assert!(!dir.path().join("dst.db").exists());
 }
+
+/// MySQL/MariaDB: `table: otherdb.t_*` lists the tables of another database than the source's.
+#[test]
+fn mysql_pattern_over_another_database() {
+    let other = MariaDbDatabase::new(&unique_name("etl_sel_other"));
+    let own = MariaDbDatabase::new(&unique_name("etl_sel_own"));
+    mariadb(
+        &other.0,
+        "CREATE TABLE t_a (id INT); INSERT INTO t_a VALUES (1), (2); \
+         CREATE TABLE t_b (id INT); INSERT INTO t_b VALUES (3); CREATE TABLE u (id INT);",
+    );
+    mariadb(&own.0, "CREATE TABLE t_own (id INT);");
+    let dir = tempdir();
+    let dst = dir.path().join("dst.db");
+    let spec = write_spec(
+        dir.path(),
+        "spec.yaml",
+        &format!(
+            "version: 1\nname: select_mysql\nsource:\n  connector_type: mysql\n  config:\n    host: 127.0.0.1\n    database: {}\n    user: root\ndestination:\n  connector_type: sqlite\n  config:\n    database_path: {}\nstreams:\n  - table: \"{}.t_*\"\n",
+            own.0,
+            dst.display(),
+            other.0
+        ),
+    );
+    etl(dir.path(), &["run", &spec]).ok();
+    assert_eq!(sqlite_tables(&dst), ["t_a", "t_b"]);
+    assert_eq!(sqlite_count(&dst, "SELECT sum(id) FROM t_a"), 3);
+    assert_eq!(sqlite_count(&dst, "SELECT count(*) FROM t_b"), 1);
+}
