@@ -196,10 +196,13 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
                 s.name,
                 s.source.connector_type(),
                 s.destination.connector_type(),
-                if s.streams.is_empty() {
-                    "every table/file of the source".to_string()
-                } else {
-                    format!("{} stream(s)", s.streams.len())
+                match s.streams.iter().filter(|x| x.pattern().is_some()).count() {
+                    _ if s.streams.is_empty() => "every table/file of the source".to_string(),
+                    0 => format!("{} stream(s)", s.streams.len()),
+                    n => format!(
+                        "{} stream(s) and {n} table pattern(s), expanded when the source is read",
+                        s.streams.len() - n
+                    ),
                 }
             );
             Ok(0)
@@ -220,10 +223,23 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
             let source_ok = reachable.is_ok();
             report(format!("source ({})", s.source.connector_type()), reachable);
             // Each listed stream as its read would start: its table or query, without rows.
-            if source_ok && !s.streams.is_empty() {
-                match source.check_streams(&s.streams).await {
+            let listed = match source_ok && !s.streams.is_empty() {
+                true => match spec::select::resolve(&s, source.as_ref()).await {
+                    Ok(sel) => {
+                        print_patterns(&sel.patterns);
+                        sel.streams
+                    }
+                    Err(e) => {
+                        report("  streams".into(), Err(e));
+                        Vec::new()
+                    }
+                },
+                false => Vec::new(),
+            };
+            if !listed.is_empty() {
+                match source.check_streams(&listed).await {
                     Ok(results) => {
-                        for (st, r) in s.streams.iter().zip(results) {
+                        for (st, r) in listed.iter().zip(results) {
                             report(format!("  stream `{}`", st.name), r);
                         }
                     }
@@ -240,6 +256,10 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
             let s = spec::load(&spec)?;
             let source = s.source.build(&s.defaults)?;
             let streams = source.discover().await?;
+            let patterns = match s.streams.iter().any(|x| x.pattern().is_some()) {
+                true => spec::select::resolve(&s, source.as_ref()).await?.patterns,
+                false => Vec::new(),
+            };
             if json {
                 let out: Vec<serde_json::Value> = streams
                     .iter()
@@ -255,11 +275,19 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
                         })
                     })
                     .collect();
+                // The patterns' matches go with the streams only when the spec has patterns,
+                // so the plain listing keeps its shape.
+                let out = if patterns.is_empty() {
+                    serde_json::Value::Array(out)
+                } else {
+                    serde_json::json!({ "streams": out, "patterns": patterns })
+                };
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&out).map_err(Error::run)?
                 );
             } else {
+                print_patterns(&patterns);
                 for st in streams {
                     match st.rows_estimate {
                         Some(n) => println!("{}  (~{n} rows)", st.name),
@@ -314,7 +342,12 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
                         .streams
                         .keys()
                         .cloned()
-                        .chain(s.streams.iter().map(|x| x.name.clone()))
+                        .chain(
+                            s.streams
+                                .iter()
+                                .filter(|x| x.pattern().is_none())
+                                .map(|x| x.name.clone()),
+                        )
                         .collect::<std::collections::BTreeSet<_>>()
                         .into_iter()
                         .collect(),
@@ -394,6 +427,32 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
     }
 }
 
+/// What each `table:` pattern matched, as `--dry-run`, `check` and `discover` show it.
+fn print_patterns(patterns: &[spec::select::PatternMatch]) {
+    let list = |names: &[String]| match names {
+        [] => "none".to_string(),
+        n => n.join(", "),
+    };
+    for m in patterns {
+        println!(
+            "  streams[{}] `table: {}` matched {} stream(s): {}",
+            m.entry,
+            m.pattern,
+            m.streams.len(),
+            list(&m.streams)
+        );
+        for (what, names) in [
+            ("excluded", &m.excluded),
+            ("overridden", &m.overridden),
+            ("disabled", &m.disabled),
+        ] {
+            if !names.is_empty() {
+                println!("    {what}: {}", list(names));
+            }
+        }
+    }
+}
+
 /// Where a run reports: the `--summary` file and the log's final line.
 struct RunOutput<'a> {
     summary: Option<&'a Path>,
@@ -418,8 +477,16 @@ fn known_stream(
             ),
         )
     } else {
+        // Streams of a `table:` pattern are known once they have state (`etl state` does not
+        // connect to the source to expand the pattern).
+        let patterns = s.streams.iter().any(|x| x.pattern().is_some());
         (
-            s.streams.iter().map(|x| x.name.as_str()).collect(),
+            s.streams
+                .iter()
+                .filter(|x| x.pattern().is_none())
+                .map(|x| x.name.as_str())
+                .chain(doc.streams.keys().map(String::as_str).filter(|_| patterns))
+                .collect(),
             "the spec's streams".to_string(),
         )
     };
@@ -454,7 +521,7 @@ async fn run(
     let outcome = async {
         let source = spec.source.build(&spec.defaults)?;
         let destination = spec.destination.build()?;
-        let planned = runner::plan(
+        let (planned, patterns) = runner::plan_selection(
             &spec,
             source.as_ref(),
             destination.as_ref(),
@@ -469,6 +536,7 @@ async fn run(
                 r.map_err(|e| e.context(format!("stream `{}`", st.name)))?;
             }
             println!("plan for `{}` (run {run_id}):", spec.name);
+            print_patterns(&patterns);
             let incremental = planned
                 .iter()
                 .any(|p| p.target.mode == etl::spec::Mode::Incremental);

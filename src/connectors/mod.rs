@@ -93,6 +93,18 @@ pub trait Source: Send + Sync {
     async fn discover(&self) -> Result<Vec<StreamInfo>>;
     /// The streams to run when the spec lists none (every table, or the file set).
     async fn default_streams(&self) -> Result<Vec<StreamSpec>>;
+    /// What a `table:` pattern (`sales.order_*`) is matched against: the tables of `schema`
+    /// (the source's own when `None`), each as a stream named after the table and reading it
+    /// (see `spec::select`). The default offers [`Source::default_streams`] and refuses
+    /// another schema.
+    async fn pattern_candidates(&self, schema: Option<&str>) -> Result<Vec<StreamSpec>> {
+        match schema {
+            None => self.default_streams().await,
+            Some(s) => Err(Error::spec(format!(
+                "this source matches `table:` patterns against its own tables only; write the pattern without `{s}.`"
+            ))),
+        }
+    }
     /// Starts reading one stream.
     async fn read(&self, request: ReadRequest) -> Result<Reader>;
 }

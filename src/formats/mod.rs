@@ -151,6 +151,11 @@ pub trait Encoder: Send {
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
     /// Writes any footer and flushes compression.
     fn finish(self: Box<Self>) -> Result<()>;
+    /// Encoded bytes held back from the output so far (a Parquet row group in progress,
+    /// estimated): `max_bytes_per_file` counts them.
+    fn buffered_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// A byte sink with optional whole-file compression (gzip / zstd) for the text formats.

@@ -30,6 +30,9 @@ impl Encoder for ParquetEncoder {
         self.0.close()?;
         Ok(())
     }
+    fn buffered_bytes(&self) -> usize {
+        self.0.in_progress_size()
+    }
 }
 
 pub(super) fn encoder(

@@ -108,28 +108,35 @@ pub async fn plan(
     options: &RunOptions,
     run_id: &str,
 ) -> Result<Vec<PlannedStream>> {
-    let streams: Vec<StreamSpec> = if spec.streams.is_empty() {
-        source.default_streams().await?
-    } else {
-        spec.streams.clone()
-    };
-    for s in &options.select {
-        if !streams.iter().any(|x| &x.name == s) {
-            let names: Vec<&str> = streams.iter().map(|x| x.name.as_str()).collect();
-            return Err(Error::spec(format!(
-                "--select {s}: no such stream (streams: {}){}",
-                names.join(", "),
-                crate::spec::suggest::hint(s, names.iter().copied())
-            )));
-        }
-    }
+    plan_selection(spec, source, destination, options, run_id)
+        .await
+        .map(|(planned, _)| planned)
+}
+
+/// [`plan`], with what each `table:` pattern of the spec matched.
+pub async fn plan_selection(
+    spec: &Spec,
+    source: &dyn Source,
+    destination: &dyn Destination,
+    options: &RunOptions,
+    run_id: &str,
+) -> Result<(Vec<PlannedStream>, Vec<crate::spec::select::PatternMatch>)> {
+    let selection = crate::spec::select::resolve(spec, source).await?;
+    let chosen = crate::spec::select::chosen(&selection, &options.select)?;
+    let streams: Vec<StreamSpec> = selection
+        .streams
+        .into_iter()
+        .filter(|s| chosen.contains(&s.name))
+        .collect();
     let planned: Vec<PlannedStream> = streams
         .into_iter()
-        .filter(|s| options.select.is_empty() || options.select.contains(&s.name))
         .map(|mut stream| {
             stream
                 .schema_changes
                 .get_or_insert(spec.defaults.schema_changes);
+            stream
+                .column_casing
+                .get_or_insert(spec.defaults.column_casing);
             let mode = modes::planned_mode(&mut stream, options)?;
             let target = WriteTarget {
                 stream,
@@ -143,7 +150,7 @@ pub async fn plan(
             })
         })
         .collect::<Result<_>>()?;
-    Ok(planned)
+    Ok((planned, selection.patterns))
 }
 
 /// Runs every planned stream and returns the summary. Setup errors (bad spec, unreachable
@@ -474,17 +481,28 @@ async fn run_stream(
     };
     // The stream's `transform:`, if any: checked against the schema before anything is written.
     let (schema, piped) = crate::transform::apply(stream, schema, piped)?;
+    // `column_casing`: the destination gets the renamed columns, key columns mapped too.
+    let (cased, schema, piped) = crate::spec::casing::apply(
+        stream,
+        stream.column_casing.unwrap_or_default(),
+        schema,
+        piped,
+    )?;
     // Snapshot: every row gets the run's start time.
     let (schema, piped) = match planned.target.mode {
-        Mode::Snapshot => modes::with_loaded_at(stream, schema, piped, run.started)?,
+        Mode::Snapshot => modes::with_loaded_at(&cased, schema, piped, run.started)?,
         _ => (schema, piped),
+    };
+    let write_target = WriteTarget {
+        stream: cased,
+        ..planned.target.clone()
     };
     // Past the deadline the reader sends the timeout error, so the write fails and cleans up;
     // a write that does not wind down within the grace period is cut off.
     let staged = Deadline::bound(
         deadline,
         TIMEOUT_GRACE,
-        destination.write(&planned.target, schema, piped),
+        destination.write(&write_target, schema, piped),
     )
     .await;
     let tracker = pump

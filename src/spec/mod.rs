@@ -1,9 +1,11 @@
 //! The spec file: model, loading with `file:line:column` errors, env expansion and validation.
 
+pub mod casing;
 pub mod datatype;
 pub mod env;
 pub mod introspect;
 pub mod modes;
+pub mod select;
 pub mod suggest;
 
 use crate::connectors::registry::{DestinationConfig, SourceConfig};
@@ -40,6 +42,10 @@ pub struct Spec {
     /// last.
     #[serde(default)]
     pub hooks: Option<RunHooks>,
+    /// Each `streams:` entry as written (before env expansion): pattern streams are built by
+    /// merging an entry with the pattern's, key by key (see [`select`]).
+    #[serde(skip)]
+    pub stream_values: Vec<serde_yaml_ng::Value>,
 }
 
 /// `hooks:` of a run (SQL destinations), each list run in one transaction of its own.
@@ -87,6 +93,9 @@ pub struct Defaults {
     /// (streams without their own `schema_changes`).
     #[serde(default, deserialize_with = "env::value")]
     pub schema_changes: SchemaChanges,
+    /// Column names as the destination gets them (streams without their own).
+    #[serde(default, deserialize_with = "env::value")]
+    pub column_casing: casing::ColumnCasing,
 }
 
 pub use crate::contract::{Lookback, Timeout};
@@ -128,6 +137,7 @@ impl Default for Defaults {
             retry_backoff_ms: default_retry_backoff_ms(),
             timeout: None,
             schema_changes: SchemaChanges::default(),
+            column_casing: casing::ColumnCasing::default(),
         }
     }
 }
@@ -187,8 +197,9 @@ crate::keyword_enum! {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamSpec {
-    /// Destination table / file stem.
-    #[serde(deserialize_with = "env::value")]
+    /// Destination table / file stem. Pattern entries (`table: sales.*`): optional, a template
+    /// holding `{table}` (see [`select`]).
+    #[serde(default, deserialize_with = "env::value")]
     pub name: String,
     /// SQL sources: the table to read (defaults to `name`).
     #[serde(default, deserialize_with = "env::opt")]
@@ -258,6 +269,16 @@ pub struct StreamSpec {
     /// SQL sources: statements run on the reading connection before the stream is read.
     #[serde(default, deserialize_with = "env::list")]
     pub source_pre_sql: Vec<String>,
+    /// Pattern entries: tables (or folders) the pattern matches but that are not run.
+    #[serde(default, deserialize_with = "env::list")]
+    pub exclude: Vec<String>,
+    /// Column names as the destination gets them: keep (default), lower, upper, snake
+    /// (defaults to `defaults.column_casing`).
+    #[serde(default, deserialize_with = "env::opt")]
+    pub column_casing: Option<casing::ColumnCasing>,
+    /// Leave this stream (every stream of a pattern entry) out of runs.
+    #[serde(default, deserialize_with = "env::value")]
+    pub disabled: bool,
 }
 
 crate::keyword_enum! {
@@ -359,6 +380,19 @@ where
 }
 
 impl StreamSpec {
+    /// The `table:` of a pattern entry (`sales.*`, `order_?`), if this is one.
+    pub fn pattern(&self) -> Option<&str> {
+        self.table.as_deref().filter(|t| select::is_glob(t))
+    }
+
+    /// How errors name this entry: its name, or its pattern.
+    pub fn label(&self) -> String {
+        match self.pattern() {
+            Some(p) if self.name.is_empty() => format!("table: {p}"),
+            _ => self.name.clone(),
+        }
+    }
+
     /// A stream with only a name, as made for every table when `streams:` is absent.
     pub fn named(name: impl Into<String>) -> Self {
         StreamSpec {
@@ -377,9 +411,9 @@ pub fn load(path: &Path) -> Result<Spec> {
 
 /// Parses and validates spec text; `origin` names the file in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Spec> {
-    let spec: Spec = serde_yaml_ng::from_str(text).map_err(|e| located(origin, &e))?;
+    let mut spec: Spec = serde_yaml_ng::from_str(text).map_err(|e| located(origin, &e))?;
     modes::validate(&spec).map_err(|e| e.located(text, origin))?;
-    validate(&spec).map_err(|msg| modes::located_message(text, origin, &msg))?;
+    validate(&spec).map_err(|msg| located_check(text, origin, &msg))?;
     validate_sql_keys(&spec).map_err(|(i, key, msg)| {
         let Some(stream) = spec.streams.get(i) else {
             // A top-level key.
@@ -397,7 +431,27 @@ pub fn parse(text: &str, origin: &str) -> Result<Spec> {
             stream.name
         ))
     })?;
+    spec.stream_values = select::entries_as_written(text).map_err(|e| located(origin, &e))?;
     Ok(spec)
+}
+
+/// Checks across keys whose message names the key get its `:line:column` (of the value).
+const LOCATED_KEYS: [&str; 2] = [
+    "destination.config.path_template",
+    "destination.config.max_bytes_per_file",
+];
+
+/// `origin:line:col: msg` for a check across keys whose message starts with the key it is
+/// about (one of [`LOCATED_KEYS`], or `streams[i].key`).
+fn located_check(text: &str, origin: &str, msg: &str) -> Error {
+    let Some(key) = LOCATED_KEYS.iter().find(|k| msg.starts_with(*k)) else {
+        return modes::located_message(text, origin, msg);
+    };
+    let path: Vec<&str> = key.split('.').collect();
+    match modes::locate(text, &path) {
+        Some((line, col)) => Error::spec(format!("{origin}:{line}:{col}: {msg}")),
+        None => Error::spec(format!("{origin}: {msg}")),
+    }
 }
 
 /// The SQL connectors whose `delete_missing` path (keys read, engine publish) and stream
@@ -434,6 +488,10 @@ fn validate_sql_keys(spec: &Spec) -> std::result::Result<(), (usize, &'static st
                 return refuse(format!(
                     "needs a postgresql, sqlite or mysql source, which can list its keys; the {src} source cannot (yet)"
                 ));
+            }
+            let casing = s.column_casing.unwrap_or(spec.defaults.column_casing);
+            if casing != casing::ColumnCasing::Keep {
+                return refuse(format!("cannot be combined with `column_casing: {casing}` yet (the source's keys are compared as the source names them)"));
             }
             if s.transform.is_some() {
                 return refuse("cannot be combined with `transform:` (the source's keys are compared as the source names them, and a filter would delete the rows it drops)".into());
@@ -502,11 +560,17 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
     }
     let mut seen = HashSet::new();
     for (i, s) in spec.streams.iter().enumerate() {
-        let at = format!("streams[{i}] (`{}`)", s.name);
-        check_file_name(&format!("streams[{i}].name"), &s.name)?;
-        if !seen.insert(s.name.as_str()) {
-            return Err(format!("{at}: the stream name is used twice"));
+        if let Some(pattern) = s.pattern() {
+            select::validate_entry(i, s, pattern)?;
+        } else {
+            let at = format!("streams[{i}] (`{}`)", s.name);
+            select::validate_named(i, s)?;
+            check_file_name(&format!("streams[{i}].name"), &s.name)?;
+            if !seen.insert(s.name.as_str()) {
+                return Err(format!("{at}: the stream name is used twice"));
+            }
         }
+        let at = format!("streams[{i}] (`{}`)", s.label());
         if s.table.is_some() && s.query.is_some() {
             return Err(format!("{at}: give either `table` or `query`, not both"));
         }
@@ -537,13 +601,36 @@ fn validate(spec: &Spec) -> std::result::Result<(), String> {
             crate::transform::validate(t).map_err(|m| format!("{at}: transform: {m}"))?;
         }
     }
+    // Connectors name streams in their messages: a pattern entry by its pattern.
+    let labelled: Vec<StreamSpec> = spec
+        .streams
+        .iter()
+        .map(|s| StreamSpec {
+            name: s.label(),
+            ..s.clone()
+        })
+        .collect();
     spec.source
-        .validate(&spec.streams)
-        .and_then(|_| spec.destination.validate(&spec.streams))
+        .validate(&labelled)
+        .and_then(|_| spec.destination.validate(&labelled))
+}
+
+/// Validates the streams a spec's patterns expanded to (names, keys, what the source and the
+/// destination take), as [`parse`] validates the listed ones.
+pub fn validate_expanded(spec: &Spec, streams: &[StreamSpec]) -> Result<()> {
+    let expanded = Spec {
+        streams: streams.to_vec(),
+        ..spec.clone()
+    };
+    validate(&expanded).map_err(|msg| {
+        Error::spec(format!(
+            "after expanding the `table:` patterns (a `streams[N]` here counts the expanded streams): {msg}"
+        ))
+    })
 }
 
 /// Stream and pipeline names become file and table names: keep them to one path segment.
-fn check_file_name(key: &str, name: &str) -> std::result::Result<(), String> {
+pub(crate) fn check_file_name(key: &str, name: &str) -> std::result::Result<(), String> {
     if name.is_empty()
         || name.starts_with('.')
         || name.contains(['/', '\\', '\0'])
@@ -560,7 +647,7 @@ fn check_file_name(key: &str, name: &str) -> std::result::Result<(), String> {
 mod tests {
     use super::*;
 
-    const GOOD: &str = r#"
+    pub(super) const GOOD: &str = r#"
 version: 1
 name: demo
 source:

@@ -93,4 +93,5 @@ conformance!(
     pre_and_post_sql_hooks,
     run_hooks,
     delete_missing_killed_before_publish_then_rerun,
+    column_casing_maps_columns_and_keys,
 );

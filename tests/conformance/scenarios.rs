@@ -2102,3 +2102,91 @@ pub fn delete_missing_killed_before_publish_then_rerun(test: &str, open: Open) {
     );
     no_leftovers(dst.as_ref());
 }
+
+/// `column_casing: snake` names the destination's columns, and maps the primary key with them
+/// (an incremental merge on it updates rows instead of adding them); two source columns that
+/// map to one name fail the stream naming both, before anything is written.
+pub fn column_casing_maps_columns_and_keys(_test: &str, open: Open) {
+    let (src, dst) = (open("src"), open("dst"));
+    let cols: Vec<(String, Kind, String)> = vec![
+        ("OrderID".into(), Kind::Int, src.ddl(Kind::Int).into()),
+        (
+            "customerName".into(),
+            Kind::Text,
+            src.ddl(Kind::Text).into(),
+        ),
+        ("Mixed Col".into(), Kind::Text, src.ddl(Kind::Text).into()),
+    ];
+    let row = |id: u32, name: &str| {
+        vec![
+            Some(id.to_string()),
+            Some((id * 10).to_string()),
+            Some(name.to_string()),
+            Some(format!("m{id}")),
+        ]
+    };
+    create(
+        src.as_ref(),
+        "orders",
+        &cols,
+        &[row(1, "ann"), row(2, "bob")],
+    );
+    let dir = tempdir();
+    let env = env_of(&[src.as_ref(), dst.as_ref()]);
+    let text = spec(
+        &block(src.as_ref()),
+        &block(dst.as_ref()),
+        "streams:\n  - name: orders\n    mode: incremental\n    cursor_field: OrderID\n    primary_key: [OrderID]\n    column_casing: snake\n",
+    );
+    run(dir.path(), &text, &env).ok();
+    let source_cols = with_id(&cols);
+    let snake_cols: Vec<(String, Kind)> = ["id", "order_id", "customer_name", "mixed_col"]
+        .iter()
+        .zip(&source_cols)
+        .map(|(n, (_, k))| (n.to_string(), *k))
+        .collect();
+    let same = |what: &str| {
+        assert_eq!(
+            canonical_rows(dst.as_ref(), "orders", &snake_cols),
+            canonical_rows(src.as_ref(), "orders", &source_cols),
+            "{what}"
+        );
+    };
+    same("first run");
+    // The boundary row changes and a row is added: merged on `order_id`, not appended.
+    src.exec(&format!(
+        "UPDATE {} SET {} = 'bea' WHERE {} = 2",
+        src.table("orders"),
+        src.quote("customerName"),
+        src.quote("id")
+    ));
+    insert(src.as_ref(), "orders", &cols, &[row(3, "cy")]);
+    run(dir.path(), &text, &env).ok();
+    same("second run, merged on the mapped primary key");
+    // Two columns that snake_case to one name: refused, nothing created.
+    let clash: Vec<(String, Kind, String)> = vec![
+        ("aB".into(), Kind::Text, src.ddl(Kind::Text).into()),
+        ("a_b".into(), Kind::Text, src.ddl(Kind::Text).into()),
+    ];
+    create(
+        src.as_ref(),
+        "clash",
+        &clash,
+        &[vec![Some("1".into()), Some("x".into()), Some("y".into())]],
+    );
+    run(
+        dir.path(),
+        &spec(
+            &block(src.as_ref()),
+            &block(dst.as_ref()),
+            "defaults:\n  column_casing: snake\nstreams:\n  - name: clash\n",
+        ),
+        &env,
+    )
+    .fails(
+        1,
+        "column_casing: snake maps columns `aB` and `a_b` both to `a_b`",
+    );
+    assert_eq!(dst.tables(), ["orders"]);
+    no_leftovers(dst.as_ref());
+}

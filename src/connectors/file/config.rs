@@ -79,6 +79,15 @@ macro_rules! destination_config {
             /// Start a new part file after this many rows (default: one file per stream and run).
             #[serde(default, deserialize_with = "env::opt")]
             pub max_rows_per_file: Option<u64>,
+            /// Start a new part file once this many bytes are written (approximate: checked
+            /// after each batch).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub max_bytes_per_file: Option<u64>,
+            /// Where each file goes below the base path / prefix, e.g.
+            /// `{stream}/{YYYY}/{MM}/{DD}/part-{run_id}-{part}` (default
+            /// `{stream}/part-{run_id}-{part}`).
+            #[serde(default, deserialize_with = "env::opt")]
+            pub path_template: Option<PathTemplate>,
             /// Parquet: rows per row group (default 122880).
             #[serde(default, deserialize_with = "env::opt")]
             pub row_group_size: Option<usize>,
@@ -103,6 +112,8 @@ macro_rules! destination_config {
                     compression: self.compression,
                     overwrite: self.overwrite,
                     max_rows_per_file: self.max_rows_per_file,
+                    max_bytes_per_file: self.max_bytes_per_file,
+                    path_template: self.path_template.clone(),
                     row_group_size: self.row_group_size,
                     csv: CsvConfig {
                         delimiter: self.delimiter,
@@ -428,7 +439,7 @@ impl ReadOptions {
                     ));
                 }
             }
-            if s.table.is_some() || s.query.is_some() {
+            if (s.table.is_some() && s.pattern().is_none()) || s.query.is_some() {
                 return Err(format!(
                     "stream `{}`: `table` and `query` apply to SQL sources; a file source reads files",
                     s.name
@@ -453,6 +464,8 @@ pub struct WriteConfig {
     pub compression: Option<Compression>,
     pub overwrite: bool,
     pub max_rows_per_file: Option<u64>,
+    pub max_bytes_per_file: Option<u64>,
+    pub path_template: Option<PathTemplate>,
     pub row_group_size: Option<usize>,
     pub csv: CsvConfig,
 }
@@ -474,11 +487,218 @@ impl WriteConfig {
         if self.max_rows_per_file == Some(0) {
             return Err("destination.config.max_rows_per_file: must be at least 1".into());
         }
+        if self.max_bytes_per_file == Some(0) {
+            return Err("destination.config.max_bytes_per_file: must be at least 1".into());
+        }
         if self.row_group_size == Some(0) {
             return Err("destination.config.row_group_size: must be at least 1".into());
         }
         Ok(())
     }
+}
+
+impl WriteConfig {
+    /// Whether a stream's run may write more than one part file into one folder.
+    fn several_parts(&self, stream: &StreamSpec) -> bool {
+        self.max_rows_per_file.is_some()
+            || self.max_bytes_per_file.is_some()
+            || !stream.partition_by.is_empty()
+    }
+
+    /// `path_template` against the streams: file names that cannot collide. A run that may
+    /// write several parts needs `{part}`; an incremental stream, whose runs add files beside
+    /// the earlier ones, needs `{run_id}`.
+    fn validate_template(&self, streams: &[StreamSpec]) -> Result<(), String> {
+        let Some(t) = &self.path_template else {
+            return Ok(());
+        };
+        let key = "destination.config.path_template";
+        if !t.uses("part") {
+            if let Some(s) = streams.iter().find(|s| self.several_parts(s)) {
+                return Err(format!(
+                    "{key}: `{t}` has no `{{part}}`, but stream `{}` may write several files per run ({}): add `{{part}}` to the file name",
+                    s.name,
+                    if s.partition_by.is_empty() {
+                        "max_rows_per_file / max_bytes_per_file"
+                    } else {
+                        "partition_by"
+                    }
+                ));
+            }
+        }
+        if !t.uses("run_id") {
+            if let Some(s) = streams
+                .iter()
+                .find(|s| s.mode == crate::spec::Mode::Incremental)
+            {
+                return Err(format!(
+                    "{key}: `{t}` has no `{{run_id}}`, but stream `{}` is incremental: each run adds files beside the earlier ones, so their names must hold `{{run_id}}`",
+                    s.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The variables of a `path_template`.
+pub const TEMPLATE_VARIABLES: [&str; 8] = [
+    "stream",
+    "run_id",
+    "run_timestamp",
+    "YYYY",
+    "MM",
+    "DD",
+    "HH",
+    "part",
+];
+
+/// `path_template:` of a file destination: the path of each file below the base path /
+/// prefix, `/`-separated. The segments up to the one holding `{stream}` are the stream's
+/// folder (its commit log, its staging area and what a full refresh replaces) and hold no
+/// other variable; the segments after it are folders below it, then the file name, to which
+/// the format's extension is added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    text: String,
+    segments: Vec<String>,
+    /// Index of the segment holding `{stream}`.
+    stream_at: usize,
+}
+
+/// What a template's variables stand for in one file's path.
+pub struct TemplateValues<'a> {
+    pub stream: &'a str,
+    pub run_id: &'a str,
+    /// Run start (UTC).
+    pub started: chrono::DateTime<chrono::Utc>,
+    pub part: usize,
+}
+
+impl PathTemplate {
+    /// Whether the template uses `{name}`.
+    pub fn uses(&self, name: &str) -> bool {
+        self.text.contains(&format!("{{{name}}}"))
+    }
+
+    fn render(segment: &str, v: &TemplateValues<'_>) -> String {
+        let mut out = String::with_capacity(segment.len() + 16);
+        let mut rest = segment;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let Some(close) = rest[open..].find('}') else {
+                break;
+            };
+            let name = &rest[open + 1..open + close];
+            let value = match name {
+                "stream" => v.stream.to_string(),
+                "run_id" => v.run_id.to_string(),
+                "run_timestamp" => v.started.format("%Y%m%dT%H%M%SZ").to_string(),
+                "YYYY" => v.started.format("%Y").to_string(),
+                "MM" => v.started.format("%m").to_string(),
+                "DD" => v.started.format("%d").to_string(),
+                "HH" => v.started.format("%H").to_string(),
+                "part" => format!("{:05}", v.part),
+                other => format!("{{{other}}}"),
+            };
+            out.push_str(&value);
+            rest = &rest[open + close + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The stream's folder: the segments up to `{stream}`.
+    pub fn stream_folder(&self, v: &TemplateValues<'_>) -> Vec<String> {
+        self.segments[..=self.stream_at]
+            .iter()
+            .map(|s| Self::render(s, v))
+            .collect()
+    }
+
+    /// Below the stream's folder: the folders, then the file name (without extension).
+    pub fn below(&self, v: &TemplateValues<'_>) -> (Vec<String>, String) {
+        let mut rest: Vec<String> = self.segments[self.stream_at + 1..]
+            .iter()
+            .map(|s| Self::render(s, v))
+            .collect();
+        let name = rest.pop().unwrap_or_default();
+        (rest, name)
+    }
+}
+
+impl std::fmt::Display for PathTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for PathTemplate {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut rest = text;
+        while let Some(i) = rest.find(['{', '}']) {
+            if rest[i..].starts_with('}') {
+                return Err(format!("`{text}`: a `}}` without its `{{`"));
+            }
+            let close = rest[i..]
+                .find('}')
+                .ok_or_else(|| format!("`{text}`: a `{{` without its `}}`"))?;
+            let name = &rest[i + 1..i + close];
+            if !TEMPLATE_VARIABLES.contains(&name) {
+                return Err(format!(
+                    "`{text}`: unknown variable `{{{name}}}` (the variables are {})",
+                    TEMPLATE_VARIABLES
+                        .iter()
+                        .map(|v| format!("{{{v}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            rest = &rest[i + close + 1..];
+        }
+        let segments: Vec<String> = text.split('/').map(str::to_string).collect();
+        if let Some(bad) = segments
+            .iter()
+            .find(|s| s.is_empty() || s.starts_with(['.', '_']))
+        {
+            return Err(format!(
+                "`{text}`: {} (no leading, trailing or double `/`; no segment starting with `.` or `_`, which readers skip as hidden)",
+                if bad.is_empty() {
+                    "an empty path segment".to_string()
+                } else {
+                    format!("segment `{bad}` would be hidden")
+                }
+            ));
+        }
+        let stream_at = segments
+            .iter()
+            .position(|s| s.contains("{stream}"))
+            .ok_or_else(|| format!("`{text}`: it must hold `{{stream}}` in a folder: each stream's files go under a folder of their own (e.g. `{{stream}}/{{YYYY}}/{{MM}}/{{DD}}/part-{{run_id}}-{{part}}`)"))?;
+        if stream_at + 1 == segments.len() {
+            return Err(format!(
+                "`{text}`: `{{stream}}` must name a folder, not the file: the stream's folder keeps its commit log and is what a full refresh replaces (e.g. `{{stream}}/part-{{run_id}}-{{part}}`)"
+            ));
+        }
+        if let Some(s) = segments[..=stream_at]
+            .iter()
+            .find(|s| s.replace("{stream}", "").contains('{'))
+        {
+            return Err(format!(
+                "`{text}`: the folders up to `{{stream}}` name the stream's folder and may hold no other variable (`{s}`); put dates and run ids below it"
+            ));
+        }
+        Ok(PathTemplate {
+            text: text.to_string(),
+            segments,
+            stream_at,
+        })
+    }
+}
+
+impl env::Kind for PathTemplate {
+    const KIND: &'static str =
+        "a path template such as {stream}/{YYYY}/{MM}/{DD}/part-{run_id}-{part}";
 }
 
 /// The CSV keys of a file connector's config, as written in the spec.
@@ -547,8 +767,10 @@ macro_rules! register_file_connector {
                 &[crate::connectors::registry::StreamKey::PartitionBy];
 
             fn validate(&self, streams: &[StreamSpec]) -> Result<(), String> {
-                self.write_options().validate()?;
-                super::destination::validate_modes(&self.write_options(), streams)?;
+                let options = self.write_options();
+                options.validate()?;
+                options.validate_template(streams)?;
+                super::destination::validate_modes(&options, streams)?;
                 super::partition::validate(streams)
             }
 

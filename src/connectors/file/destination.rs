@@ -1,4 +1,4 @@
-use super::config::WriteConfig;
+use super::config::{TemplateValues, WriteConfig};
 use super::is_hidden;
 use super::partition::Partitioner;
 use super::store::{FileStore, Location};
@@ -21,6 +21,9 @@ pub struct FileDestination {
     location: Location,
     config: WriteConfig,
     options: WriteOptions,
+    /// The run's start (UTC): the destination is built once per run, before its streams.
+    /// `path_template`'s `{YYYY}`, `{MM}`, `{DD}`, `{HH}` and `{run_timestamp}` come from it.
+    started: chrono::DateTime<chrono::Utc>,
 }
 
 impl FileDestination {
@@ -37,6 +40,7 @@ impl FileDestination {
             location,
             config,
             options,
+            started: chrono::Utc::now(),
         })
     }
 
@@ -49,16 +53,52 @@ impl FileDestination {
         format!(
             "commit log of {}/{}",
             self.location.display(),
-            target.stream.name
+            self.stream_dir(target)
         )
     }
 
-    fn file_name(&self, run_id: &str, part: usize) -> String {
+    /// `.parquet`, `.csv.gz`, ...
+    fn extension(&self) -> String {
         format!(
-            "part-{run_id}-{part:05}.{}{}",
+            ".{}{}",
             self.options.format.extension(),
             self.options.compression.file_suffix(self.options.format)
         )
+    }
+
+    fn values<'a>(&self, target: &'a WriteTarget, part: usize) -> TemplateValues<'a> {
+        TemplateValues {
+            stream: &target.stream.name,
+            run_id: &target.run_id,
+            started: self.started,
+            part,
+        }
+    }
+
+    /// The stream's folder: `{stream}`, or what `path_template` makes of it. It holds the
+    /// stream's files, its commit log and its staging area.
+    fn stream_dir(&self, target: &WriteTarget) -> Path {
+        match &self.config.path_template {
+            None => Path::from(target.stream.name.as_str()),
+            Some(t) => Path::from_iter(t.stream_folder(&self.values(target, 0))),
+        }
+    }
+
+    /// Part `part`'s folders below the stream's folder (before any partition folders) and
+    /// its file name.
+    fn part_path(&self, target: &WriteTarget, part: usize) -> (Vec<String>, String) {
+        let ext = self.extension();
+        match &self.config.path_template {
+            None => (Vec::new(), format!("part-{}-{part:05}{ext}", target.run_id)),
+            Some(t) => {
+                let (folders, name) = t.below(&self.values(target, part));
+                let name = match name.ends_with(&ext) {
+                    true => name,
+                    false => format!("{name}{ext}"),
+                };
+                (folders, name)
+            }
+        }
     }
 }
 
@@ -98,10 +138,12 @@ fn adds_files(mode: Mode) -> bool {
 /// Part files open at once per stream (partitioned writes keep one per partition folder).
 const MAX_OPEN_PARTS: usize = 32;
 
-/// `dir/folder/name`, where `folder` is a partition path (`a=1/b=x`, already escaped) or "".
-fn child(dir: &Path, folder: &str, name: &str) -> Result<Path> {
+/// `dir/sub.../folder/name`, where `sub` are `path_template` folders and `folder` is a
+/// partition path (`a=1/b=x`, already escaped) or "".
+fn child(dir: &Path, (sub, name): &(Vec<String>, String), folder: &str) -> Result<Path> {
+    let dir = sub.iter().fold(dir.clone(), |p, s| p.join(s.as_str()));
     if folder.is_empty() {
-        return Ok(dir.clone().join(name));
+        return Ok(dir.join(name.as_str()));
     }
     Path::parse(format!("{dir}/{folder}/{name}"))
         .map_err(|e| Error::run(format!("partition folder `{folder}`: {e}")))
@@ -152,8 +194,7 @@ struct Pending {
 }
 
 impl CommitLog {
-    fn new(store: Arc<dyn ObjectStore>, stream: &str) -> Self {
-        let stream = Path::from(stream);
+    fn new(store: Arc<dyn ObjectStore>, stream: Path) -> Self {
         CommitLog {
             store,
             dir: stream.clone().join("_etl"),
@@ -338,6 +379,12 @@ impl PartWriter {
         self.drain().await
     }
 
+    /// The file's size so far: bytes handed to the upload plus what the encoder holds (a
+    /// Parquet row group in progress, estimated).
+    fn size(&self) -> u64 {
+        self.bytes + self.encoder.buffered_bytes() as u64
+    }
+
     /// Completes the file; returns its size in bytes.
     async fn finish(mut self) -> Result<u64> {
         let encoder = std::mem::replace(&mut self.encoder, Box::new(NoEncoder));
@@ -461,11 +508,13 @@ impl Destination for FileDestination {
             .iter()
             .map(|c| format!("{c}=…/"))
             .collect();
+        let (sub, name) = self.part_path(target, 0);
+        let sub: String = sub.iter().map(|s| format!("{s}/")).collect();
         format!(
-            "{}/{}/{folders}{}",
+            "{}/{}/{sub}{folders}{}",
             self.location.display(),
-            target.stream.name,
-            self.file_name(&target.run_id, 0).replace("00000", "NNNNN")
+            self.stream_dir(target),
+            name.replace("00000", "NNNNN")
         )
     }
 
@@ -476,14 +525,14 @@ impl Destination for FileDestination {
         let Some(store) = self.store(false)? else {
             return Ok(());
         };
-        let existing = published_files(&store.store, &Path::from(target.stream.name.as_str()))
+        let existing = published_files(&store.store, &self.stream_dir(target))
             .await
             .map_err(|e| self.location.explain(e))?;
         if let Some(first) = existing.first() {
             return Err(Error::run(format!(
                 "destination folder {}/{} already holds {} file(s) (e.g. {first}); set `overwrite: true` in the destination config to replace them on a full refresh",
                 self.location.display(),
-                target.stream.name,
+                self.stream_dir(target),
                 existing.len()
             )));
         }
@@ -494,7 +543,7 @@ impl Destination for FileDestination {
         let Some(files_store) = self.store(false)? else {
             return Ok(None);
         };
-        CommitLog::new(files_store.store.clone(), &target.stream.name)
+        CommitLog::new(files_store.store.clone(), self.stream_dir(target))
             .recover(&files_store)
             .await
             .with_context(|| self.log_name(target))
@@ -504,7 +553,7 @@ impl Destination for FileDestination {
         let files_store = self
             .store(true)?
             .ok_or_else(|| Error::run("base_path missing"))?;
-        CommitLog::new(files_store.store.clone(), &target.stream.name)
+        CommitLog::new(files_store.store.clone(), self.stream_dir(target))
             .record(marker)
             .await
             .with_context(|| self.log_name(target))?;
@@ -521,7 +570,7 @@ impl Destination for FileDestination {
             .store(true)?
             .ok_or_else(|| Error::run("base_path missing"))?;
         let store = files_store.store.clone();
-        let dir = Path::from(target.stream.name.as_str());
+        let dir = self.stream_dir(target);
         let staging = dir.clone().join(format!(".etl-tmp-{}", target.run_id));
         let marker_kept =
             target.mode == Mode::Incremental && target.stream.mode == Mode::Incremental;
@@ -538,7 +587,7 @@ impl Destination for FileDestination {
             // short is rolled back by the next run rather than left half visible.
             pending: (marker_kept || settle_pending).then(|| {
                 (
-                    CommitLog::new(store.clone(), &target.stream.name),
+                    CommitLog::new(store.clone(), dir.clone()),
                     target.run_id.clone(),
                 )
             }),
@@ -583,10 +632,10 @@ impl Destination for FileDestination {
                                 staged.bytes += w.finish().await?;
                             }
                         }
-                        let name = self.file_name(&target.run_id, staged.files.len());
+                        let part = self.part_path(target, staged.files.len());
                         let paths = (
-                            child(&staging, &folder, &name)?,
-                            child(&dir, &folder, &name)?,
+                            child(&staging, &part, &folder)?,
+                            child(&dir, &part, &folder)?,
                         );
                         let w =
                             PartWriter::open(&store, &paths.0, file_schema.clone(), &self.options)?;
@@ -603,6 +652,10 @@ impl Destination for FileDestination {
                         .config
                         .max_rows_per_file
                         .is_some_and(|max| w.rows >= max)
+                        || self
+                            .config
+                            .max_bytes_per_file
+                            .is_some_and(|max| w.size() >= max)
                     {
                         if let Some((w, _)) = open.remove(&folder) {
                             staged.bytes += w.finish().await?;
@@ -620,11 +673,10 @@ impl Destination for FileDestination {
                 true => {}
                 false if staged.files.is_empty() => {
                     // An empty stream still publishes one file holding the schema.
-                    let name = self.file_name(&target.run_id, 0);
-                    staged.files.push((
-                        staging.clone().join(name.as_str()),
-                        dir.clone().join(name.as_str()),
-                    ));
+                    let part = self.part_path(target, 0);
+                    staged
+                        .files
+                        .push((child(&staging, &part, "")?, child(&dir, &part, "")?));
                     let w = PartWriter::open(
                         &store,
                         &staged.files[0].0,

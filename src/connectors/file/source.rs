@@ -336,6 +336,25 @@ impl Source for FileSource {
         )])
     }
 
+    /// `table: sales_*` matches the sub-folders of the source's path: one stream per folder.
+    async fn pattern_candidates(&self, schema: Option<&str>) -> Result<Vec<StreamSpec>> {
+        if let Some(s) = schema {
+            return Err(Error::spec(format!(
+                "a file source's `table:` pattern matches folder names and holds no `.`: `{s}.` cannot be used"
+            )));
+        }
+        Ok(self
+            .location
+            .sub_folders()
+            .await?
+            .into_iter()
+            .map(|(name, path)| StreamSpec {
+                file_path: Some(path),
+                ..StreamSpec::named(name)
+            })
+            .collect())
+    }
+
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let (store, mut files) = self.files(&request.stream).await?;
         let stamp = |m: &ObjectMeta| m.last_modified.to_rfc3339();

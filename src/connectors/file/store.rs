@@ -200,6 +200,40 @@ impl Location {
         }
     }
 
+    /// The sub-folders directly under this (source) location that `table:` patterns match,
+    /// each as its name and the `file_path` that reads it; hidden ones (`.`, `_`) left out.
+    pub async fn sub_folders(&self) -> Result<Vec<(String, String)>> {
+        let (store, root, is_dir) = self.source_root(None).await?;
+        if !is_dir {
+            return Err(Error::spec(format!(
+                "{} is a file: a `table:` pattern matches the sub-folders of a folder",
+                self.display()
+            )));
+        }
+        let listed = store
+            .list_with_delimiter(Some(&root))
+            .await
+            .map_err(|e| self.explain(Error::from(e)))?;
+        let mut out: Vec<(String, String)> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .filter(|name| !name.starts_with(['.', '_']))
+            .map(|name| {
+                let path = match self {
+                    Location::Local(p) => format!("{}/{name}", p.trim_end_matches('/')),
+                    Location::Cloud { prefix, .. } => match prefix.trim_matches('/') {
+                        "" => format!("{name}/"),
+                        prefix => format!("{prefix}/{name}/"),
+                    },
+                };
+                (name, path)
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// A quick reachability check: lists at most one object (object stores) or stats the path
     /// (local).
     pub async fn check(&self, is_source: bool) -> Result<()> {

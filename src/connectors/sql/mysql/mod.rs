@@ -316,12 +316,14 @@ fn server_code_kind(code: u16) -> ErrorKind {
     }
 }
 
-/// Base tables of the connection's database, without etl's staging tables, in name order.
-pub(crate) async fn list_tables(conn: &mut Conn) -> Result<Vec<String>> {
-    conn.query::<String, _>(
+/// Base tables of `database` (the connection's when `None`), without etl's staging tables, in
+/// name order.
+pub(crate) async fn list_tables(conn: &mut Conn, database: Option<&str>) -> Result<Vec<String>> {
+    conn.exec::<String, _, _>(
         "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
-         WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' \
+         WHERE table_schema = COALESCE(?, DATABASE()) AND table_type = 'BASE TABLE' \
          AND table_name NOT LIKE '\\_etl\\_%' ORDER BY table_name",
+        (database,),
     )
     .await
     .map_err(|e| run_err("listing tables", e))

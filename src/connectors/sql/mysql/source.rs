@@ -342,7 +342,7 @@ impl Source for MysqlSource {
             .into_iter()
             .collect();
         let mut out = Vec::new();
-        for t in list_tables(&mut conn).await? {
+        for t in list_tables(&mut conn, None).await? {
             let what = format!("table `{t}`");
             let stmt = conn
                 .prep(format!("SELECT * FROM {}", quote(&t)))
@@ -363,9 +363,28 @@ impl Source for MysqlSource {
 
     async fn default_streams(&self) -> Result<Vec<StreamSpec>> {
         let mut conn = connect(&self.config, &[]).await?;
-        let tables = list_tables(&mut conn).await?;
+        let tables = list_tables(&mut conn, None).await?;
         let _ = conn.disconnect().await;
         Ok(tables.into_iter().map(StreamSpec::named).collect())
+    }
+
+    /// `table: sales.*` lists the base tables of database `sales` (read as `sales.<table>`).
+    async fn pattern_candidates(&self, schema: Option<&str>) -> Result<Vec<StreamSpec>> {
+        let Some(database) = schema else {
+            return self.default_streams().await;
+        };
+        let mut conn = connect(&self.config, &[]).await?;
+        let tables = list_tables(&mut conn, Some(database))
+            .await
+            .map_err(|e| e.context(format!("database `{database}`")))?;
+        let _ = conn.disconnect().await;
+        Ok(tables
+            .into_iter()
+            .map(|t| StreamSpec {
+                table: Some(format!("{database}.{t}")),
+                ..StreamSpec::named(t)
+            })
+            .collect())
     }
 
     async fn read(&self, request: ReadRequest) -> Result<Reader> {

@@ -561,6 +561,27 @@ impl Source for PostgresSource {
             .collect())
     }
 
+    /// `table: sales.*` lists the tables of schema `sales` (read as `sales.<table>`).
+    async fn pattern_candidates(&self, schema: Option<&str>) -> Result<Vec<StreamSpec>> {
+        let Some(schema) = schema else {
+            return self.default_streams().await;
+        };
+        let client = connect(&self.config).await?;
+        let config = PostgresConfig {
+            schema: schema.to_string(),
+            ..self.config.clone()
+        };
+        check_schema(&client, &config).await?;
+        Ok(tables(&client, schema)
+            .await?
+            .into_iter()
+            .map(|t| StreamSpec {
+                table: Some(format!("{schema}.{t}")),
+                ..StreamSpec::named(t)
+            })
+            .collect())
+    }
+
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let batch_size = self.config.batch_size.unwrap_or(request.batch_size).max(1);
         let config = self.config.clone();
