@@ -2,7 +2,9 @@ use super::config::WriteConfig;
 use super::is_hidden;
 use super::partition::Partitioner;
 use super::store::{FileStore, Location};
-use crate::connectors::{BatchStream, CommitMarker, Destination, Staged, WriteReport, WriteTarget};
+use crate::connectors::{
+    BatchStream, CommitMarker, Destination, KeptRun, KeptUnit, Staged, WriteReport, WriteTarget,
+};
 use crate::error::{Error, Result, ResultExt};
 use crate::formats::{self, parquet::DEFAULT_ROW_GROUP_SIZE, Encoder, SharedBuf, WriteOptions};
 use crate::spec::Mode;
@@ -400,6 +402,17 @@ impl Staged for StagedFiles {
         self.remove_staged().await
     }
 
+    fn detach(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(UnitFiles {
+            files: self
+                .files
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        })
+        .map_err(Error::run)
+    }
+
     fn bytes_written(&self) -> Option<u64> {
         Some(self.bytes)
     }
@@ -470,6 +483,77 @@ impl Destination for FileDestination {
             .await
             .with_context(|| self.log_name(target))?;
         Ok(true)
+    }
+
+    async fn keep_unit(&self, target: &WriteTarget, unit: &KeptUnit) -> Result<()> {
+        let files_store = self
+            .store(true)?
+            .ok_or_else(|| Error::run("base_path missing"))?;
+        units::keep(&files_store, &target.stream.name, unit)
+            .await
+            .with_context(|| self.log_name(target))
+    }
+
+    async fn kept_units(&self, target: &WriteTarget, plan_run: &str) -> Result<KeptRun> {
+        let Some(files_store) = self.store(false)? else {
+            return Ok(KeptRun::default());
+        };
+        units::kept(&files_store.store, &target.stream.name, plan_run)
+            .await
+            .with_context(|| self.log_name(target))
+    }
+
+    async fn resume_units(
+        &self,
+        target: &WriteTarget,
+        kept: &[KeptUnit],
+    ) -> Result<Box<dyn Staged>> {
+        let files_store = self
+            .store(true)?
+            .ok_or_else(|| Error::run("base_path missing"))?;
+        let store = files_store.store.clone();
+        let mut files = Vec::new();
+        for unit in kept {
+            for (staged, fin) in units::files_of(unit)? {
+                if let Err(e) = store.head(&staged).await {
+                    return Err(Error::from(e)).with_context(|| {
+                        format!(
+                            "unit `{}` of run {}: its staged file {staged} is gone (a commit cut off while publishing, or removed by hand); run the unit again, then commit",
+                            unit.unit, unit.plan_run
+                        )
+                    });
+                }
+                files.push((staged, fin));
+            }
+        }
+        let dir = Path::from(target.stream.name.as_str());
+        Ok(Box::new(StagedFiles {
+            files_store: files_store.clone(),
+            store: store.clone(),
+            staging: dir.clone().join(format!(".etl-tmp-{}", target.run_id)),
+            dir,
+            files,
+            replace_old: target.mode == Mode::FullRefresh,
+            pending: (target.mode == Mode::Incremental && target.stream.mode == Mode::Incremental)
+                .then(|| {
+                    (
+                        CommitLog::new(store.clone(), &target.stream.name),
+                        target.run_id.clone(),
+                    )
+                }),
+            rows: kept.iter().map(|u| u.rows).sum(),
+            bytes: kept.iter().filter_map(|u| u.bytes).sum(),
+            base: self.location.display(),
+        }))
+    }
+
+    async fn forget_units(&self, target: &WriteTarget, plan_run: &str) -> Result<()> {
+        let files_store = self
+            .store(true)?
+            .ok_or_else(|| Error::run("base_path missing"))?;
+        units::forget(&files_store, &target.stream.name, plan_run)
+            .await
+            .with_context(|| self.log_name(target))
     }
 
     async fn write(
@@ -598,5 +682,171 @@ impl Destination for FileDestination {
                 Err(e)
             }
         }
+    }
+}
+
+/// What a unit's staged write hands over ([`Staged::detach`]): (staging path, final path) of
+/// each of its files.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UnitFiles {
+    files: Vec<(String, String)>,
+}
+
+/// The units of plan runs a stream folder keeps, under `{stream}/_etl/units/{plan_run}/`
+/// (hidden from readers like the rest of `_etl/`): `unit-{index:05}.json`, one [`KeptUnit`]
+/// per unit (an attempt replaces the record of the one before and removes its files), and
+/// `committed.json` once the run was published.
+mod units {
+    use super::*;
+
+    fn dir(stream: &str, plan_run: &str) -> Path {
+        Path::from(stream).join("_etl").join("units").join(plan_run)
+    }
+
+    fn committed(stream: &str, plan_run: &str) -> Path {
+        dir(stream, plan_run).join("committed.json")
+    }
+
+    pub(super) fn files_of(unit: &KeptUnit) -> Result<Vec<(Path, Path)>> {
+        let files: UnitFiles = serde_json::from_value(unit.staged.clone()).map_err(|e| {
+            Error::run(format!(
+                "the record of unit `{}` of run {} is not readable ({e})",
+                unit.unit, unit.plan_run
+            ))
+        })?;
+        files
+            .files
+            .into_iter()
+            .map(|(a, b)| {
+                let parse = |p: String| {
+                    Path::parse(&p).map_err(|e| {
+                        Error::run(format!("unit `{}`: staged path {p}: {e}", unit.unit))
+                    })
+                };
+                Ok((parse(a)?, parse(b)?))
+            })
+            .collect()
+    }
+
+    async fn read_unit(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<Option<KeptUnit>> {
+        match store.get(path).await {
+            Ok(r) => {
+                let bytes = r.bytes().await?;
+                serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                    Error::run(format!(
+                        "unit record {path} is corrupt ({e}); run the unit again"
+                    ))
+                })
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn exists(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<bool> {
+        match store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes `unit`'s record (one PUT: the attempt before is replaced at once), then removes
+    /// the files of the attempt before.
+    pub(super) async fn keep(files_store: &FileStore, stream: &str, unit: &KeptUnit) -> Result<()> {
+        let store = &files_store.store;
+        if exists(store, &committed(stream, &unit.plan_run)).await? {
+            return Err(Error::run(format!(
+                "run {} was committed already: its units cannot change any more (`etl plan` again for a new run)",
+                unit.plan_run
+            )));
+        }
+        let path = dir(stream, &unit.plan_run).join(format!("unit-{:05}.json", unit.index));
+        let before = read_unit(store, &path).await?;
+        let json = serde_json::to_vec_pretty(unit).map_err(Error::run)?;
+        store
+            .put(&path, json.into())
+            .await
+            .with_context(|| format!("writing the unit record {path}"))?;
+        crate::fault::point("unit-kept");
+        if let Some(before) = before.filter(|b| b.attempt != unit.attempt) {
+            tracing::info!(unit = %unit.unit, replaced = %before.attempt, "unit run again: the files of its earlier attempt are removed");
+            for (staged, _) in files_of(&before)? {
+                delete_if_present(store, &staged).await?;
+            }
+            files_store.remove_empty_folders(
+                &Path::from(stream).join(format!(".etl-tmp-{}", before.attempt)),
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) async fn kept(
+        store: &Arc<dyn ObjectStore>,
+        stream: &str,
+        plan_run: &str,
+    ) -> Result<KeptRun> {
+        let mut out = KeptRun::default();
+        let mut paths = Vec::new();
+        let mut list = store.list(Some(&dir(stream, plan_run)));
+        while let Some(meta) = list.next().await {
+            paths.push(meta?.location);
+        }
+        paths.sort();
+        for path in paths {
+            match path.filename() {
+                Some("committed.json") => out.committed = true,
+                Some(n) if n.starts_with("unit-") && n.ends_with(".json") => {
+                    out.units.extend(read_unit(store, &path).await?);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks `plan_run` committed, then removes its unit records and whatever its attempts
+    /// left staged (attempts killed before their record, replaced attempts).
+    pub(super) async fn forget(
+        files_store: &FileStore,
+        stream: &str,
+        plan_run: &str,
+    ) -> Result<()> {
+        let store = &files_store.store;
+        let mark = serde_json::json!({
+            "run_id": plan_run,
+            "committed_at": chrono::Utc::now().to_rfc3339(),
+        });
+        let bytes = serde_json::to_vec_pretty(&mark).map_err(Error::run)?;
+        store
+            .put(&committed(stream, plan_run), bytes.into())
+            .await?;
+        let records = dir(stream, plan_run);
+        let mut doomed = Vec::new();
+        let mut list = store.list(Some(&records));
+        while let Some(meta) = list.next().await {
+            let location = meta?.location;
+            if location.filename() != Some("committed.json") {
+                doomed.push(location);
+            }
+        }
+        let root = Path::from(stream);
+        let leftover = format!(".etl-tmp-{plan_run}-");
+        let mut list = store.list(Some(&root));
+        while let Some(meta) = list.next().await {
+            let location = meta?.location;
+            let first = location
+                .prefix_match(&root)
+                .and_then(|mut parts| parts.next())
+                .map(|p| p.as_ref().to_string());
+            if first.is_some_and(|f| f.starts_with(&leftover)) {
+                doomed.push(location);
+            }
+        }
+        for p in &doomed {
+            delete_if_present(store, p).await?;
+        }
+        files_store.remove_empty_folders_below(&root);
+        Ok(())
     }
 }
