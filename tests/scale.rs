@@ -63,17 +63,7 @@ fn parallel_selects(state: &str, env: &[(&str, &str)]) {
     let dir = tempdir();
     let db = tables_db(dir.path(), 50, 1);
     let out = dir.path().join("out");
-    let mut text = format!(
-        "version: 1\nname: par\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n  connector_type: local_file\n  config:\n    base_path: {}\n    format: parquet\nstreams:\n",
-        db.display(),
-        out.display()
-    );
-    for t in 0..STREAMS {
-        text.push_str(&format!(
-            "  - name: t{t}\n    mode: incremental\n    cursor_field: id\n"
-        ));
-    }
-    let spec = write_spec(dir.path(), "s.yaml", &text);
+    let spec = incremental_spec(dir.path(), &db, &out);
     for (wave, last) in [(1, 50), (2, 80)] {
         if wave == 2 {
             tables_db(dir.path(), 30, 51);
@@ -106,6 +96,76 @@ fn parallel_selects(state: &str, env: &[(&str, &str)]) {
     // Each stream's rows once: the second wave read only the new ones.
     let n = stats(&out.join("t3"), "id");
     assert_eq!((n.rows, n.distinct), (80, 80));
+}
+
+/// The spec of [`parallel_selects`]: t0..t7, incremental on `id`, into Parquet under `out`.
+fn incremental_spec(dir: &Path, db: &Path, out: &Path) -> String {
+    let mut text = format!(
+        "version: 1\nname: par\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n  connector_type: local_file\n  config:\n    base_path: {}\n    format: parquet\nstreams:\n",
+        db.display(),
+        out.display()
+    );
+    for t in 0..STREAMS {
+        text.push_str(&format!(
+            "  - name: t{t}\n    mode: incremental\n    cursor_field: id\n"
+        ));
+    }
+    write_spec(dir, "s.yaml", &text)
+}
+
+#[test]
+fn incremental_streams_through_a_plan() {
+    let dir = tempdir();
+    let db = tables_db(dir.path(), 50, 1);
+    let out = dir.path().join("out");
+    let spec = incremental_spec(dir.path(), &db, &out);
+    let (plan_file, doc) = plan(dir.path(), &spec, "1");
+    assert_eq!(unit_ids(&doc).len(), STREAMS);
+    let p = plan_file.display().to_string();
+    let children: Vec<Child> = ["0/2", "1/2"]
+        .iter()
+        .map(|sh| {
+            spawn_etl(
+                dir.path(),
+                &["run", &spec, "--plan", &p, "--shard", sh],
+                &[],
+            )
+        })
+        .collect();
+    wait_all(children);
+    etl(dir.path(), &["run", &spec, "--plan", &p, "--commit"]).ok();
+    let shown = etl(dir.path(), &["state", "show", &spec]).ok().stdout;
+    let state: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    for t in 0..STREAMS {
+        assert_eq!(
+            state["streams"][format!("t{t}")]["cursor"]["value"],
+            50,
+            "{shown}"
+        );
+        assert_eq!(state["streams"][format!("t{t}")]["commit"], 1, "{shown}");
+    }
+    // New rows; a second plan's units read from the saved cursor. Meanwhile a plain run
+    // commits t0: the plan's commit refuses t0 (its unit read an older cursor), publishes the rest.
+    tables_db(dir.path(), 30, 51);
+    let (plan_file, _) = plan(dir.path(), &spec, "1");
+    let p = plan_file.display().to_string();
+    etl(dir.path(), &["run", &spec, "--plan", &p, "--shard", "0/1"]).ok();
+    etl(dir.path(), &["run", &spec, "--select", "t0"]).ok();
+    etl(dir.path(), &["run", &spec, "--plan", &p, "--commit"]).fails(1, "committed by another run");
+    for t in 0..STREAMS {
+        let n = stats(&out.join(format!("t{t}")), "id");
+        assert_eq!((n.rows, n.distinct), (80, 80), "stream t{t}");
+    }
+    let shown = etl(dir.path(), &["state", "show", &spec]).ok().stdout;
+    let state: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    for t in 0..STREAMS {
+        assert_eq!(
+            state["streams"][format!("t{t}")]["cursor"]["value"],
+            80,
+            "{shown}"
+        );
+        assert_eq!(state["streams"][format!("t{t}")]["commit"], 2, "{shown}");
+    }
 }
 
 #[test]
