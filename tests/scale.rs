@@ -6,6 +6,7 @@
 //! and publishes nothing; `--shard` as in examples/kubernetes/ (the manifest parsed by PyYAML).
 
 mod common;
+use common::scale::*;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -189,70 +190,6 @@ fn parallel_selects_keep_every_cursor_on_s3() {
     assert_eq!(s3py(&["keys", &bucket, "state/"]), ["state/par.json"]);
 }
 
-/// Row count, distinct keys and the sum of `v` of the Parquet files under `dir`, read by
-/// pyarrow.dataset (which skips `_etl/` and `.etl-tmp-*`).
-struct Stats {
-    rows: i64,
-    distinct: i64,
-    sum: i64,
-}
-
-fn stats(dir: &Path, key: &str) -> Stats {
-    let script = format!(
-        "import pyarrow.dataset as ds, pyarrow.compute as pc\nt = ds.dataset('{}', format='parquet').to_table()\nprint(t.num_rows, len(pc.unique(t['{key}'])), pc.sum(t['v']).as_py() or 0)",
-        dir.display()
-    );
-    let out = Command::new(python())
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v: Vec<i64> = text
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
-    Stats {
-        rows: v[0],
-        distinct: v[1],
-        sum: v[2],
-    }
-}
-
-/// A PostgreSQL schema with `big` (`rows` rows, id 1..rows, some NULL ids) and `small`.
-fn pg_tables(rows: i64) -> PgSchema {
-    let schema = PgSchema::new(&unique_name("etl_scale"));
-    let s = &schema.0;
-    psql(&format!(
-        "CREATE TABLE {s}.big (id bigint, v bigint NOT NULL, label text);
-         INSERT INTO {s}.big SELECT g, (g * 7) % 1000, 'row ' || g FROM generate_series(1, {rows}) g;
-         INSERT INTO {s}.big VALUES (NULL, 5, 'no id'), (NULL, 6, 'no id either');
-         CREATE TABLE {s}.small (id bigint PRIMARY KEY, v bigint NOT NULL);
-         INSERT INTO {s}.small SELECT g, g FROM generate_series(1, 10) g;"
-    ));
-    schema
-}
-
-fn pg_source(schema: &str) -> String {
-    format!(
-        "source:\n  connector_type: postgresql\n  config:\n    host: {}\n    database: test\n    user: postgres\n    schema: {schema}\n",
-        pg_host()
-    )
-}
-
-fn pg_to_parquet(dir: &Path, file: &str, schema: &str, out: &Path) -> String {
-    let text = format!(
-        "version: 1\nname: big\n{}destination:\n  connector_type: local_file\n  config:\n    base_path: {}\n    format: parquet\n    overwrite: true\n    max_rows_per_file: 30000\nstreams:\n  - name: big\n    table: big\n    partition: {{column: id, count: 2}}\n  - name: small\n    table: small\n",
-        pg_source(schema),
-        out.display()
-    );
-    write_spec(dir, file, &text)
-}
-
 fn plan(dir: &Path, spec: &str, n: &str) -> (PathBuf, serde_json::Value) {
     let r = etl(dir, &["plan", spec, "--json", "--units-per-stream", n]).ok();
     let path = dir.join("plan.json");
@@ -266,42 +203,6 @@ fn unit_ids(plan: &serde_json::Value) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|u| u["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// What PostgreSQL itself says of `big`: rows, distinct non-NULL ids (+ 1 for NULL, as
-/// pyarrow's unique counts it), sum of v.
-fn pg_stats(schema: &str) -> Stats {
-    let out = psql(&format!(
-        "SELECT count(*), count(DISTINCT id) + (count(*) FILTER (WHERE id IS NULL) > 0)::int, sum(v) FROM {schema}.big"
-    ));
-    let v: Vec<i64> = out.split('|').map(|x| x.parse().unwrap()).collect();
-    Stats {
-        rows: v[0],
-        distinct: v[1],
-        sum: v[2],
-    }
-}
-
-fn assert_same(a: &Stats, b: &Stats, what: &str) {
-    assert_eq!(
-        (a.rows, a.distinct, a.sum),
-        (b.rows, b.distinct, b.sum),
-        "{what}"
-    );
-}
-
-/// Parquet files published under `dir` (not staged ones, not `_etl/`).
-fn published(dir: &Path) -> Vec<PathBuf> {
-    files_under(dir)
-        .into_iter()
-        .filter(|p| {
-            let rel = p.strip_prefix(dir).unwrap();
-            p.extension().is_some_and(|e| e == "parquet")
-                && !rel
-                    .components()
-                    .any(|c| c.as_os_str().to_string_lossy().starts_with(['.', '_']))
-        })
         .collect()
 }
 
