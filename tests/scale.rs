@@ -428,3 +428,89 @@ fn plan_command_line_errors() {
     );
     etl(dir.path(), &["run", &other, "--plan", &p, "--commit"]).fails(2, "is for pipeline `shop`");
 }
+
+/// examples/kubernetes/{plan,units,commit}.yaml as PyYAML reads them: each Job's
+/// `completionMode`, `completions`, `parallelism` and its container's command.
+fn k8s_jobs() -> Vec<serde_json::Value> {
+    let script = "import json, sys, yaml\nout = []\nfor f in sys.argv[1:]:\n    for d in yaml.safe_load_all(open(f)):\n        s = d['spec']\n        c = s['template']['spec']['containers'][0]\n        out.append({'name': d['metadata']['name'], 'kind': d['kind'], 'mode': s.get('completionMode'), 'completions': s.get('completions', 1), 'parallelism': s.get('parallelism', 1), 'command': c['command'] + c.get('args', [])})\nprint(json.dumps(out))";
+    let dir = Path::new(ROOT).join("examples/kubernetes");
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(["plan.yaml", "units.yaml", "commit.yaml"].map(|f| dir.join(f)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn kubernetes_manifests_run_as_local_processes() {
+    let jobs = k8s_jobs();
+    let names: Vec<&str> = jobs.iter().map(|j| j["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["etl-plan", "etl-units", "etl-commit"]);
+    assert!(jobs.iter().all(|j| j["kind"] == "Job"));
+    let units = &jobs[1];
+    assert_eq!(units["mode"], "Indexed");
+    let n = units["completions"].as_u64().unwrap();
+    assert_eq!(units["parallelism"], n);
+    let command = |j: &serde_json::Value| -> Vec<String> {
+        j["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        command(units).last().map(String::as_str),
+        Some(n.to_string().as_str()),
+        "--shard N must say the Job's completions"
+    );
+
+    // The same commands as local processes: the spec and plan paths of the pods replaced by
+    // the test's, `etl` by the built binary.
+    let schema = pg_tables(30_000);
+    let dir = tempdir();
+    let out = dir.path().join("out");
+    let spec = pg_to_parquet(dir.path(), "big.yaml", &schema.0, &out);
+    let plan = dir.path().join("plan.json").display().to_string();
+    let bin = env!("CARGO_BIN_EXE_etl");
+    let local = |arg: &str| -> String {
+        arg.replace("/etc/etl/nightly.yaml", &spec)
+            .replace("/plans/plan.json", &plan)
+            .replace("etl plan", &format!("{bin} plan"))
+    };
+    let run = |j: &serde_json::Value, index: Option<u64>| -> Child {
+        let args: Vec<String> = command(j).iter().map(|a| local(a)).collect();
+        let program = match args[0].as_str() {
+            "etl" => bin.to_string(),
+            other => other.to_string(),
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(&args[1..])
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(i) = index {
+            cmd.env("JOB_COMPLETION_INDEX", i.to_string());
+        }
+        cmd.spawn().unwrap()
+    };
+    wait_all(vec![run(&jobs[0], None)]);
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    assert_eq!(unit_ids(&doc).len(), 9, "8 ranges of big, and small: {doc}");
+    wait_all((0..n).map(|i| run(units, Some(i))).collect());
+    assert!(published(&out).is_empty(), "units publish nothing");
+    wait_all(vec![run(&jobs[2], None)]);
+    assert_same(
+        &stats(&out.join("big"), "id"),
+        &pg_stats(&schema.0),
+        "Indexed Job vs PostgreSQL",
+    );
+    assert_eq!(stats(&out.join("small"), "id").rows, 10);
+}
