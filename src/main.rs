@@ -669,7 +669,19 @@ async fn run_with_id(
     .await;
     match outcome {
         Ok(None) => Ok(0),
-        Ok(Some(summary)) => {
+        Ok(Some(mut summary)) => {
+            if let Some(unit) = &options.unit {
+                // A unit publishes nothing: its rows and files wait for the plan's commit.
+                summary.totals.message = format!(
+                    "unit `{}` of run {}: {}",
+                    unit.unit,
+                    unit.plan_run,
+                    summary
+                        .totals
+                        .message
+                        .replacen("; published ", "; staged for the commit ", 1)
+                );
+            }
             report_totals(&summary, output, options.progress_bars);
             write_summary(output.summary, &summary)?;
             Ok(if summary.succeeded() { 0 } else { 1 })

@@ -236,11 +236,16 @@ fn plan_units_commit_equals_a_single_run_postgres_to_parquet() {
         })
         .collect();
     wait_all(children);
-    etl(
+    let r = etl(
         dir.path(),
         &["run", &spec, "--plan", &plan_arg, "--unit", "big#1"],
     )
     .ok();
+    assert!(
+        r.stderr.contains("unit `big#1` of run") && r.stderr.contains("; staged for the commit "),
+        "{}",
+        r.stderr
+    );
     assert!(published(&out).is_empty(), "units publish nothing");
 
     // A commit with big#2 missing fails naming it and publishes nothing.
