@@ -519,3 +519,65 @@ fn kubernetes_manifests_run_as_local_processes() {
     );
     assert_eq!(stats(&out.join("small"), "id").rows, 10);
 }
+
+/// Runs etl with `args` until it pauses at fault point `point`, then SIGKILLs it.
+fn kill_at(dir: &Path, args: &[&str], point: &str) {
+    use std::io::{BufRead, BufReader};
+    let mut child = spawn_etl(dir, args, &[("ETL_FAULT_PAUSE", point)]);
+    let stderr = child.stderr.take().unwrap();
+    let mut log = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        if line.starts_with("ETL-FAULT-PAUSED") {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return;
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    panic!("etl never paused at `{point}` (built with --features fault-injection?):\n{log}");
+}
+
+#[test]
+fn killed_unit_attempts_leave_nothing_the_commit_takes() {
+    let dir = tempdir();
+    let db = shop_db(dir.path());
+    let out = dir.path().join("out");
+    let text = format!(
+        "version: 1\nname: shop\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n  connector_type: local_file\n  config:\n    base_path: {}\n    format: parquet\n    max_rows_per_file: 40\ndefaults:\n  batch_size: 16\nstreams:\n  - name: orders\n  - name: customers\n",
+        db.display(),
+        out.display()
+    );
+    let spec = write_spec(dir.path(), "s.yaml", &text);
+    let (plan_file, _) = plan(dir.path(), &spec, "1");
+    let p = plan_file.display().to_string();
+    let unit = ["run", &spec, "--plan", &p, "--unit", "orders"];
+    // Killed while writing: its staged files have no record.
+    kill_at(dir.path(), &unit, "batch-3");
+    // A whole attempt, then one killed after its record replaced the first's, before the first
+    // attempt's files were removed.
+    etl(dir.path(), &unit).ok();
+    kill_at(dir.path(), &unit, "unit-kept");
+    let staged = |d: &Path| -> usize {
+        entries_under(d)
+            .iter()
+            .filter(|p| p.to_string_lossy().contains(".etl-tmp-") && p.is_file())
+            .count()
+    };
+    assert!(staged(&out) > 0);
+    etl(dir.path(), &["run", &spec, "--plan", &p, "--commit"]).fails(1, "customers");
+    etl(
+        dir.path(),
+        &["run", &spec, "--plan", &p, "--unit", "customers"],
+    )
+    .ok();
+    etl(dir.path(), &["run", &spec, "--plan", &p, "--commit"]).ok();
+    compare(&db, "orders", &published(&out.join("orders")), "parquet");
+    compare(
+        &db,
+        "customers",
+        &published(&out.join("customers")),
+        "parquet",
+    );
+    assert_eq!(staged(&out), 0, "{:?}", entries_under(&out));
+}
