@@ -526,16 +526,21 @@ fn kill_at(dir: &Path, args: &[&str], point: &str) {
     let mut child = spawn_etl(dir, args, &[("ETL_FAULT_PAUSE", point)]);
     let stderr = child.stderr.take().unwrap();
     let mut log = String::new();
+    let mut paused = false;
     for line in BufReader::new(stderr).lines().map_while(Result::ok) {
         if line.starts_with("ETL-FAULT-PAUSED") {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return;
+            paused = true;
+            let _ = child.kill();
+            break;
         }
         log.push_str(&line);
         log.push('\n');
     }
-    panic!("etl never paused at `{point}` (built with --features fault-injection?):\n{log}");
+    child.wait().unwrap();
+    assert!(
+        paused,
+        "etl never paused at `{point}` (built with --features fault-injection?):\n{log}"
+    );
 }
 
 #[test]
