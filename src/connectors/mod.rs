@@ -135,7 +135,7 @@ pub trait Source: Send + Sync {
     /// that cannot read a range refuse.
     async fn key_bounds(&self, stream: &StreamSpec, column: &str) -> Result<Option<(i64, i64)>> {
         let _ = column;
-        Err(Error::run(format!(
+        Err(Error::spec(format!(
             "stream `{}`: this source cannot split a stream into key ranges (`etl plan --units-per-stream` splits PostgreSQL tables)",
             stream.name
         )))
