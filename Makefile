@@ -6,7 +6,7 @@ SHELL := /bin/bash
 ETL := $(CARGO) run --release --quiet --bin etl --
 SHOP_DB := fixtures/shop.db
 
-.PHONY: build demo test fmt lint fixtures clean toolchain bench bench-avro fuzz
+.PHONY: test-airflow build demo test fmt lint fixtures clean toolchain bench bench-avro fuzz
 
 toolchain:
 	@scripts/toolchain.sh
@@ -30,6 +30,12 @@ demo: fixtures
 # Every unit and integration test, then the unit tests of a build without default features.
 test: toolchain
 	@scripts/test.sh
+
+# examples/airflow/ run by Apache Airflow (`airflow dags test`), installed once into
+# .airflow-venv by scripts/airflow-venv.sh (not part of `make test`: the install takes minutes).
+test-airflow: toolchain
+	@scripts/airflow-venv.sh >/dev/null
+	$(CARGO) test --features fault-injection --test airflow
 
 # Fuzz targets (not part of `make test`): each runs FUZZ_SECONDS (default 120); see README.
 fuzz: toolchain

@@ -61,6 +61,21 @@ enum Command {
         /// Write a JSON summary of the run here, even when the run fails.
         #[arg(long, value_name = "FILE.json")]
         summary: Option<PathBuf>,
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// Split a run into work units for several processes (Airflow mapped tasks, a Kubernetes
+    /// Indexed Job): one per stream, or `--units-per-stream` key ranges of each full-refresh
+    /// stream with `partition: {column: ...}`; prints the plan (run id and units).
+    Plan {
+        spec: PathBuf,
+        /// Print the plan as JSON (the file `etl run --plan` reads).
+        #[arg(long)]
+        json: bool,
+        /// Split each partitioned stream into this many key ranges (default 1: one unit per
+        /// stream).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        units_per_stream: usize,
     },
     /// Parse and validate a spec; no connection is made.
     Validate { spec: PathBuf },
@@ -85,6 +100,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `etl run --plan PLAN.json` with `--unit`, `--shard` or `--commit`.
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// A plan written by `etl plan --json`: run its units (`--unit`, `--shard`) or publish
+    /// them (`--commit`).
+    #[arg(long, value_name = "PLAN.json", conflicts_with_all = ["select", "full_refresh", "dry_run"])]
+    plan: Option<PathBuf>,
+    /// Run this unit of the plan: stage its output under the plan's run id, publish nothing
+    /// (repeat for more; a unit run again replaces what it staged before).
+    #[arg(long, value_name = "ID", requires = "plan")]
+    unit: Vec<String>,
+    /// Run every N-th unit of the plan, starting with the I-th (0-based): `I/N`, or `N` with
+    /// I taken from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's pod index).
+    #[arg(long, value_name = "I/N", requires = "plan", conflicts_with = "unit")]
+    shard: Option<String>,
+    /// Publish every unit staged for the plan's run at once and save the state; fails,
+    /// publishing nothing, while a unit is missing.
+    #[arg(long, requires = "plan", conflicts_with_all = ["unit", "shard"])]
+    commit: bool,
 }
 
 #[derive(Subcommand)]
@@ -174,6 +210,7 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
             dry_run,
             state,
             summary,
+            plan,
         } => {
             let options = RunOptions {
                 select,
@@ -181,12 +218,49 @@ async fn dispatch(command: Command, bars: bool, format: LogFormat) -> Result<u8>
                 range: range.as_deref().map(runner::parse_range).transpose()?,
                 dry_run,
                 progress_bars: bars,
+                ..Default::default()
             };
             let output = RunOutput {
                 summary: summary.as_deref(),
                 format,
             };
-            run(&spec, options, state.as_deref(), output).await
+            match plan.plan.as_deref() {
+                Some(file) => run_plan(&spec, file, &plan, options, state.as_deref(), output).await,
+                None => run(&spec, options, state.as_deref(), output).await,
+            }
+        }
+        Command::Plan {
+            spec,
+            json,
+            units_per_stream,
+        } => {
+            let s = spec::load(&spec)?;
+            let source = s.source.build(&s.defaults)?;
+            let destination = s.destination.build()?;
+            let plan =
+                runner::plan::make(&s, source.as_ref(), destination.as_ref(), units_per_stream)
+                    .await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plan).map_err(Error::run)?
+                );
+            } else {
+                println!("plan for `{}` (run {}):", plan.pipeline, plan.run_id);
+                for u in &plan.units {
+                    let range = u.range.as_ref().map(|r| {
+                        format!(
+                            "  {} in [{}, {}){}",
+                            r.column,
+                            r.from.map_or("-inf".into(), |v| v.to_string()),
+                            r.to.map_or("+inf".into(), |v| v.to_string()),
+                            if r.nulls { " and NULL" } else { "" }
+                        )
+                    });
+                    println!("  {}{}", u.id, range.unwrap_or_default());
+                }
+            }
+            Ok(0)
         }
         Command::Validate { spec } => {
             let s = spec::load(&spec)?;
@@ -504,6 +578,81 @@ fn known_stream(
     )))
 }
 
+/// Where `spec`'s state lives: `--state`, else `state.path`, else beside the spec at `path`.
+fn state_of(spec: &Spec, state: Option<&str>, path: &Path) -> Result<StateLocation> {
+    StateLocation::resolve(
+        state,
+        spec.state.as_ref().map(|s| s.path.as_str()),
+        &spec.name,
+        &StateLocation::spec_dir(path),
+    )
+}
+
+/// `etl run --plan`: the units `--unit` / `--shard` name, one after the other (each staged under
+/// the plan's run id), or `--commit`.
+async fn run_plan(
+    path: &Path,
+    file: &Path,
+    args: &PlanArgs,
+    options: RunOptions,
+    state: Option<&str>,
+    output: RunOutput<'_>,
+) -> Result<u8> {
+    let spec: Spec = spec::load(path)?;
+    let plan = runner::plan::Plan::load(file, &spec)?;
+    let state_location = state_of(&spec, state, path)?;
+    if args.commit {
+        let source = spec.source.build(&spec.defaults)?;
+        let destination = spec.destination.build()?;
+        let summary = runner::plan::commit(
+            &spec,
+            source.as_ref(),
+            destination.as_ref(),
+            &plan,
+            &state_location,
+        )
+        .await?;
+        report_totals(&summary, &output, options.progress_bars);
+        write_summary(output.summary, &summary)?;
+        return Ok(if summary.succeeded() { 0 } else { 1 });
+    }
+    let ids = match &args.shard {
+        Some(shard) => {
+            let job_index = std::env::var("JOB_COMPLETION_INDEX").ok();
+            let (i, n) = runner::plan::parse_shard(shard, job_index.as_deref())?;
+            plan.shard(i, n)
+        }
+        None if args.unit.is_empty() => {
+            return Err(Error::spec(
+                "--plan needs --unit ID, --shard I/N or --commit",
+            ))
+        }
+        None => args.unit.clone(),
+    };
+    let units = ids
+        .iter()
+        .map(|id| plan.unit(id))
+        .collect::<Result<Vec<_>>>()?;
+    let mut code = 0;
+    for unit in units {
+        let stream = plan.units[unit.index].stream.clone();
+        let options = RunOptions {
+            select: vec![stream],
+            unit: Some(unit.clone()),
+            ..options.clone()
+        };
+        // Each attempt stages under its own id; the destination keeps the newest per unit.
+        let attempt = format!(
+            "{}-u{:05}-{}",
+            plan.run_id,
+            unit.index,
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        code = code.max(run_with_id(&spec, attempt, options, &state_location, &output).await?);
+    }
+    Ok(code)
+}
+
 async fn run(
     path: &Path,
     options: RunOptions,
@@ -512,17 +661,22 @@ async fn run(
 ) -> Result<u8> {
     let spec: Spec = spec::load(path)?;
     let run_id = runner::new_run_id();
-    let state_location = StateLocation::resolve(
-        state,
-        spec.state.as_ref().map(|s| s.path.as_str()),
-        &spec.name,
-        &StateLocation::spec_dir(path),
-    )?;
+    let state_location = state_of(&spec, state, path)?;
+    run_with_id(&spec, run_id, options, &state_location, &output).await
+}
+
+async fn run_with_id(
+    spec: &Spec,
+    run_id: String,
+    options: RunOptions,
+    state_location: &StateLocation,
+    output: &RunOutput<'_>,
+) -> Result<u8> {
     let outcome = async {
         let source = spec.source.build(&spec.defaults)?;
         let destination = spec.destination.build()?;
         let (planned, patterns) = runner::plan_selection(
-            &spec,
+            spec,
             source.as_ref(),
             destination.as_ref(),
             &options,
@@ -575,12 +729,12 @@ async fn run(
             return Ok(None);
         }
         runner::run(
-            &spec,
+            spec,
             source.as_ref(),
             destination.as_ref(),
             planned,
             &run_id,
-            &state_location,
+            state_location,
             &options,
         )
         .await
@@ -589,8 +743,20 @@ async fn run(
     .await;
     match outcome {
         Ok(None) => Ok(0),
-        Ok(Some(summary)) => {
-            report_totals(&summary, &output, options.progress_bars);
+        Ok(Some(mut summary)) => {
+            if let Some(unit) = &options.unit {
+                // A unit publishes nothing: its rows and files wait for the plan's commit.
+                summary.totals.message = format!(
+                    "unit `{}` of run {}: {}",
+                    unit.unit,
+                    unit.plan_run,
+                    summary
+                        .totals
+                        .message
+                        .replacen("; published ", "; staged for the commit ", 1)
+                );
+            }
+            report_totals(&summary, output, options.progress_bars);
             write_summary(output.summary, &summary)?;
             Ok(if summary.succeeded() { 0 } else { 1 })
         }

@@ -38,6 +38,44 @@ pub struct ReadRequest {
     /// SQL sources, `delete_missing`: read only these (key) columns of every row, ordered by
     /// them, ignoring the cursor, outside the run's snapshot.
     pub keys_only: Vec<String>,
+    /// A unit of a plan (`etl run --plan --unit`): read only the rows of this key range.
+    pub range: Option<KeyRange>,
+}
+
+/// A range of an integer column, one work unit of a split stream (`etl plan
+/// --units-per-stream`): `from <= column < to`, either end open, and the rows whose column is
+/// NULL when `nulls` (the first unit takes them). The units of a stream cover every value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyRange {
+    pub column: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<i64>,
+    #[serde(default)]
+    pub nulls: bool,
+}
+
+impl KeyRange {
+    /// At most `n` ranges of `lo..=hi` of equal width that together cover every value: the
+    /// first is open below and takes NULLs, the last is open above.
+    pub fn split(column: &str, lo: i64, hi: i64, n: usize) -> Vec<KeyRange> {
+        let (lo, hi, n) = (lo as i128, hi as i128, n.max(1) as i128);
+        let step = ((hi - lo + 1) + n - 1) / n;
+        let mut out = Vec::new();
+        let mut start = lo;
+        while start <= hi {
+            let end = start + step;
+            out.push(KeyRange {
+                column: column.to_string(),
+                from: (!out.is_empty()).then_some(start as i64),
+                to: (end <= hi).then_some(end as i64),
+                nulls: out.is_empty(),
+            });
+            start = end;
+        }
+        out
+    }
 }
 
 impl ReadRequest {
@@ -48,6 +86,7 @@ impl ReadRequest {
             cursor: None,
             seen_files: None,
             keys_only: Vec::new(),
+            range: None,
         }
     }
 }
@@ -107,6 +146,16 @@ pub trait Source: Send + Sync {
     }
     /// Starts reading one stream.
     async fn read(&self, request: ReadRequest) -> Result<Reader>;
+    /// The smallest and largest value of the integer `column` of `stream` (`None`: no row has
+    /// one), for splitting the stream into units that [`ReadRequest::range`] reads. Sources
+    /// that cannot read a range refuse.
+    async fn key_bounds(&self, stream: &StreamSpec, column: &str) -> Result<Option<(i64, i64)>> {
+        let _ = column;
+        Err(Error::spec(format!(
+            "stream `{}`: this source cannot split a stream into key ranges (`etl plan --units-per-stream` splits PostgreSQL tables)",
+            stream.name
+        )))
+    }
 }
 
 /// Where a stream's data goes, as `--dry-run` and the summary show it.
@@ -180,6 +229,70 @@ pub trait Destination: Send + Sync {
     async fn record_commit(&self, _target: &WriteTarget, _marker: &CommitMarker) -> Result<bool> {
         Ok(false)
     }
+    /// Keeps a staged write ([`Staged::detach`]) as `unit` of a plan run for a later
+    /// [`Destination::resume_units`], replacing (and removing the data of) what an earlier
+    /// attempt of the same unit kept.
+    async fn keep_unit(&self, target: &WriteTarget, unit: &KeptUnit) -> Result<()> {
+        let _ = (target, unit);
+        Err(units_not_supported())
+    }
+    /// The units of `plan_run` kept for `target`'s stream.
+    async fn kept_units(&self, target: &WriteTarget, plan_run: &str) -> Result<KeptRun> {
+        let _ = (target, plan_run);
+        Err(units_not_supported())
+    }
+    /// One staged write made of every kept unit: its commit publishes them together.
+    async fn resume_units(
+        &self,
+        target: &WriteTarget,
+        units: &[KeptUnit],
+    ) -> Result<Box<dyn Staged>> {
+        let _ = (target, units);
+        Err(units_not_supported())
+    }
+    /// After the commit of `plan_run`: removes its unit records and staging leftovers, and
+    /// records that it was committed.
+    async fn forget_units(&self, target: &WriteTarget, plan_run: &str) -> Result<()> {
+        let _ = (target, plan_run);
+        Err(units_not_supported())
+    }
+}
+
+/// What destinations without plan units say.
+fn units_not_supported() -> Error {
+    Error::spec(
+        "this destination does not take `--plan` units yet: only file destinations (local_file, s3, gcs, azure_blob) do; run the spec without `--plan` (or one `etl run --select STREAM` per stream)",
+    )
+}
+
+/// One unit of a plan, staged by `etl run --plan --unit` and kept by the destination until
+/// `etl run --plan --commit` publishes every unit of the plan's run at once.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KeptUnit {
+    /// The plan's run id.
+    pub plan_run: String,
+    /// The unit's id in the plan, and its place there.
+    pub unit: String,
+    pub index: usize,
+    /// The run id of the attempt that staged it (names its files).
+    pub attempt: String,
+    pub rows: u64,
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// The destination's: what publishing the unit takes (its staged files).
+    pub staged: serde_json::Value,
+    /// The runner's: the stream's state after this unit (incremental streams).
+    #[serde(default)]
+    pub state: Option<serde_json::Value>,
+    pub written_at: String,
+}
+
+/// What a destination keeps of one plan run for a stream.
+#[derive(Debug, Clone, Default)]
+pub struct KeptRun {
+    pub units: Vec<KeptUnit>,
+    /// The run was committed into this stream already.
+    pub committed: bool,
 }
 
 /// A completed but unpublished write.
@@ -189,6 +302,11 @@ pub trait Staged: Send {
     async fn commit(self: Box<Self>) -> Result<WriteReport>;
     /// Throws the staged data away, leaving the destination as it was.
     async fn abort(self: Box<Self>) -> Result<()>;
+    /// Hands over what publishing this write later takes (its staged files), leaving it
+    /// staged: for [`Destination::keep_unit`]. Destinations without units refuse.
+    fn detach(&self) -> Result<serde_json::Value> {
+        Err(units_not_supported())
+    }
     /// Bytes the destination stored for this write (files: their sizes), where it knows.
     fn bytes_written(&self) -> Option<u64> {
         None

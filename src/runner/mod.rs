@@ -3,6 +3,7 @@
 
 pub mod cursor;
 pub mod modes;
+pub mod plan;
 pub mod progress;
 pub mod state;
 pub mod summary;
@@ -32,6 +33,8 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Draw progress bars (a terminal); otherwise periodic log lines.
     pub progress_bars: bool,
+    /// Run one unit of a plan: stage its output for the plan's commit, publish nothing.
+    pub unit: Option<plan::UnitRun>,
 }
 
 /// A stream as the runner will run it.
@@ -208,26 +211,14 @@ pub async fn run(
         state: &state,
         state_location,
         started,
+        unit: options.unit.as_ref(),
     };
     let jobs = planned.iter().map(|p| {
         let (progress, failed, context) = (&progress, &failed, &context);
         async move {
             let name = p.target.stream.name.clone();
             let t = Instant::now();
-            let mut summary = StreamSummary {
-                name: name.clone(),
-                status: StreamStatus::Succeeded,
-                mode: p.target.mode,
-                rows: 0,
-                bytes_written: None,
-                bytes_read: None,
-                outputs: Vec::new(),
-                seconds: 0.0,
-                cursor_before: None,
-                cursor_after: None,
-                schema_changes: Vec::new(),
-                error: None,
-            };
+            let mut summary = new_summary(&name, p.target.mode);
             if fail_fast && failed.load(std::sync::atomic::Ordering::SeqCst) {
                 tracing::warn!(stream = %name, "stream skipped: an earlier stream failed and fail_fast is set");
                 summary.status = StreamStatus::Skipped;
@@ -324,7 +315,26 @@ pub async fn run(
             tracing::warn!("hooks.post_sql not run: a stream did not succeed");
         }
     }
-    Ok(RunSummary::new(
+    Ok(run_summary(
+        spec,
+        run_id,
+        started,
+        t0,
+        state_location,
+        streams,
+    ))
+}
+
+/// The summary of a run of `spec` that started at `started` (`t0`).
+fn run_summary(
+    spec: &Spec,
+    run_id: &str,
+    started: chrono::DateTime<chrono::Utc>,
+    t0: Instant,
+    state_location: &StateLocation,
+    streams: Vec<StreamSummary>,
+) -> RunSummary {
+    RunSummary::new(
         spec.name.clone(),
         run_id.to_string(),
         started.to_rfc3339(),
@@ -335,7 +345,25 @@ pub async fn run(
         ),
         state_location.display(),
         streams,
-    ))
+    )
+}
+
+/// A stream's summary before it ran: succeeded, nothing moved.
+fn new_summary(name: &str, mode: Mode) -> StreamSummary {
+    StreamSummary {
+        name: name.to_string(),
+        status: StreamStatus::Succeeded,
+        mode,
+        rows: 0,
+        bytes_written: None,
+        bytes_read: None,
+        outputs: Vec::new(),
+        seconds: 0.0,
+        cursor_before: None,
+        cursor_after: None,
+        schema_changes: Vec::new(),
+        error: None,
+    }
 }
 
 /// Moves one stream: read -> bounded channel -> staged write -> commit -> state.
@@ -352,7 +380,6 @@ async fn run_stream(
         spec,
         source,
         destination,
-        state,
         ..
     } = *run;
     let stream = &planned.target.stream;
@@ -361,26 +388,13 @@ async fn run_stream(
     let backfill = planned.target.mode == Mode::Backfill;
     let tracked = stream.mode == Mode::Incremental && !backfill;
     let incremental = planned.target.mode == Mode::Incremental;
-    let mut previous = state
-        .lock()
-        .await
-        .streams
-        .get(&stream.name)
-        .cloned()
-        .unwrap_or_default();
-    if tracked {
-        // The destination's commit is the source of truth: a run that committed but was
-        // stopped before saving its state is taken from the destination's newest marker.
-        if let Some(marker) = destination.last_commit(&planned.target).await? {
-            previous = reconcile(run, &stream.name, previous, marker).await?;
-        }
-        crate::fault::point("reconciled");
-    } else if matches!(planned.target.mode, Mode::Snapshot | Mode::Backfill) {
-        // These runs append files without a commit marker: only a publish an earlier run left
-        // cut short is rolled back here (the marker, if any, is for the incremental runs).
-        destination.last_commit(&planned.target).await?;
-    }
+    let previous = previous_state(run, planned).await?;
     let mut request = ReadRequest::new(stream.clone(), spec.defaults.batch_size);
+    if let Some(range) = run.unit.and_then(|u| u.range.clone()) {
+        // One key range of a split stream: read by this process alone, on one connection.
+        request.stream.partition = None;
+        request.range = Some(range);
+    }
     if incremental {
         if let (Some(field), Some(saved)) = (&stream.cursor_field, &previous.cursor) {
             let start = match &stream.lookback {
@@ -436,6 +450,9 @@ async fn run_stream(
         // `delete_missing` still compares the keys when nothing is new.
         None if backfill || (incremental && stream.delete_missing.is_none()) => {
             tracing::info!(stream = %stream.name, "no new rows");
+            if let Some(unit) = run.unit {
+                plan::keep_unit(run, planned, unit, None, 0, previous.clone()).await?;
+            }
             return Ok(StreamDone {
                 cursor_after: previous.cursor.clone(),
                 cursor_before: previous.cursor,
@@ -497,6 +514,7 @@ async fn run_stream(
         stream: cased,
         ..planned.target.clone()
     };
+    let (piped, written) = plan::count_rows(piped, run.unit.is_some());
     // Past the deadline the reader sends the timeout error, so the write fails and cleans up;
     // a write that does not wind down within the grace period is cut off.
     let staged = Deadline::bound(
@@ -536,51 +554,45 @@ async fn run_stream(
         }
         None => (previous.cursor.clone(), previous.boundary.clone()),
     };
+    let mut files = if incremental {
+        previous.files.clone()
+    } else {
+        Default::default()
+    };
+    files.extend(reader.files);
+    let next = StreamState {
+        cursor,
+        boundary,
+        files,
+        commit: None,
+        run_id: planned.target.run_id.clone(),
+        updated_at: chrono::Utc::now().to_rfc3339(),
+    };
+    if let Some(unit) = run.unit {
+        let rows = written.load(std::sync::atomic::Ordering::SeqCst);
+        let cursor_after = next.cursor.clone();
+        let next = StreamState {
+            commit: previous.commit,
+            ..next
+        };
+        plan::keep_unit(run, planned, unit, Some(staged), rows, next).await?;
+        return Ok(StreamDone {
+            rows,
+            bytes_written,
+            bytes_read: reader.bytes,
+            cursor_before: previous.cursor,
+            cursor_after: tracked.then_some(cursor_after).flatten(),
+            schema_changes,
+            ..Default::default()
+        });
+    }
     crate::fault::point("before-commit");
     let report = staged.commit().await?;
     crate::fault::point("after-commit");
     let cursor_before = previous.cursor.clone();
     let mut cursor_after = None;
     if tracked {
-        let mut files = if incremental {
-            previous.files
-        } else {
-            Default::default()
-        };
-        files.extend(reader.files);
-        let seq = previous.commit.unwrap_or(0) + 1;
-        let mut next = StreamState {
-            cursor,
-            boundary,
-            files,
-            commit: None,
-            run_id: planned.target.run_id.clone(),
-            updated_at: chrono::Utc::now().to_rfc3339(),
-        };
-        let marker = crate::connectors::CommitMarker {
-            seq,
-            run_id: planned.target.run_id.clone(),
-            stream: stream.name.clone(),
-            written_at: next.updated_at.clone(),
-            outputs: report.outputs.clone(),
-            state: serde_json::to_value(StreamState {
-                commit: Some(seq),
-                ..next.clone()
-            })
-            .map_err(Error::run)?,
-        };
-        if destination
-            .record_commit(&planned.target, &marker)
-            .await
-            .context("the data was published, but its commit marker could not be written (the next run removes the files and reads their rows again)")?
-        {
-            next.commit = Some(seq);
-        }
-        crate::fault::point("after-marker");
-        cursor_after = next.cursor.clone();
-        save_stream(run, &stream.name, next).await.context(
-            "the destination committed, but saving the state failed (the next run takes the cursor from the destination's commit marker where it keeps one, otherwise re-reads from the previous cursor)",
-        )?;
+        cursor_after = save_committed(run, planned, previous.commit, next, &report).await?;
     }
     Ok(StreamDone {
         rows: report.rows,
@@ -591,6 +603,72 @@ async fn run_stream(
         cursor_after,
         schema_changes,
     })
+}
+
+/// After the destination committed a tracked stream: its commit marker (where it keeps them),
+/// then the state. Returns the cursor saved.
+async fn save_committed(
+    run: &RunContext<'_>,
+    planned: &PlannedStream,
+    committed_before: Option<u64>,
+    mut next: StreamState,
+    report: &crate::connectors::WriteReport,
+) -> Result<Option<CursorValue>> {
+    let (stream, destination) = (&planned.target.stream, run.destination);
+    let seq = committed_before.unwrap_or(0) + 1;
+    let marker = crate::connectors::CommitMarker {
+        seq,
+        run_id: planned.target.run_id.clone(),
+        stream: stream.name.clone(),
+        written_at: next.updated_at.clone(),
+        outputs: report.outputs.clone(),
+        state: serde_json::to_value(StreamState {
+            commit: Some(seq),
+            ..next.clone()
+        })
+        .map_err(Error::run)?,
+    };
+    if destination
+        .record_commit(&planned.target, &marker)
+        .await
+        .context("the data was published, but its commit marker could not be written (the next run removes the files and reads their rows again)")?
+    {
+        next.commit = Some(seq);
+    }
+    crate::fault::point("after-marker");
+    let cursor_after = next.cursor.clone();
+    save_stream(run, &stream.name, next).await.context(
+        "the destination committed, but saving the state failed (the next run takes the cursor from the destination's commit marker where it keeps one, otherwise re-reads from the previous cursor)",
+    )?;
+    Ok(cursor_after)
+}
+
+/// The stream's state before this run: the state document's or, for a tracked stream, the
+/// destination's newest commit when the state does not record it yet.
+async fn previous_state(run: &RunContext<'_>, planned: &PlannedStream) -> Result<StreamState> {
+    let stream = &planned.target.stream;
+    let mut previous = run
+        .state
+        .lock()
+        .await
+        .streams
+        .get(&stream.name)
+        .cloned()
+        .unwrap_or_default();
+    let backfill = planned.target.mode == Mode::Backfill;
+    if stream.mode == Mode::Incremental && !backfill {
+        // The destination's commit is the source of truth: a run that committed but was
+        // stopped before saving its state is taken from the destination's newest marker.
+        if let Some(marker) = run.destination.last_commit(&planned.target).await? {
+            previous = reconcile(run, &stream.name, previous, marker).await?;
+        }
+        crate::fault::point("reconciled");
+    } else if matches!(planned.target.mode, Mode::Snapshot | Mode::Backfill) {
+        // These runs append files without a commit marker: only a publish an earlier run left
+        // cut short is rolled back here (the marker, if any, is for the incremental runs).
+        run.destination.last_commit(&planned.target).await?;
+    }
+    Ok(previous)
 }
 
 /// Adopts the destination's newest commit marker when the state has not recorded it (a run
@@ -627,14 +705,17 @@ async fn reconcile(
     Ok(adopted)
 }
 
-/// Saves one stream's state: one document for every stream, saves serialised under its lock.
+/// Saves one stream's state: a read-modify-write of the one document that changes only this
+/// stream, so streams other processes saved meanwhile are kept (see [`state`]); saves of this
+/// process are serialised under its lock.
 async fn save_stream(run: &RunContext<'_>, stream: &str, next: StreamState) -> Result<()> {
     let mut state = run.state.lock().await;
-    state.streams.insert(stream.to_string(), next);
-    state.version = state::STATE_VERSION;
-    state.pipeline = run.spec.name.clone();
     crate::fault::point("before-state-save");
-    run.state_location.save(&state).await
+    *state = run
+        .state_location
+        .save_stream(&run.spec.name, stream, &next)
+        .await?;
+    Ok(())
 }
 
 /// The next batch with rows after the tracker dropped those already written, if any.
@@ -680,6 +761,8 @@ struct RunContext<'a> {
     /// When the run started: `_etl_loaded_at` of snapshot streams, `_etl_deleted_at` of
     /// `delete_missing: soft`.
     started: chrono::DateTime<chrono::Utc>,
+    /// A unit run of a plan: streams are staged and kept, not published.
+    unit: Option<&'a plan::UnitRun>,
 }
 
 /// What a finished stream reports to the summary.

@@ -5,6 +5,13 @@
 //! point re-reads from the previous cursor: nothing is lost. Local files are replaced
 //! atomically (temp file, fsync, rename, fsync of the folder); `s3://bucket/key` URLs are
 //! written with one PUT, which S3 makes visible atomically.
+//!
+//! Several etl processes may share one state document (parallel `etl run --select`, the units
+//! of a plan): a save is a read-modify-write of the one stream it changes, never a blind
+//! overwrite of the whole document. Locally it holds an exclusive `flock` on a lock file beside
+//! the document (`.{name}.lock`; the kernel releases it when a process dies, so a SIGKILL never
+//! leaves a stale lock); on S3 the PUT is conditional on the e-tag that was read (`If-Match`,
+//! or `If-None-Match: *` for a new document), and a lost race reads again and retries.
 
 use super::cursor::Boundary;
 use crate::contract::CursorValue;
@@ -153,32 +160,43 @@ impl StateLocation {
                 }
             }
         };
-        let Some(bytes) = bytes else {
-            return Ok(PipelineState {
-                version: STATE_VERSION,
-                pipeline: pipeline.into(),
-                streams: BTreeMap::new(),
-            });
-        };
-        let state: PipelineState = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::run(format!(
-                "state {} is corrupt ({e}); fix or remove it (`etl state reset`) — etl will not silently start over with a full load",
-                self.display()
-            ))
-        })?;
-        if state.version != STATE_VERSION {
-            return Err(Error::run(format!(
-                "state {} has version {}, this etl reads version {STATE_VERSION}",
-                self.display(),
-                state.version
-            )));
+        match bytes {
+            Some(bytes) => self.parse(&bytes),
+            None => Ok(empty(pipeline)),
         }
-        Ok(state)
     }
 
-    /// Replaces the state document atomically.
+    /// Replaces the whole state document (`etl state reset`), as one read-modify-write.
     pub async fn save(&self, state: &PipelineState) -> Result<()> {
-        let json = serde_json::to_vec_pretty(state).map_err(Error::run)?;
+        let replacement = state.clone();
+        self.update(&state.pipeline, move |doc| *doc = replacement.clone())
+            .await
+            .map(|_| ())
+    }
+
+    /// Saves one stream's state, keeping every other stream's as it is in the document now
+    /// (another process may have saved its own since this one loaded it).
+    pub async fn save_stream(
+        &self,
+        pipeline: &str,
+        stream: &str,
+        next: &StreamState,
+    ) -> Result<PipelineState> {
+        self.update(pipeline, |doc| {
+            doc.streams.insert(stream.to_string(), next.clone());
+        })
+        .await
+    }
+
+    /// Reads the document as it is now, applies `change` and writes it back atomically, such
+    /// that no other process's save in between is lost: under an exclusive lock on a local
+    /// file, conditionally on the e-tag read on S3 (`change` runs again after a lost race).
+    /// Returns the document written.
+    pub async fn update(
+        &self,
+        pipeline: &str,
+        mut change: impl FnMut(&mut PipelineState),
+    ) -> Result<PipelineState> {
         match self {
             StateLocation::Local(p) => {
                 let dir = p
@@ -189,13 +207,17 @@ impl StateLocation {
                 std::fs::create_dir_all(&dir).map_err(|e| {
                     Error::run(format!("cannot create state folder {}: {e}", dir.display()))
                 })?;
-                let tmp = dir.join(format!(
-                    ".{}.tmp-{}",
-                    p.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    std::process::id()
-                ));
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let _lock = lock::Exclusive::acquire(&dir.join(format!(".{name}.lock"))).await?;
+                let mut doc = self.load(pipeline).await?;
+                change(&mut doc);
+                doc.version = STATE_VERSION;
+                doc.pipeline = pipeline.to_string();
+                let json = serde_json::to_vec_pretty(&doc).map_err(Error::run)?;
+                let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
                 let write = || -> std::io::Result<()> {
                     let mut f = std::fs::File::create(&tmp)?;
                     let (head, tail) = json.split_at(json.len() / 2);
@@ -211,26 +233,176 @@ impl StateLocation {
                 write().map_err(|e| {
                     let _ = std::fs::remove_file(&tmp);
                     Error::run(format!("cannot write state file {}: {e}", p.display()))
-                })
+                })?;
+                Ok(doc)
             }
             #[cfg(feature = "s3")]
             StateLocation::S3 { bucket, key } => {
-                use object_store::ObjectStoreExt;
+                use object_store::{ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
                 let store = s3_state_store(bucket)?;
-                crate::fault::point("state-before-put");
-                store
-                    .put(&object_store::path::Path::from(key.as_str()), json.into())
-                    .await
-                    .map_err(|e| {
-                        Error::run(format!(
-                            "cannot write state {}: {}",
-                            self.display(),
-                            crate::error::full_message(&e)
-                        ))
-                    })?;
-                Ok(())
+                let path = object_store::path::Path::from(key.as_str());
+                let failed = |e: &object_store::Error| {
+                    Error::run(format!(
+                        "cannot write state {}: {}",
+                        self.display(),
+                        crate::error::full_message(e)
+                    ))
+                };
+                for attempt in 1..=CONDITIONAL_ATTEMPTS {
+                    let (mut doc, version) = match store.get(&path).await {
+                        Ok(r) => {
+                            let version = UpdateVersion {
+                                e_tag: r.meta.e_tag.clone(),
+                                version: r.meta.version.clone(),
+                            };
+                            (self.parse(&r.bytes().await?)?, Some(version))
+                        }
+                        Err(object_store::Error::NotFound { .. }) => (empty(pipeline), None),
+                        Err(e) => return Err(failed(&e)),
+                    };
+                    change(&mut doc);
+                    doc.version = STATE_VERSION;
+                    doc.pipeline = pipeline.to_string();
+                    let json = serde_json::to_vec_pretty(&doc).map_err(Error::run)?;
+                    let mode = match version {
+                        Some(v) => PutMode::Update(v),
+                        None => PutMode::Create,
+                    };
+                    crate::fault::point("state-before-put");
+                    match store
+                        .put_opts(&path, json.clone().into(), PutOptions::from(mode))
+                        .await
+                    {
+                        Ok(_) => return Ok(doc),
+                        Err(
+                            object_store::Error::Precondition { .. }
+                            | object_store::Error::AlreadyExists { .. },
+                        ) => {
+                            // Another process saved in between: read its document and retry.
+                            tracing::debug!(attempt, state = %self.display(), "state changed since it was read; saving again");
+                            let wait = 20 + uuid::Uuid::new_v4().as_u128() % 80;
+                            tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+                        }
+                        // A store without conditional writes: one plain PUT, still atomic, but
+                        // parallel processes may then overwrite each other's streams.
+                        Err(object_store::Error::NotImplemented { .. }) => {
+                            tracing::warn!(state = %self.display(), "the state's store takes no conditional writes: parallel runs on this state may lose each other's cursors");
+                            store
+                                .put(&path, json.into())
+                                .await
+                                .map_err(|e| failed(&e))?;
+                            return Ok(doc);
+                        }
+                        Err(e) => return Err(failed(&e)),
+                    }
+                }
+                Err(Error::run(format!(
+                    "cannot write state {}: it changed under every one of {CONDITIONAL_ATTEMPTS} attempts (too many processes saving at once?)",
+                    self.display()
+                )))
             }
         }
+    }
+
+    /// Parses a state document.
+    fn parse(&self, bytes: &[u8]) -> Result<PipelineState> {
+        let state: PipelineState = serde_json::from_slice(bytes).map_err(|e| {
+            Error::run(format!(
+                "state {} is corrupt ({e}); fix or remove it (`etl state reset`) — etl will not silently start over with a full load",
+                self.display()
+            ))
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(Error::run(format!(
+                "state {} has version {}, this etl reads version {STATE_VERSION}",
+                self.display(),
+                state.version
+            )));
+        }
+        Ok(state)
+    }
+}
+
+/// Conditional PUTs tried before a save gives up (each lost race waits 20-100 ms).
+#[cfg(feature = "s3")]
+const CONDITIONAL_ATTEMPTS: u32 = 100;
+
+/// The state of a pipeline that has none yet.
+fn empty(pipeline: &str) -> PipelineState {
+    PipelineState {
+        version: STATE_VERSION,
+        pipeline: pipeline.into(),
+        streams: BTreeMap::new(),
+    }
+}
+
+/// An exclusive advisory lock on a local file, held while the value lives.
+mod lock {
+    use crate::error::{Error, Result};
+    use std::path::Path;
+
+    pub struct Exclusive {
+        _file: std::fs::File,
+    }
+
+    impl Exclusive {
+        /// Waits (without blocking the runtime) until the lock on `path` is this process's.
+        pub async fn acquire(path: &Path) -> Result<Exclusive> {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .map_err(|e| {
+                    Error::run(format!("cannot open state lock {}: {e}", path.display()))
+                })?;
+            let mut waited = std::time::Duration::ZERO;
+            loop {
+                match try_lock(&file) {
+                    Ok(true) => return Ok(Exclusive { _file: file }),
+                    Ok(false) => {}
+                    Err(e) => {
+                        return Err(Error::run(format!(
+                            "cannot lock state {}: {e}",
+                            path.display()
+                        )))
+                    }
+                }
+                let step = std::time::Duration::from_millis(10);
+                if waited >= std::time::Duration::from_secs(600) {
+                    return Err(Error::run(format!(
+                        "state lock {} held by another process for 10 minutes",
+                        path.display()
+                    )));
+                }
+                tokio::time::sleep(step).await;
+                waited += step;
+            }
+        }
+    }
+
+    /// `Ok(false)` when another open file holds the lock. Released when the file is closed,
+    /// also by the kernel when the process dies.
+    #[cfg(unix)]
+    fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a file descriptor this function borrows for the call only.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            Ok(false)
+        } else {
+            Err(e)
+        }
+    }
+
+    /// Without `flock`, saves of parallel processes are not serialised.
+    #[cfg(not(unix))]
+    fn try_lock(_: &std::fs::File) -> std::io::Result<bool> {
+        Ok(true)
     }
 }
 
@@ -275,8 +447,40 @@ mod tests {
             e.contains("is corrupt") && e.contains("will not silently start over"),
             "{e}"
         );
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("sub")).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "no temp files left");
+        let mut left: Vec<String> = std::fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".p.json.lock", "p.json"], "no temp files left");
+    }
+
+    /// Saves of one stream each, at once (each its own open lock file, as separate processes
+    /// have): every stream is in the document afterwards.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_stream_saves_keep_every_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = StateLocation::Local(dir.path().join("p.json"));
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let loc = loc.clone();
+                tokio::spawn(async move {
+                    let st = StreamState {
+                        cursor: Some(CursorValue::Int(i)),
+                        run_id: format!("r{i}"),
+                        updated_at: "t".into(),
+                        ..Default::default()
+                    };
+                    loc.save_stream("p", &format!("s{i}"), &st).await.unwrap();
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let doc = loc.load("p").await.unwrap();
+        assert_eq!(doc.streams.len(), 16, "{:?}", doc.streams.keys());
+        assert_eq!(doc.streams["s7"].cursor, Some(CursorValue::Int(7)));
     }
 
     #[test]

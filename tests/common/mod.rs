@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub mod exactly_once;
+pub mod scale;
 
 /// One `#[test]` per line: `cases! { f { name: args; ... } }` defines `fn name() { f(args) }`.
 #[allow(unused_macros)]

@@ -2,7 +2,9 @@ use super::config::{TemplateValues, WriteConfig};
 use super::is_hidden;
 use super::partition::Partitioner;
 use super::store::{FileStore, Location};
-use crate::connectors::{BatchStream, CommitMarker, Destination, Staged, WriteReport, WriteTarget};
+use crate::connectors::{
+    BatchStream, CommitMarker, Destination, KeptRun, KeptUnit, Staged, WriteReport, WriteTarget,
+};
 use crate::error::{Error, Result, ResultExt};
 use crate::formats::{self, parquet::DEFAULT_ROW_GROUP_SIZE, Encoder, SharedBuf, WriteOptions};
 use crate::spec::Mode;
@@ -98,6 +100,36 @@ impl FileDestination {
                 };
                 (folders, name)
             }
+        }
+    }
+}
+
+impl FileDestination {
+    /// What a write of `target` publishes, with no file yet: the stream's folder, its staging
+    /// folder for this run, and how the publish replaces or adds files and records itself.
+    fn staged_files(&self, target: &WriteTarget, files_store: &FileStore) -> StagedFiles {
+        let store = files_store.store.clone();
+        let dir = self.stream_dir(target);
+        let staging = dir.clone().join(format!(".etl-tmp-{}", target.run_id));
+        let marker_kept =
+            target.mode == Mode::Incremental && target.stream.mode == Mode::Incremental;
+        let settle_pending = matches!(target.mode, Mode::Snapshot | Mode::Backfill);
+        StagedFiles {
+            files_store: files_store.clone(),
+            store: store.clone(),
+            dir: dir.clone(),
+            staging,
+            files: Vec::new(),
+            // `truncate` into files is a full refresh: the folder's files are replaced.
+            replace_old: matches!(target.mode, Mode::FullRefresh | Mode::Truncate),
+            // Snapshot and backfill runs record their publish too, so that a publish a crash cut
+            // short is rolled back by the next run rather than left half visible.
+            pending: (marker_kept || settle_pending)
+                .then(|| (CommitLog::new(store, dir), target.run_id.clone())),
+            settle_pending,
+            rows: 0,
+            bytes: 0,
+            base: self.location.display(),
         }
     }
 }
@@ -486,6 +518,17 @@ impl Staged for StagedFiles {
         self.remove_staged().await
     }
 
+    fn detach(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(UnitFiles {
+            files: self
+                .files
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        })
+        .map_err(Error::run)
+    }
+
     fn bytes_written(&self) -> Option<u64> {
         Some(self.bytes)
     }
@@ -560,6 +603,63 @@ impl Destination for FileDestination {
         Ok(true)
     }
 
+    async fn keep_unit(&self, target: &WriteTarget, unit: &KeptUnit) -> Result<()> {
+        let files_store = self
+            .store(true)?
+            .ok_or_else(|| Error::run("base_path missing"))?;
+        units::keep(&files_store, &target.stream.name, unit)
+            .await
+            .with_context(|| self.log_name(target))
+    }
+
+    async fn kept_units(&self, target: &WriteTarget, plan_run: &str) -> Result<KeptRun> {
+        let Some(files_store) = self.store(false)? else {
+            return Ok(KeptRun::default());
+        };
+        units::kept(&files_store.store, &target.stream.name, plan_run)
+            .await
+            .with_context(|| self.log_name(target))
+    }
+
+    async fn resume_units(
+        &self,
+        target: &WriteTarget,
+        kept: &[KeptUnit],
+    ) -> Result<Box<dyn Staged>> {
+        let files_store = self
+            .store(true)?
+            .ok_or_else(|| Error::run("base_path missing"))?;
+        let store = files_store.store.clone();
+        let mut files = Vec::new();
+        for unit in kept {
+            for (staged, fin) in units::files_of(unit)? {
+                if let Err(e) = store.head(&staged).await {
+                    return Err(Error::from(e)).with_context(|| {
+                        format!(
+                            "unit `{}` of run {}: its staged file {staged} is gone (a commit cut off while publishing, or removed by hand); run the unit again, then commit",
+                            unit.unit, unit.plan_run
+                        )
+                    });
+                }
+                files.push((staged, fin));
+            }
+        }
+        let mut staged = self.staged_files(target, &files_store);
+        staged.files = files;
+        staged.rows = kept.iter().map(|u| u.rows).sum();
+        staged.bytes = kept.iter().filter_map(|u| u.bytes).sum();
+        Ok(Box::new(staged))
+    }
+
+    async fn forget_units(&self, target: &WriteTarget, plan_run: &str) -> Result<()> {
+        let files_store = self
+            .store(true)?
+            .ok_or_else(|| Error::run("base_path missing"))?;
+        units::forget(&files_store, &target.stream.name, plan_run)
+            .await
+            .with_context(|| self.log_name(target))
+    }
+
     async fn write(
         &self,
         target: &WriteTarget,
@@ -570,32 +670,8 @@ impl Destination for FileDestination {
             .store(true)?
             .ok_or_else(|| Error::run("base_path missing"))?;
         let store = files_store.store.clone();
-        let dir = self.stream_dir(target);
-        let staging = dir.clone().join(format!(".etl-tmp-{}", target.run_id));
-        let marker_kept =
-            target.mode == Mode::Incremental && target.stream.mode == Mode::Incremental;
-        let settle_pending = matches!(target.mode, Mode::Snapshot | Mode::Backfill);
-        let mut staged = StagedFiles {
-            files_store: files_store.clone(),
-            store: store.clone(),
-            dir: dir.clone(),
-            staging: staging.clone(),
-            files: Vec::new(),
-            // `truncate` into files is a full refresh: the folder's files are replaced.
-            replace_old: matches!(target.mode, Mode::FullRefresh | Mode::Truncate),
-            // Snapshot and backfill runs record their publish too, so that a publish a crash cut
-            // short is rolled back by the next run rather than left half visible.
-            pending: (marker_kept || settle_pending).then(|| {
-                (
-                    CommitLog::new(store.clone(), dir.clone()),
-                    target.run_id.clone(),
-                )
-            }),
-            settle_pending,
-            rows: 0,
-            bytes: 0,
-            base: self.location.display(),
-        };
+        let mut staged = self.staged_files(target, &files_store);
+        let (store, dir, staging) = (store, staged.dir.clone(), staged.staging.clone());
         if target.mode == Mode::DefinitionOnly && !published_files(&store, &dir).await?.is_empty() {
             tracing::info!(stream = %target.stream.name, "definition_only: the stream folder already holds files; left as it is");
             return Ok(Box::new(staged));
@@ -699,5 +775,171 @@ impl Destination for FileDestination {
                 Err(e)
             }
         }
+    }
+}
+
+/// What a unit's staged write hands over ([`Staged::detach`]): (staging path, final path) of
+/// each of its files.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UnitFiles {
+    files: Vec<(String, String)>,
+}
+
+/// The units of plan runs a stream folder keeps, under `{stream}/_etl/units/{plan_run}/`
+/// (hidden from readers like the rest of `_etl/`): `unit-{index:05}.json`, one [`KeptUnit`]
+/// per unit (an attempt replaces the record of the one before and removes its files), and
+/// `committed.json` once the run was published.
+mod units {
+    use super::*;
+
+    fn dir(stream: &str, plan_run: &str) -> Path {
+        Path::from(stream).join("_etl").join("units").join(plan_run)
+    }
+
+    fn committed(stream: &str, plan_run: &str) -> Path {
+        dir(stream, plan_run).join("committed.json")
+    }
+
+    pub(super) fn files_of(unit: &KeptUnit) -> Result<Vec<(Path, Path)>> {
+        let files: UnitFiles = serde_json::from_value(unit.staged.clone()).map_err(|e| {
+            Error::run(format!(
+                "the record of unit `{}` of run {} is not readable ({e})",
+                unit.unit, unit.plan_run
+            ))
+        })?;
+        files
+            .files
+            .into_iter()
+            .map(|(a, b)| {
+                let parse = |p: String| {
+                    Path::parse(&p).map_err(|e| {
+                        Error::run(format!("unit `{}`: staged path {p}: {e}", unit.unit))
+                    })
+                };
+                Ok((parse(a)?, parse(b)?))
+            })
+            .collect()
+    }
+
+    async fn read_unit(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<Option<KeptUnit>> {
+        match store.get(path).await {
+            Ok(r) => {
+                let bytes = r.bytes().await?;
+                serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                    Error::run(format!(
+                        "unit record {path} is corrupt ({e}); run the unit again"
+                    ))
+                })
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn exists(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<bool> {
+        match store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes `unit`'s record (one PUT: the attempt before is replaced at once), then removes
+    /// the files of the attempt before.
+    pub(super) async fn keep(files_store: &FileStore, stream: &str, unit: &KeptUnit) -> Result<()> {
+        let store = &files_store.store;
+        if exists(store, &committed(stream, &unit.plan_run)).await? {
+            return Err(Error::run(format!(
+                "run {} was committed already: its units cannot change any more (`etl plan` again for a new run)",
+                unit.plan_run
+            )));
+        }
+        let path = dir(stream, &unit.plan_run).join(format!("unit-{:05}.json", unit.index));
+        let before = read_unit(store, &path).await?;
+        let json = serde_json::to_vec_pretty(unit).map_err(Error::run)?;
+        store
+            .put(&path, json.into())
+            .await
+            .with_context(|| format!("writing the unit record {path}"))?;
+        crate::fault::point("unit-kept");
+        if let Some(before) = before.filter(|b| b.attempt != unit.attempt) {
+            tracing::info!(unit = %unit.unit, replaced = %before.attempt, "unit run again: the files of its earlier attempt are removed");
+            for (staged, _) in files_of(&before)? {
+                delete_if_present(store, &staged).await?;
+            }
+            files_store.remove_empty_folders(
+                &Path::from(stream).join(format!(".etl-tmp-{}", before.attempt)),
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) async fn kept(
+        store: &Arc<dyn ObjectStore>,
+        stream: &str,
+        plan_run: &str,
+    ) -> Result<KeptRun> {
+        let mut out = KeptRun::default();
+        let mut paths = Vec::new();
+        let mut list = store.list(Some(&dir(stream, plan_run)));
+        while let Some(meta) = list.next().await {
+            paths.push(meta?.location);
+        }
+        paths.sort();
+        for path in paths {
+            match path.filename() {
+                Some("committed.json") => out.committed = true,
+                Some(n) if n.starts_with("unit-") && n.ends_with(".json") => {
+                    out.units.extend(read_unit(store, &path).await?);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks `plan_run` committed, then removes its unit records and whatever its attempts
+    /// left staged (attempts killed before their record, replaced attempts).
+    pub(super) async fn forget(
+        files_store: &FileStore,
+        stream: &str,
+        plan_run: &str,
+    ) -> Result<()> {
+        let store = &files_store.store;
+        let mark = serde_json::json!({
+            "run_id": plan_run,
+            "committed_at": chrono::Utc::now().to_rfc3339(),
+        });
+        let bytes = serde_json::to_vec_pretty(&mark).map_err(Error::run)?;
+        store
+            .put(&committed(stream, plan_run), bytes.into())
+            .await?;
+        let records = dir(stream, plan_run);
+        let mut doomed = Vec::new();
+        let mut list = store.list(Some(&records));
+        while let Some(meta) = list.next().await {
+            let location = meta?.location;
+            if location.filename() != Some("committed.json") {
+                doomed.push(location);
+            }
+        }
+        let root = Path::from(stream);
+        let leftover = format!(".etl-tmp-{plan_run}-");
+        let mut list = store.list(Some(&root));
+        while let Some(meta) = list.next().await {
+            let location = meta?.location;
+            let first = location
+                .prefix_match(&root)
+                .and_then(|mut parts| parts.next())
+                .map(|p| p.as_ref().to_string());
+            if first.is_some_and(|f| f.starts_with(&leftover)) {
+                doomed.push(location);
+            }
+        }
+        for p in &doomed {
+            delete_if_present(store, p).await?;
+        }
+        files_store.remove_empty_folders_below(&root);
+        Ok(())
     }
 }

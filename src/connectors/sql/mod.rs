@@ -399,6 +399,27 @@ pub fn hook_failed(key: &str, sql: &str, e: crate::error::Error) -> crate::error
     e.context(format!("{key} `{sql}` failed"))
 }
 
+/// The WHERE condition of one unit's key range (`etl run --plan --unit`): `from <= column <
+/// to`, either end open, `OR column IS NULL` when the unit takes the NULLs.
+pub fn range_predicate(d: &dyn Dialect, range: &crate::connectors::KeyRange) -> String {
+    let c = d.quote_ident(&range.column);
+    let mut parts = Vec::new();
+    if let Some(from) = range.from {
+        parts.push(format!("{c} >= {from}"));
+    }
+    if let Some(to) = range.to {
+        parts.push(format!("{c} < {to}"));
+    }
+    let bounded = match parts.is_empty() {
+        true => format!("{c} IS NOT NULL"),
+        false => parts.join(" AND "),
+    };
+    match range.nulls {
+        true => format!("(({bounded}) OR {c} IS NULL)"),
+        false => format!("({bounded})"),
+    }
+}
+
 /// Whether `s` is plain decimal text (`-12.50`), safe to put into SQL unquoted.
 pub fn is_decimal_text(s: &str) -> bool {
     let body = s.strip_prefix('-').unwrap_or(s);

@@ -100,43 +100,13 @@ async fn filters(client: &Client, plan: &Plan, p: &PartitionSpec) -> Result<Vec<
                     "{what}: partition column `{col}` is not one of its columns"
                 )));
             }
-            let c = PostgresDialect.quote_ident(col);
-            let row = client
-                .query_one(
-                    &format!("SELECT min({c})::bigint, max({c})::bigint FROM {t}"),
-                    &[],
-                )
-                .await
-                .map_err(|e| {
-                    pg_err(
-                        format!("{what}: partition column `{col}` must be an integer column"),
-                        &e,
-                    )
-                })?;
-            let lo: Option<i64> = row.try_get(0).map_err(|e| pg_err("", &e))?;
-            let hi: Option<i64> = row.try_get(1).map_err(|e| pg_err("", &e))?;
-            let (Some(lo), Some(hi)) = (lo, hi) else {
+            let Some((lo, hi)) = column_bounds(client, &t, what, col).await? else {
                 return Ok(vec!["TRUE".into()]); // empty, or only NULLs
             };
-            let (lo, hi) = (lo as i128, hi as i128);
-            let span = hi - lo + 1;
-            let step = (span + count - 1) / count;
-            let mut out = Vec::new();
-            let mut start = lo;
-            while start <= hi {
-                let end = start + step;
-                let mut f = if end > hi {
-                    format!("{c} >= {start}")
-                } else {
-                    format!("({c} >= {start} AND {c} < {end})")
-                };
-                if out.is_empty() {
-                    f = format!("({f} OR {c} IS NULL)");
-                }
-                out.push(f);
-                start = end;
-            }
-            Ok(out)
+            Ok(crate::connectors::KeyRange::split(col, lo, hi, p.count)
+                .iter()
+                .map(|r| crate::connectors::sql::range_predicate(&PostgresDialect, r))
+                .collect())
         }
         None => {
             let row = client
@@ -167,6 +137,32 @@ async fn filters(client: &Client, plan: &Plan, p: &PartitionSpec) -> Result<Vec<
             Ok(out)
         }
     }
+}
+
+/// The smallest and largest value of the integer column `col` of table `t` (quoted), `None`
+/// when no row has one.
+pub(super) async fn column_bounds(
+    client: &Client,
+    t: &str,
+    what: &str,
+    col: &str,
+) -> Result<Option<(i64, i64)>> {
+    let c = PostgresDialect.quote_ident(col);
+    let row = client
+        .query_one(
+            &format!("SELECT min({c})::bigint, max({c})::bigint FROM {t}"),
+            &[],
+        )
+        .await
+        .map_err(|e| {
+            pg_err(
+                format!("{what}: partition column `{col}` must be an integer column"),
+                &e,
+            )
+        })?;
+    let lo: Option<i64> = row.try_get(0).map_err(|e| pg_err("", &e))?;
+    let hi: Option<i64> = row.try_get(1).map_err(|e| pg_err("", &e))?;
+    Ok(lo.zip(hi))
 }
 
 /// Reads the parts, each on its own connection inside the run's snapshot (`client` has

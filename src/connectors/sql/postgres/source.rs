@@ -582,6 +582,24 @@ impl Source for PostgresSource {
             .collect())
     }
 
+    async fn key_bounds(&self, stream: &StreamSpec, column: &str) -> Result<Option<(i64, i64)>> {
+        let client = connect(&self.config).await?;
+        let p = plan(&client, &self.config, stream).await?;
+        let Some((schema, table)) = &p.table else {
+            return Err(Error::spec(format!(
+                "{}: splitting into units needs a `table`, not a `query`",
+                p.what
+            )));
+        };
+        if p.schema.field_with_name(column).is_err() {
+            return Err(Error::run(format!(
+                "{}: partition column `{column}` is not one of its columns",
+                p.what
+            )));
+        }
+        super::partition::column_bounds(&client, &qualified(schema, table), &p.what, column).await
+    }
+
     async fn read(&self, request: ReadRequest) -> Result<Reader> {
         let batch_size = self.config.batch_size.unwrap_or(request.batch_size).max(1);
         let config = self.config.clone();
@@ -620,6 +638,14 @@ impl Source for PostgresSource {
                     .cursor
                     .as_ref()
                     .map(|(field, value)| cursor_predicate(&PostgresDialect, field, value));
+                // A unit of a plan: only its key range.
+                if let Some(range) = &request.range {
+                    let r = crate::connectors::sql::range_predicate(&PostgresDialect, range);
+                    plan.filter = Some(match plan.filter.take() {
+                        Some(f) => format!("{f} AND {r}"),
+                        None => r,
+                    });
+                }
             }
             match partition {
                 Some(p) if p.count > 1 => {
