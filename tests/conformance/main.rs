@@ -10,6 +10,8 @@
 //! connection to end) prints `SKIPPED:` with the database's reason instead of passing silently.
 //! The fault-point scenarios need `--features fault-injection` (`make test` enables it).
 
+#[path = "../common/arrow_gen.rs"]
+mod arrow_gen;
 #[path = "../common/mod.rs"]
 mod common;
 mod db;
@@ -19,6 +21,7 @@ mod mysql_db;
 #[cfg(feature = "oracle")]
 mod oracle_db;
 mod postgres_db;
+mod props;
 mod scenarios;
 mod sqlite_db;
 
@@ -80,4 +83,8 @@ conformance!(
     schema_change_freeze_refuses,
     schema_change_discard_new_columns,
     schema_change_not_null_column_dropped,
+    // props.rs: property-based round trips of random batches.
+    random_batches_round_trip,
+    float_limits_round_trip,
+    text_edges_round_trip,
 );
