@@ -374,3 +374,33 @@ fn avro_refuses_large_uint64_naming_the_column() {
     .unwrap_or_default();
     assert!(e.contains("column `c0`, row 1"), "{e}");
 }
+
+/// The read_csv fuzz target found `delimiter: "\t"` refused by `etl validate` ("cannot parse
+/// char from empty string"): the value was trimmed before being read as a character.
+#[test]
+fn csv_tab_and_space_delimiters_are_accepted() {
+    for (delimiter, text) in [("\\t", "a\tb\n1\tx y\n"), (" ", "a b\n1 x\n")] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("data.csv");
+        std::fs::write(&file, text).expect("write file");
+        let spec = format!(
+            "version: 1\nname: tsv\nsource:\n  connector_type: local_file\n  config:\n    file_path: {}\n    format: csv\n    delimiter: \"{delimiter}\"\ndestination:\n  connector_type: local_file\n  config:\n    base_path: {}\nstreams:\n  - name: data\n",
+            file.display(),
+            dir.path().join("out").display()
+        );
+        let spec = etl::spec::parse(&spec, "tsv.yaml").unwrap_or_else(|e| panic!("{e}"));
+        let batches = runtime().block_on(async {
+            let source = spec.source.build(&spec.defaults).expect("source");
+            let request = etl::connectors::ReadRequest::new(spec.streams[0].clone(), 4);
+            let reader = source.read(request).await.expect("read");
+            reader.batches.collect::<Vec<_>>().await
+        });
+        let batch = batches
+            .into_iter()
+            .next()
+            .expect("a batch")
+            .expect("no error");
+        assert_eq!(batch.num_columns(), 2, "{delimiter:?}");
+        assert_eq!(batch.schema().field(1).name(), "b", "{delimiter:?}");
+    }
+}
