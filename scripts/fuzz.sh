@@ -7,6 +7,10 @@
 #   FUZZ_SECONDS=600 make fuzz           # longer
 #   FUZZ_TARGETS="read_csv spec" make fuzz
 #
+# The build goes to fuzz/target, or to $CARGO_TARGET_DIR when set (passed on as --target-dir:
+# cargo-fuzz looks for the built targets there). The run is niced (FUZZ_NICE, default 19) so
+# that builds sharing the machine keep their CPU.
+#
 # A crash (panic, abort, hang past 10 s, more than 2 GiB of memory) stops that target, leaves
 # the input under fuzz/artifacts/<target>/ and makes the run fail; new inputs that add
 # coverage are written to the temporary corpus only, so the repository's stays small
@@ -24,13 +28,19 @@ fi
 # The address sanitizer is left out: etl and its readers are safe Rust over a few C
 # libraries (zstd), and without it the build is several times cheaper on 2 cores.
 flags=(--fuzz-dir fuzz --sanitizer none)
-$cargo fuzz build "${flags[@]}"
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+    flags+=(--target-dir "$CARGO_TARGET_DIR")
+fi
+nice=(nice -n "${FUZZ_NICE:-19}")
+# Same dependency versions as etl itself: start from its lock file.
+[ -e fuzz/Cargo.lock ] || cp Cargo.lock fuzz/Cargo.lock
+"${nice[@]}" $cargo fuzz build "${flags[@]}"
 failed=()
 for t in $targets; do
     work=$(mktemp -d)
     cp -r "fuzz/corpus/$t/." "$work/" 2>/dev/null || true
     echo "fuzz.sh: $t for ${seconds}s"
-    if ! $cargo fuzz run "${flags[@]}" "$t" "$work" -- \
+    if ! "${nice[@]}" $cargo fuzz run "${flags[@]}" "$t" "$work" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
         failed+=("$t")
     fi

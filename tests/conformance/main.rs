@@ -10,6 +10,8 @@
 //! connection to end) prints `SKIPPED:` with the database's reason instead of passing silently.
 //! The fault-point scenarios need `--features fault-injection` (`make test` enables it).
 
+#[path = "../common/arrow_gen.rs"]
+mod arrow_gen;
 #[path = "../common/mod.rs"]
 mod common;
 mod db;
@@ -19,6 +21,7 @@ mod mysql_db;
 #[cfg(feature = "oracle")]
 mod oracle_db;
 mod postgres_db;
+mod props;
 mod scenarios;
 mod sqlite_db;
 
@@ -94,4 +97,8 @@ conformance!(
     run_hooks,
     delete_missing_killed_before_publish_then_rerun,
     column_casing_maps_columns_and_keys,
+    // props.rs: property-based round trips of random batches.
+    random_batches_round_trip,
+    float_limits_round_trip,
+    text_edges_round_trip,
 );

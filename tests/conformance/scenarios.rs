@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use crate::db::*;
+pub use crate::props::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -646,9 +646,12 @@ pub fn write_field(array: &dyn Array, i: usize, out: &mut Vec<u8>) -> Result<(),
             let _ = write!(out, "{}", array.as_primitive::<$t>().value(i));
         }};
     }
+    // A float is written as the shortest text of its value *as a double*: the server parses
+    // a FLOAT column's text as a double, and f32::MAX's own shortest text (3.4028235e38) is a
+    // double just past FLT_MAX, refused as out of range.
     macro_rules! float {
         ($t:ty) => {{
-            let v = array.as_primitive::<$t>().value(i);
+            let v = f64::from(array.as_primitive::<$t>().value(i));
             if !v.is_finite() {
                 return Err(format!(
                     "{v} cannot be stored in MySQL (no NaN or infinity)"
@@ -673,7 +676,7 @@ pub fn write_field(array: &dyn Array, i: usize, out: &mut Vec<u8>) -> Result<(),
         DataType::UInt32 => num!(UInt32Type),
         DataType::UInt64 => num!(UInt64Type),
         DataType::Float16 => {
-            let v = array.as_primitive::<Float16Type>().value(i).to_f32();
+            let v = array.as_primitive::<Float16Type>().value(i).to_f64();
             if !v.is_finite() {
                 return Err(format!(
                     "{v} cannot be stored in MySQL (no NaN or infinity)"

@@ -802,11 +802,9 @@ fn write_scalar(enc: Enc, a: &dyn Array, row: usize, out: &mut BytesMut) -> Resu
             out,
         ),
         (Enc::Numeric(_, s), _) => write_numeric(prim!(a, Decimal256Array).value(row), s, out),
-        (Enc::Text, DataType::Utf8) => put_bytes(out, prim!(a, StringArray).value(row).as_bytes())?,
-        (Enc::Text, DataType::LargeUtf8) => {
-            put_bytes(out, prim!(a, LargeStringArray).value(row).as_bytes())?
-        }
-        (Enc::Text, _) => put_bytes(out, prim!(a, StringViewArray).value(row).as_bytes())?,
+        (Enc::Text, DataType::Utf8) => put_text(out, prim!(a, StringArray).value(row))?,
+        (Enc::Text, DataType::LargeUtf8) => put_text(out, prim!(a, LargeStringArray).value(row))?,
+        (Enc::Text, _) => put_text(out, prim!(a, StringViewArray).value(row))?,
         // jsonb's binary input: a version byte (1), then the JSON text.
         (Enc::Jsonb, _) => {
             let text = prim!(a, StringArray).value(row).as_bytes();
@@ -893,6 +891,19 @@ fn nanos_to_micros(ns: i64) -> Result<i64, String> {
         ));
     }
     Ok(ns / 1000)
+}
+
+/// Text, refusing U+0000: PostgreSQL's text types cannot hold it (the server's own error,
+/// `invalid byte sequence for encoding "UTF8": 0x00`, reads as if the text were not UTF-8).
+fn put_text(out: &mut BytesMut, s: &str) -> Result<(), String> {
+    if s.as_bytes().contains(&0) {
+        return Err(
+            "text contains the character U+0000 (NUL), which PostgreSQL text cannot hold; \
+             remove it with a `transform:` before loading"
+                .into(),
+        );
+    }
+    put_bytes(out, s.as_bytes())
 }
 
 fn put_bytes(out: &mut BytesMut, b: &[u8]) -> Result<(), String> {
