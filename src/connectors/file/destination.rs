@@ -343,12 +343,15 @@ struct Drift {
     changes: Vec<SchemaChange>,
     /// The new `schema.json`, written by the commit (`None`: left as it is).
     history: Option<Vec<u8>>,
+    /// The commit removes `schema.json` (a full refresh of a stream that keeps no history).
+    forget: bool,
 }
 
 /// Decides, before anything is written, what `target`'s write of `schema` does to the stream's
-/// columns: runs that add part files (incremental, snapshot, backfill) are compared with the
-/// stream's schema history under `schema_changes`; runs that replace the folder start a new
-/// history. A refusal is an error naming the stream.
+/// columns. Streams whose runs add part files (incremental, snapshot, backfill) keep a history:
+/// their runs that add files are compared with it under `schema_changes`, and a `--full-refresh`
+/// starts it again. A full-refresh or truncate stream keeps none (its folder holds only data
+/// files), and removes one left from an earlier mode. A refusal is an error naming the stream.
 async fn schema_drift(
     store: &Arc<dyn ObjectStore>,
     target: &WriteTarget,
@@ -356,12 +359,17 @@ async fn schema_drift(
 ) -> Result<Drift> {
     let stream = &target.stream.name;
     let path = history_path(stream);
-    if schema.fields().is_empty() {
-        // A file source with nothing new: no columns to compare or record.
+    let keeps_history = matches!(
+        target.stream.mode,
+        Mode::Incremental | Mode::Snapshot | Mode::Backfill
+    );
+    if schema.fields().is_empty() || !keeps_history {
+        // A file source with nothing new has no columns to compare or record.
         return Ok(Drift {
             keep: None,
             changes: Vec::new(),
             history: None,
+            forget: matches!(target.mode, Mode::FullRefresh | Mode::Truncate) && !keeps_history,
         });
     }
     let incoming: Vec<Column> = schema
@@ -439,6 +447,7 @@ async fn schema_drift(
         keep,
         changes: plan.changes,
         history: Some(serde_json::to_vec_pretty(&history).map_err(Error::run)?),
+        forget: false,
     })
 }
 
@@ -548,12 +557,14 @@ impl StagedFiles {
         let Some((stream, drift)) = &self.drift else {
             return Ok(());
         };
+        let path = history_path(stream);
         if let Some(json) = &drift.history {
-            let path = history_path(stream);
             self.store
                 .put(&path, json.clone().into())
                 .await
                 .with_context(|| format!("writing the schema history {path}"))?;
+        } else if drift.forget {
+            delete_if_present(&self.store, &path).await?;
         }
         for c in drift
             .changes
