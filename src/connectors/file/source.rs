@@ -442,12 +442,15 @@ impl Source for FileSource {
             types: request.stream.schema.clone(),
         };
         let bytes: u64 = files.iter().map(|(m, _, _)| m.size).sum();
-        // Under `evolve`, Parquet and Avro files whose schemas differ are read as one table.
+        // Under `evolve` (and `discard_new_columns`, which the destination applies), Parquet
+        // and Avro files whose schemas differ are read as one table.
         let self_describing = files
             .iter()
             .all(|(_, f, _)| matches!(f, Format::Parquet | Format::Avro));
         let unified = match request.stream.schema_changes.unwrap_or_default() {
-            SchemaChanges::Evolve if files.len() > 1 && self_describing => {
+            SchemaChanges::Evolve | SchemaChanges::DiscardNewColumns
+                if files.len() > 1 && self_describing =>
+            {
                 Some(union_schema(&store, &files, &csv, &self.location).await?)
             }
             _ => None,
