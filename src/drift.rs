@@ -454,14 +454,7 @@ mod tests {
     use super::*;
 
     /// The decision as SQL destinations word it.
-    fn plan(
-        policy: SchemaChanges,
-        existing: &[Column],
-        incoming: &[Column],
-        primary_key: &[String],
-    ) -> Result<Plan, String> {
-        super::plan(policy, existing, incoming, primary_key, &TABLE)
-    }
+    use crate::connectors::sql::drift::plan;
 
     #[test]
     fn arrow_fields_round_trip_through_their_type_text() {

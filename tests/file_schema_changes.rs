@@ -45,9 +45,18 @@ fn spec(dir: &Path, db: &Path, out: &Path, extra: &str) -> String {
 
 /// `etl run SPEC --summary`; the run and the stream's `schema_changes` from the summary.
 fn run(dir: &Path, spec: &str) -> (Run, Value) {
+    run_with(dir, spec, &[])
+}
+
+/// [`run`] with extra environment variables.
+fn run_with(dir: &Path, spec: &str, env: &[(&str, &str)]) -> (Run, Value) {
     let summary = dir.join("summary.json");
     let _ = std::fs::remove_file(&summary);
-    let r = etl(dir, &["run", spec, "--summary", &summary.to_string_lossy()]);
+    let r = etl_in(
+        dir,
+        &["run", spec, "--summary", &summary.to_string_lossy()],
+        env,
+    );
     let text = std::fs::read_to_string(&summary).expect("summary written");
     let json: Value = serde_json::from_str(&text).expect("summary is JSON");
     // The summary leaves the key out when nothing changed.
@@ -309,6 +318,52 @@ fn discard_new_columns_leaves_them_out_with_one_warning() {
         .filter_map(|r| r["id"].as_str())
         .collect();
     assert!(ids.contains(&"3"), "{d}");
+}
+
+/// The history is an object beside the data on object stores too (here S3, moto): the next run
+/// finds it, reports the new column, and refuses a narrowing with nothing written.
+#[test]
+fn the_history_is_found_on_s3() {
+    const SECRET: &str = "s3cr3t-DO-NOT-PRINT";
+    let env = [("ETL_TEST_SECRET", SECRET)];
+    let dir = tempdir();
+    let db = source(dir.path());
+    let bucket = s3_bucket("drift");
+    let spec = |extra: &str| {
+        write_spec(
+            dir.path(),
+            "s3.yaml",
+            &format!(
+                "version: 1\nname: drift_s3\nsource:\n  connector_type: sqlite\n  config:\n    database_path: {}\ndestination:\n  connector_type: s3\n  config:\n    bucket: {bucket}\n    prefix: lake/\n    region: us-east-1\n    endpoint: {}\n    aws_access_key_id: testing\n    aws_secret_access_key: ${{ETL_TEST_SECRET}}\n    format: parquet\nstreams:\n  - name: t\n    mode: incremental\n    cursor_field: id\n    primary_key: [id]\n{extra}",
+                db.display(),
+                s3_endpoint()
+            ),
+        )
+    };
+    let s = spec(AS_INT32);
+    run_with(dir.path(), &s, &env).0.ok();
+    assert!(
+        s3py(&["keys", &bucket, "lake/t/_etl/"]).contains(&"lake/t/_etl/schema.json".to_string())
+    );
+    sql(
+        &db,
+        "ALTER TABLE t ADD COLUMN extra TEXT; INSERT INTO t VALUES (3, 30, 'a3', 'x3');",
+    );
+    let (r, changes) = run_with(dir.path(), &s, &env);
+    r.ok();
+    assert_eq!(
+        changes,
+        json!([{"column": "extra", "change": "added", "to": "Utf8"}])
+    );
+    sql(&db, "INSERT INTO t VALUES (4, 40, 'a4', 'x4');");
+    let before = s3py(&["keys", &bucket, "lake/"]);
+    let (r, _) = run_with(
+        dir.path(),
+        &spec("    transform:\n      cast: {v: int16}\n"),
+        &env,
+    );
+    r.fails(1, "column `v`: the stream's earlier files have Int32");
+    assert_eq!(s3py(&["keys", &bucket, "lake/"]), before);
 }
 
 /// Two Parquet files made by pyarrow, with different columns and one widened type.
