@@ -407,7 +407,7 @@ async fn schema_drift(
                 &target.stream.primary_key,
                 &drift::FILES,
             )
-            .map_err(|e| Error::run(format!("stream `{stream}`: {e}")))?;
+            .map_err(Error::run)?;
             (drift::evolved(&existing, &incoming, &plan), plan, h.changes)
         }
     };
