@@ -316,15 +316,25 @@ async fn union_schema(
     files: &[(ObjectMeta, Format, Compression)],
     text: &TextOptions,
     location: &Location,
+    parallel: usize,
 ) -> Result<SchemaRef> {
     let mut columns: Vec<Column> = Vec::new();
     let mut fields: Vec<Field> = Vec::new();
     let mut metadata = None;
-    for (meta, f, c) in files {
+    // Footers and headers are fetched `parallel` at a time, and folded in path order.
+    let opened = files.iter().cloned().map(|(meta, f, c)| {
+        let (store, text) = (store.clone(), text.clone());
+        async move {
+            let schema = open_file(store, &meta, f, c, &text, 1, None)
+                .await
+                .map(|(schema, _)| schema);
+            (meta, schema)
+        }
+    });
+    let mut schemas = futures::stream::iter(opened).buffered(parallel.max(1));
+    while let Some((meta, schema)) = schemas.next().await {
         let name = || format!("file {}", location.show(&meta.location));
-        let (schema, _) = open_file(store.clone(), meta, *f, *c, text, 1, None)
-            .await
-            .with_context(name)?;
+        let schema = schema.with_context(name)?;
         let these: Vec<Column> = schema
             .fields()
             .iter()
@@ -451,7 +461,8 @@ impl Source for FileSource {
             SchemaChanges::Evolve | SchemaChanges::DiscardNewColumns
                 if files.len() > 1 && self_describing =>
             {
-                Some(union_schema(&store, &files, &csv, &self.location).await?)
+                let parallel = self.options.parallel_files;
+                Some(union_schema(&store, &files, &csv, &self.location, parallel).await?)
             }
             _ => None,
         };
