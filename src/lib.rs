@@ -6,6 +6,7 @@
 
 pub mod connectors;
 pub mod contract;
+pub mod drift;
 pub mod error;
 pub mod formats;
 pub mod runner;

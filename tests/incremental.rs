@@ -232,7 +232,7 @@ fn incremental_to_files_adds_parts_and_full_refresh_resets() {
         .filter(|n| n.starts_with("events/part-"))
         .count();
     assert_eq!(parts, 2, "a new part file beside the old one: {names:?}");
-    // One commit marker per run, nothing pending.
+    // One commit marker per run and the stream's schema history, nothing pending.
     let mut log: Vec<&String> = names
         .iter()
         .filter(|n| n.starts_with("events/_etl/"))
@@ -242,7 +242,8 @@ fn incremental_to_files_adds_parts_and_full_refresh_resets() {
         log,
         [
             "events/_etl/commits/00000000000000000001.json",
-            "events/_etl/commits/00000000000000000002.json"
+            "events/_etl/commits/00000000000000000002.json",
+            "events/_etl/schema.json"
         ],
         "{names:?}"
     );

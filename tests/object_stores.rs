@@ -311,9 +311,10 @@ fn incremental_destination(store: Store) {
         log,
         [
             "snapshots/orders/_etl/commits/00000000000000000001.json",
-            "snapshots/orders/_etl/commits/00000000000000000002.json"
+            "snapshots/orders/_etl/commits/00000000000000000002.json",
+            "snapshots/orders/_etl/schema.json"
         ],
-        "one commit marker per run: {all:?}"
+        "one commit marker per run, and the stream's schema history: {all:?}"
     );
     let local = dir.path().join("dl");
     store.download(&bucket, "snapshots/orders/", &local);

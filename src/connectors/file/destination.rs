@@ -5,6 +5,8 @@ use super::store::{FileStore, Location};
 use crate::connectors::{
     BatchStream, CommitMarker, Destination, KeptRun, KeptUnit, Staged, WriteReport, WriteTarget,
 };
+use crate::contract::{SchemaChange, SchemaChangeKind};
+use crate::drift::{self, Column};
 use crate::error::{Error, Result, ResultExt};
 use crate::formats::{self, parquet::DEFAULT_ROW_GROUP_SIZE, Encoder, SharedBuf, WriteOptions};
 use crate::spec::Mode;
@@ -130,6 +132,7 @@ impl FileDestination {
             rows: 0,
             bytes: 0,
             base: self.location.display(),
+            drift: None,
         }
     }
 }
@@ -367,6 +370,162 @@ async fn delete_if_present(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<
     }
 }
 
+/// The schema history of a stream folder, `{stream}/_etl/schema.json` (hidden from readers as
+/// the commit log is): the columns of the stream's part files as one table — every column any
+/// published file has, each at the widest type written — and the changes each run made. Written
+/// by a run's commit, after its files are in place; read by the next run of the stream to
+/// compare the source's columns with (see [`crate::drift`]). Kept beside the data, so that it
+/// travels with the folder on every store (local disk, S3, GCS, Azure) and any process writing
+/// the stream finds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SchemaHistory {
+    stream: String,
+    columns: Vec<HistoryColumn>,
+    /// The runs that changed the columns, oldest first (the newest [`KEPT_HISTORY`]).
+    #[serde(default)]
+    changes: Vec<HistoryEntry>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HistoryColumn {
+    name: String,
+    /// The Arrow type's text (`Int64`, `Decimal128(14, 4)`).
+    #[serde(rename = "type")]
+    data_type: String,
+    nullable: bool,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HistoryEntry {
+    run_id: String,
+    mode: String,
+    changes: Vec<serde_json::Value>,
+}
+
+/// Entries of [`SchemaHistory::changes`] kept.
+const KEPT_HISTORY: usize = 100;
+
+fn history_path(dir: &Path) -> Path {
+    dir.clone().join("_etl").join("schema.json")
+}
+
+/// What a write does about the stream's earlier schema: the columns it keeps, the changes it
+/// reports, and the history its commit records.
+struct Drift {
+    /// Indices of the incoming columns written (`None`: all).
+    keep: Option<Vec<usize>>,
+    changes: Vec<SchemaChange>,
+    /// The new `schema.json`, written by the commit (`None`: left as it is).
+    history: Option<Vec<u8>>,
+    /// The commit removes `schema.json` (a full refresh of a stream that keeps no history).
+    forget: bool,
+}
+
+/// Decides, before anything is written, what `target`'s write of `schema` does to the stream's
+/// columns. Streams whose runs add part files (incremental, snapshot, backfill) keep a history:
+/// their runs that add files are compared with it under `schema_changes`, and a `--full-refresh`
+/// starts it again. A full-refresh or truncate stream keeps none (its folder holds only data
+/// files), and removes one left from an earlier mode. A refusal is an error naming the stream.
+async fn schema_drift(
+    store: &Arc<dyn ObjectStore>,
+    dir: &Path,
+    target: &WriteTarget,
+    schema: &SchemaRef,
+) -> Result<Drift> {
+    let stream = &target.stream.name;
+    let path = history_path(dir);
+    let keeps_history = matches!(
+        target.stream.mode,
+        Mode::Incremental | Mode::Snapshot | Mode::Backfill
+    );
+    if schema.fields().is_empty() || !keeps_history {
+        // A file source with nothing new has no columns to compare or record.
+        return Ok(Drift {
+            keep: None,
+            changes: Vec::new(),
+            history: None,
+            forget: matches!(target.mode, Mode::FullRefresh | Mode::Truncate) && !keeps_history,
+        });
+    }
+    let incoming: Vec<Column> = schema
+        .fields()
+        .iter()
+        .map(|f| Column::from_field(f))
+        .collect();
+    let earlier: Option<SchemaHistory> = match adds_files(target.mode) {
+        false => None,
+        true => match store.get(&path).await {
+            Ok(got) => Some(serde_json::from_slice(&got.bytes().await?).map_err(|e| {
+                Error::run(format!(
+                    "schema history {path} is corrupt ({e}): remove it, and the next run records the source's columns without comparing"
+                ))
+            })?),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => {
+                return Err(Error::from(e)).with_context(|| format!("reading {path}"));
+            }
+        },
+    };
+    let (columns, plan, mut entries) = match earlier {
+        None => (incoming.clone(), drift::Plan::default(), Vec::new()),
+        Some(h) => {
+            let existing: Vec<Column> = h
+                .columns
+                .iter()
+                .map(|c| Column::from_declared(&c.name, &c.data_type, c.nullable))
+                .collect();
+            let policy = target.stream.schema_changes.unwrap_or_default();
+            let plan = drift::plan(
+                policy,
+                &existing,
+                &incoming,
+                &target.stream.primary_key,
+                &drift::FILES,
+            )
+            .map_err(Error::run)?;
+            (drift::evolved(&existing, &incoming, &plan), plan, h.changes)
+        }
+    };
+    let keep = plan.warn_discarded(stream).then(|| {
+        plan.columns
+            .iter()
+            .filter_map(|name| schema.index_of(name).ok())
+            .collect()
+    });
+    let applied: Vec<serde_json::Value> = plan
+        .alterations()
+        .map(serde_json::to_value)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Error::run)?;
+    if !applied.is_empty() {
+        entries.push(HistoryEntry {
+            run_id: target.run_id.clone(),
+            mode: target.mode.as_str().to_string(),
+            changes: applied,
+        });
+        let old = entries.len().saturating_sub(KEPT_HISTORY);
+        entries.drain(..old);
+    }
+    let history = SchemaHistory {
+        stream: stream.clone(),
+        columns: columns
+            .iter()
+            .map(|c| HistoryColumn {
+                name: c.name.clone(),
+                data_type: c.declared.clone(),
+                nullable: c.nullable,
+            })
+            .collect(),
+        changes: entries,
+    };
+    Ok(Drift {
+        keep,
+        changes: plan.changes,
+        history: Some(serde_json::to_vec_pretty(&history).map_err(Error::run)?),
+        forget: false,
+    })
+}
+
 /// One part file being encoded and uploaded under its staging name.
 struct PartWriter {
     encoder: Box<dyn Encoder>,
@@ -427,6 +586,20 @@ impl PartWriter {
     }
 }
 
+/// The batches with only the columns at `keep` (new columns `discard_new_columns` leaves out).
+fn project(
+    schema: &SchemaRef,
+    keep: &[usize],
+    batches: BatchStream,
+) -> Result<(SchemaRef, BatchStream)> {
+    let projected = Arc::new(schema.project(keep)?);
+    let keep = keep.to_vec();
+    let batches = batches
+        .map(move |b| b.and_then(|b| b.project(&keep).map_err(Error::from)))
+        .boxed();
+    Ok((projected, batches))
+}
+
 struct NoEncoder;
 impl Encoder for NoEncoder {
     fn write(&mut self, _: &RecordBatch) -> Result<()> {
@@ -455,9 +628,35 @@ struct StagedFiles {
     /// Sizes of the finished files.
     bytes: u64,
     base: String,
+    /// The stream's schema drift, and its history written once the files are in place.
+    drift: Option<(String, Drift)>,
 }
 
 impl StagedFiles {
+    /// Writes the stream's schema history once its files are published, and logs the changes.
+    async fn record_schema(&self) -> Result<()> {
+        let Some((stream, drift)) = &self.drift else {
+            return Ok(());
+        };
+        let path = history_path(&self.dir);
+        if let Some(json) = &drift.history {
+            self.store
+                .put(&path, json.clone().into())
+                .await
+                .with_context(|| format!("writing the schema history {path}"))?;
+        } else if drift.forget {
+            delete_if_present(&self.store, &path).await?;
+        }
+        for c in drift
+            .changes
+            .iter()
+            .filter(|c| c.change != SchemaChangeKind::Discarded)
+        {
+            tracing::info!(stream = %stream, column = %c.column, "schema change: {c}");
+        }
+        Ok(())
+    }
+
     async fn remove_staged(&self) -> Result<()> {
         for (staged, _) in &self.files {
             match self.store.delete(staged).await {
@@ -496,6 +695,7 @@ impl Staged for StagedFiles {
                 .await
                 .with_context(|| format!("removing old file {p}"))?;
         }
+        self.record_schema().await?;
         if let (true, Some((log, run_id))) = (self.settle_pending, &self.pending) {
             delete_if_present(&self.store, &log.pending_path(run_id)).await?;
         }
@@ -531,6 +731,13 @@ impl Staged for StagedFiles {
 
     fn bytes_written(&self) -> Option<u64> {
         Some(self.bytes)
+    }
+
+    fn schema_changes(&self) -> Vec<SchemaChange> {
+        self.drift
+            .as_ref()
+            .map(|(_, d)| d.changes.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -664,7 +871,7 @@ impl Destination for FileDestination {
         &self,
         target: &WriteTarget,
         schema: SchemaRef,
-        mut batches: BatchStream,
+        batches: BatchStream,
     ) -> Result<Box<dyn Staged>> {
         let files_store = self
             .store(true)?
@@ -676,6 +883,13 @@ impl Destination for FileDestination {
             tracing::info!(stream = %target.stream.name, "definition_only: the stream folder already holds files; left as it is");
             return Ok(Box::new(staged));
         }
+        // Schema drift is decided before a file is written: a refusal writes nothing.
+        let drift = schema_drift(&store, &dir, target, &schema).await?;
+        let (schema, mut batches) = match &drift.keep {
+            None => (schema, batches),
+            Some(keep) => project(&schema, keep, batches)?,
+        };
+        staged.drift = Some((target.stream.name.clone(), drift));
         let result: Result<()> = async {
             let partitioner = match target.stream.partition_by.as_slice() {
                 [] => None,

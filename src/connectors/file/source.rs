@@ -2,9 +2,10 @@ use super::config::ReadOptions;
 use super::is_hidden;
 use super::store::Location;
 use crate::connectors::{BatchStream, ReadRequest, Reader, Source, StreamInfo};
+use crate::drift::{self, Column};
 use crate::error::{Error, Result, ResultExt};
 use crate::formats::{self, Compression, CsvOptions, Decompressor, Format, PushDecoder};
-use crate::spec::{SpecType, StreamSpec};
+use crate::spec::{SchemaChanges, SpecType, StreamSpec};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -306,6 +307,97 @@ fn check_schema(expected: Option<&SchemaRef>, found: &SchemaRef) -> Result<()> {
     Ok(())
 }
 
+/// The union of the schemas of `files` (Parquet and Avro files, whose schema their footer or
+/// header holds), as `pyarrow.dataset` unifies them: every column any file has, in the order
+/// first seen, nullable where a file lacks it, at the type that holds every file's values. A
+/// column whose types no widening reconciles fails, naming the file.
+async fn union_schema(
+    store: &Arc<dyn ObjectStore>,
+    files: &[(ObjectMeta, Format, Compression)],
+    text: &TextOptions,
+    location: &Location,
+    parallel: usize,
+) -> Result<SchemaRef> {
+    let mut columns: Vec<Column> = Vec::new();
+    let mut fields: Vec<Field> = Vec::new();
+    let mut metadata = None;
+    // Footers and headers are fetched `parallel` at a time, and folded in path order.
+    let opened = files.iter().cloned().map(|(meta, f, c)| {
+        let (store, text) = (store.clone(), text.clone());
+        async move {
+            let schema = open_file(store, &meta, f, c, &text, 1, None)
+                .await
+                .map(|(schema, _)| schema);
+            (meta, schema)
+        }
+    });
+    let mut schemas = futures::stream::iter(opened).buffered(parallel.max(1));
+    while let Some((meta, schema)) = schemas.next().await {
+        let name = || format!("file {}", location.show(&meta.location));
+        let schema = schema.with_context(name)?;
+        let these: Vec<Column> = schema
+            .fields()
+            .iter()
+            .map(|f| Column::from_field(f))
+            .collect();
+        columns = drift::union(&columns, &these).map_err(|e| {
+            Error::run(format!(
+                "{}: {e}. The files of a stream are read as the union of their columns under \
+                 `schema_changes: evolve`; give the column one type in every file, or read \
+                 the files as separate streams",
+                name()
+            ))
+        })?;
+        fields.extend(schema.fields().iter().map(|f| f.as_ref().clone()));
+        metadata.get_or_insert_with(|| schema.metadata().clone());
+    }
+    // Each column takes the field (and its metadata) of a file that has the chosen type.
+    let unified: Vec<Field> = columns
+        .iter()
+        .filter_map(|c| {
+            fields
+                .iter()
+                .find(|f| f.name() == &c.name && Some(f.data_type()) == c.data_type.as_ref())
+                .map(|f| f.clone().with_nullable(c.nullable))
+        })
+        .collect();
+    Ok(Arc::new(Schema::new_with_metadata(
+        unified,
+        metadata.unwrap_or_default(),
+    )))
+}
+
+/// `batch` as a batch of `to`: columns it lacks NULL, widened columns cast, in `to`'s order.
+fn conform(batch: RecordBatch, to: &SchemaRef) -> Result<RecordBatch> {
+    let from = batch.schema();
+    let columns = to
+        .fields()
+        .iter()
+        .map(|f| match from.index_of(f.name()) {
+            Ok(i) if batch.column(i).data_type() == f.data_type() => Ok(batch.column(i).clone()),
+            Ok(i) => arrow::compute::cast(batch.column(i), f.data_type()),
+            Err(_) => Ok(arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        to.clone(),
+        columns,
+        &options,
+    )?)
+}
+
+/// A file's batches as batches of the stream's unified schema (`None`: as they are).
+fn conformed(stream: BatchStream, to: Option<SchemaRef>) -> BatchStream {
+    match to {
+        None => stream,
+        Some(to) => stream.map(move |b| b.and_then(|b| conform(b, &to))).boxed(),
+    }
+}
+
 #[async_trait]
 impl Source for FileSource {
     async fn check(&self) -> Result<()> {
@@ -379,11 +471,27 @@ impl Source for FileSource {
             types: request.stream.schema.clone(),
         };
         let bytes: u64 = files.iter().map(|(m, _, _)| m.size).sum();
+        // Under `evolve` (and `discard_new_columns`, which the destination applies), Parquet
+        // and Avro files whose schemas differ are read as one table.
+        let self_describing = files
+            .iter()
+            .all(|(_, f, _)| matches!(f, Format::Parquet | Format::Avro));
+        let unified = match request.stream.schema_changes.unwrap_or_default() {
+            SchemaChanges::Evolve | SchemaChanges::DiscardNewColumns
+                if files.len() > 1 && self_describing =>
+            {
+                let parallel = self.options.parallel_files;
+                Some(union_schema(&store, &files, &csv, &self.location, parallel).await?)
+            }
+            _ => None,
+        };
         let (first, f, c) = &files[0];
         let (schema, first_stream) =
             open_file(store.clone(), first, *f, *c, &csv, batch_size, None)
                 .await
                 .with_context(|| format!("file {}", self.location.show(&first.location)))?;
+        let schema = unified.clone().unwrap_or(schema);
+        let first_stream = conformed(first_stream, unified.clone());
         let location = self.location.clone();
         let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(crate::contract::CHANNEL_CAPACITY);
         let expected = schema.clone();
@@ -403,12 +511,13 @@ impl Source for FileSource {
                 if failed.load(std::sync::atomic::Ordering::SeqCst) || tx.is_closed() {
                     break;
                 }
-                let (tx, failed, store, csv, expected) = (
+                let (tx, failed, store, csv, expected, unified) = (
                     tx.clone(),
                     failed.clone(),
                     store.clone(),
                     csv.clone(),
                     expected.clone(),
+                    unified.clone(),
                 );
                 let name = format!("file {}", location.show(&meta.location));
                 let opened = first_stream.take();
@@ -417,10 +526,9 @@ impl Source for FileSource {
                     let mut stream = match opened {
                         Some(s) => s,
                         None => {
-                            match open_file(store, &meta, f, c, &csv, batch_size, Some(&expected))
-                                .await
-                            {
-                                Ok((_, s)) => s,
+                            let expected = unified.is_none().then_some(&expected);
+                            match open_file(store, &meta, f, c, &csv, batch_size, expected).await {
+                                Ok((_, s)) => conformed(s, unified),
                                 Err(e) => {
                                     failed.store(true, std::sync::atomic::Ordering::SeqCst);
                                     let _ = tx.send(Err(e.context(name))).await;

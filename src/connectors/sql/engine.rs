@@ -558,19 +558,7 @@ impl<D: Driver> Destination for SqlDestination<D> {
                     let policy = target.stream.schema_changes.unwrap_or_default();
                     let plan = drift::plan(policy, &existing, &incoming, &primary_key)
                         .map_err(Error::run)?;
-                    let discarded: Vec<&str> = plan
-                        .changes
-                        .iter()
-                        .filter(|c| c.change == SchemaChangeKind::Discarded)
-                        .map(|c| c.column.as_str())
-                        .collect();
-                    if !discarded.is_empty() {
-                        tracing::warn!(
-                            stream = %target.stream.name,
-                            columns = %discarded.join(", "),
-                            "schema_changes: discard_new_columns: new source columns left out of the load"
-                        );
-                    }
+                    plan.warn_discarded(&target.stream.name);
                     Some(plan)
                 }
                 _ => None,
