@@ -509,3 +509,32 @@ fn one_failing_stream_does_not_stop_the_others_unless_fail_fast() {
     .fails(1, "fail_fast");
     assert_eq!(statuses(&sum), ["failed", "skipped", "skipped"]);
 }
+
+/// An Avro file whose data block holds more bytes than its records use (found by fuzzing,
+/// fuzz/hangs/) makes arrow-avro spin without reading on: the read fails naming the file once
+/// the decoder has made no progress for `ETL_AVRO_STALL_SECS`, and the process exits.
+#[test]
+fn a_malformed_avro_block_fails_the_stream_instead_of_hanging() {
+    let dir = tempdir();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(
+        Path::new(ROOT).join("fuzz/hangs/read_avro-timeout-42690ade"),
+        input.join("x.avro"),
+    )
+    .unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "spec.yaml",
+        &format!(
+            "version: 1\nname: av\nsource:\n  connector_type: local_file\n  config: {{file_path: {}}}\ndestination:\n  connector_type: local_file\n  config: {{base_path: {}, format: csv}}\nstreams:\n  - name: x\n",
+            input.display(),
+            dir.path().join("out").display()
+        ),
+    );
+    etl_in(dir.path(), &["run", &spec], &[("ETL_AVRO_STALL_SECS", "2")]).fails(
+        1,
+        "x.avro: the Avro decoder made no progress for 2 s: a data block holds more bytes than its records use",
+    );
+    assert!(!dir.path().join("out/x").exists(), "nothing published");
+}

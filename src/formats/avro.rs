@@ -12,6 +12,9 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 struct AvroEncoder {
     writer: AvroWriter<SharedBuf>,
@@ -78,12 +81,15 @@ pub(super) fn encoder(
 struct ChunkReader {
     rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
     current: Bytes,
+    progress: Arc<Progress>,
 }
 
 impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.progress.step();
         while self.current.is_empty() {
-            match self.rx.blocking_recv() {
+            let chunk = self.progress.waiting(|| self.rx.blocking_recv());
+            match chunk {
                 Some(chunk) => self.current = chunk?,
                 None => return Ok(0), // sender finished: end of file
             }
@@ -93,6 +99,56 @@ impl Read for ChunkReader {
         self.current = self.current.slice(n..);
         Ok(n)
     }
+}
+
+/// How long the decoder may run without reading input or producing a batch before the read
+/// fails: arrow-avro 60 spins for ever on a block that holds more bytes than its records use
+/// (a malformed file found by fuzzing), without reading further. `ETL_AVRO_STALL_SECS`
+/// overrides it (tests).
+const STALL: Duration = Duration::from_secs(30);
+
+/// The Avro decoder's progress, watched for a stall: a counter of steps (input read, batch
+/// made) and whether it is waiting (for input, or for the consumer), which is not a stall.
+#[derive(Default)]
+struct Progress {
+    steps: AtomicU64,
+    waiting: AtomicBool,
+}
+
+impl Progress {
+    fn step(&self) {
+        self.steps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn waiting<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.waiting.store(true, Ordering::Relaxed);
+        let out = f();
+        self.waiting.store(false, Ordering::Relaxed);
+        self.step();
+        out
+    }
+
+    /// Resolves once the decoder has neither progressed nor waited for `limit`.
+    async fn stalled(&self, limit: Duration) {
+        let tick = Duration::from_millis(250).min(limit);
+        let (mut last, mut since) = (self.steps.load(Ordering::Relaxed), Instant::now());
+        loop {
+            tokio::time::sleep(tick).await;
+            let now = self.steps.load(Ordering::Relaxed);
+            if now != last || self.waiting.load(Ordering::Relaxed) {
+                (last, since) = (now, Instant::now());
+            } else if since.elapsed() >= limit {
+                return;
+            }
+        }
+    }
+}
+
+fn stall_limit() -> Duration {
+    std::env::var("ETL_AVRO_STALL_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(STALL, Duration::from_secs)
 }
 
 /// Decodes an Avro object container file as it downloads.
@@ -133,10 +189,13 @@ pub async fn read(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<arrow::record_batch::RecordBatch>>(
         crate::contract::CHANNEL_CAPACITY,
     );
-    tokio::task::spawn_blocking(move || {
+    let progress = Arc::new(Progress::default());
+    let (watched, stall_tx) = (progress.clone(), tx.clone());
+    let decoder = tokio::task::spawn_blocking(move || {
         let input = std::io::BufReader::new(ChunkReader {
             rx: chunk_rx,
             current: Bytes::new(),
+            progress: progress.clone(),
         });
         let reader = match arrow_avro::reader::ReaderBuilder::new()
             .with_batch_size(batch_size)
@@ -152,8 +211,24 @@ pub async fn read(
         for batch in reader {
             let item = batch.map_err(Error::from);
             let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
+            if progress.waiting(|| tx.blocking_send(item)).is_err() || failed {
                 return;
+            }
+        }
+    });
+    // A decoder stuck on a malformed block fails the read (its thread cannot be stopped; it
+    // ends with the process).
+    tokio::spawn(async move {
+        let limit = stall_limit();
+        tokio::select! {
+            _ = decoder => {}
+            _ = watched.stalled(limit) => {
+                let _ = stall_tx
+                    .send(Err(Error::Value(format!(
+                        "the Avro decoder made no progress for {} s: a data block holds more bytes than its records use (a malformed file)",
+                        limit.as_secs()
+                    ))))
+                    .await;
             }
         }
     });

@@ -9,24 +9,20 @@ use crate::spec::env::{self, Secret};
 use crate::spec::StreamSpec;
 use serde::Deserialize;
 
-/// Appends the format options every file *source* takes to a struct with its location keys.
-macro_rules! source_config {
-    ($(#[$m:meta])* $name:ident { $($location:tt)* }) => {
+/// A `config:` struct of the file connectors: its own keys, then the CSV options every file
+/// source and destination takes (read by `csv()`).
+macro_rules! file_config {
+    ($(#[$m:meta])* $name:ident { $($fields:tt)* }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
-            $($location)*
-            /// The files' format; by default each file's extension decides.
-            #[serde(default, deserialize_with = "env::opt")]
-            pub format: Option<Format>,
-            /// Which files to read under the folder / prefix, e.g. `*.csv` or `2024-*/*.parquet`.
-            #[serde(default, deserialize_with = "env::opt")]
-            pub glob_pattern: Option<String>,
+            $($fields)*
             /// CSV: field delimiter (one character, default `,`).
             #[serde(default, deserialize_with = "env::opt")]
             pub delimiter: Option<char>,
-            /// CSV: whether the first line holds column names (default true).
+            /// CSV: whether the first line holds the column names (read) or is written with
+            /// them (default true).
             #[serde(default, deserialize_with = "env::opt")]
             pub header: Option<bool>,
             /// CSV: quote character (default `"`).
@@ -35,10 +31,40 @@ macro_rules! source_config {
             /// CSV: the text of a NULL (default: an empty unquoted field).
             #[serde(default, deserialize_with = "env::opt")]
             pub null_value: Option<String>,
-            /// Files of a stream read at the same time (default 4; 1 reads them one by one in
-            /// path order).
-            #[serde(default, deserialize_with = "env::opt")]
-            pub parallel_files: Option<usize>,
+        }
+
+        impl $name {
+            fn csv(&self) -> CsvConfig {
+                CsvConfig {
+                    delimiter: self.delimiter,
+                    header: self.header,
+                    quote: self.quote,
+                    null_value: self.null_value.clone(),
+                }
+            }
+        }
+    };
+}
+
+/// Appends the format options every file *source* takes to a struct with its location keys.
+macro_rules! source_config {
+    ($(#[$m:meta])* $name:ident { $($location:tt)* }) => {
+        file_config! {
+            $(#[$m])*
+            $name {
+                $($location)*
+                /// The files' format; by default each file's extension decides.
+                #[serde(default, deserialize_with = "env::opt")]
+                pub format: Option<Format>,
+                /// Which files to read under the folder / prefix, e.g. `*.csv` or
+                /// `2024-*/*.parquet`.
+                #[serde(default, deserialize_with = "env::opt")]
+                pub glob_pattern: Option<String>,
+                /// Files of a stream read at the same time (default 4; 1 reads them one by one
+                /// in path order).
+                #[serde(default, deserialize_with = "env::opt")]
+                pub parallel_files: Option<usize>,
+            }
         }
 
         impl $name {
@@ -47,12 +73,7 @@ macro_rules! source_config {
                     format: self.format,
                     glob_pattern: self.glob_pattern.clone(),
                     parallel_files: self.parallel_files.unwrap_or(DEFAULT_PARALLEL_FILES),
-                    csv: CsvConfig {
-                        delimiter: self.delimiter,
-                        header: self.header,
-                        quote: self.quote,
-                        null_value: self.null_value.clone(),
-                    },
+                    csv: self.csv(),
                 }
             }
         }
@@ -62,47 +83,36 @@ macro_rules! source_config {
 /// Appends the options every file *destination* takes to a struct with its location keys.
 macro_rules! destination_config {
     ($(#[$m:meta])* $name:ident { $($location:tt)* }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            $($location)*
-            #[serde(default = "default_format", deserialize_with = "env::value")]
-            pub format: Format,
-            /// Parquet: snappy (default), zstd, gzip, lz4, none. CSV/JSON/JSONL: none (default),
-            /// gzip, zstd. Avro: none (default), deflate, snappy, zstd.
-            #[serde(default, deserialize_with = "env::opt")]
-            pub compression: Option<Compression>,
-            /// Whether a full refresh may replace files already in a stream's folder.
-            #[serde(default, deserialize_with = "env::value")]
-            pub overwrite: bool,
-            /// Start a new part file after this many rows (default: one file per stream and run).
-            #[serde(default, deserialize_with = "env::opt")]
-            pub max_rows_per_file: Option<u64>,
-            /// Start a new part file once this many bytes are written (approximate: checked
-            /// after each batch).
-            #[serde(default, deserialize_with = "env::opt")]
-            pub max_bytes_per_file: Option<u64>,
-            /// Where each file goes below the base path / prefix, e.g.
-            /// `{stream}/{YYYY}/{MM}/{DD}/part-{run_id}-{part}` (default
-            /// `{stream}/part-{run_id}-{part}`).
-            #[serde(default, deserialize_with = "env::opt")]
-            pub path_template: Option<PathTemplate>,
-            /// Parquet: rows per row group (default 122880).
-            #[serde(default, deserialize_with = "env::opt")]
-            pub row_group_size: Option<usize>,
-            /// CSV: field delimiter (one character, default `,`).
-            #[serde(default, deserialize_with = "env::opt")]
-            pub delimiter: Option<char>,
-            /// CSV: whether to write a header line (default true).
-            #[serde(default, deserialize_with = "env::opt")]
-            pub header: Option<bool>,
-            /// CSV: quote character (default `"`).
-            #[serde(default, deserialize_with = "env::opt")]
-            pub quote: Option<char>,
-            /// CSV: the text written for NULL (default: an empty unquoted field).
-            #[serde(default, deserialize_with = "env::opt")]
-            pub null_value: Option<String>,
+        file_config! {
+            $(#[$m])*
+            $name {
+                $($location)*
+                #[serde(default = "default_format", deserialize_with = "env::value")]
+                pub format: Format,
+                /// Parquet: snappy (default), zstd, gzip, lz4, none. CSV/JSON/JSONL: none
+                /// (default), gzip, zstd. Avro: none (default), deflate, snappy, zstd.
+                #[serde(default, deserialize_with = "env::opt")]
+                pub compression: Option<Compression>,
+                /// Whether a full refresh may replace files already in a stream's folder.
+                #[serde(default, deserialize_with = "env::value")]
+                pub overwrite: bool,
+                /// Start a new part file after this many rows (default: one file per stream
+                /// and run).
+                #[serde(default, deserialize_with = "env::opt")]
+                pub max_rows_per_file: Option<u64>,
+                /// Start a new part file once this many bytes are written (approximate:
+                /// checked after each batch).
+                #[serde(default, deserialize_with = "env::opt")]
+                pub max_bytes_per_file: Option<u64>,
+                /// Where each file goes below the base path / prefix, e.g.
+                /// `{stream}/{YYYY}/{MM}/{DD}/part-{run_id}-{part}` (default
+                /// `{stream}/part-{run_id}-{part}`).
+                #[serde(default, deserialize_with = "env::opt")]
+                pub path_template: Option<PathTemplate>,
+                /// Parquet: rows per row group (default 122880).
+                #[serde(default, deserialize_with = "env::opt")]
+                pub row_group_size: Option<usize>,
+            }
         }
 
         impl $name {
@@ -115,12 +125,7 @@ macro_rules! destination_config {
                     max_bytes_per_file: self.max_bytes_per_file,
                     path_template: self.path_template.clone(),
                     row_group_size: self.row_group_size,
-                    csv: CsvConfig {
-                        delimiter: self.delimiter,
-                        header: self.header,
-                        quote: self.quote,
-                        null_value: self.null_value.clone(),
-                    },
+                    csv: self.csv(),
                 }
             }
         }
