@@ -163,6 +163,11 @@ pub fn spec(source: &str, destination: &str, rest: &str) -> String {
     format!("version: 1\nname: conformance\nsource:\n{source}destination:\n{destination}{rest}")
 }
 
+/// [`spec`] from `src` to `dst`, each as its [`block`].
+pub fn spec_between(src: &dyn TestDb, dst: &dyn TestDb, rest: &str) -> String {
+    spec(&block(src), &block(dst), rest)
+}
+
 /// A YAML single-quoted scalar.
 pub fn yaml(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))

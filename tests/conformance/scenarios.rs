@@ -235,7 +235,7 @@ fn pair_with_t(open: Open, cols: ColumnsOf, rows: Rows, rest: &str) -> Pair {
     create(src.as_ref(), "t", &cols(src.as_ref()), &rows);
     let dir = tempdir();
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    let text = spec(&block(src.as_ref()), &block(dst.as_ref()), rest);
+    let text = spec_between(src.as_ref(), dst.as_ref(), rest);
     run(dir.path(), &text, &env).ok();
     Pair {
         src,
@@ -510,11 +510,7 @@ pub fn empty_table(_test: &str, open: Open) {
     .ok();
     run(
         dir.path(),
-        &spec(
-            &block(src.as_ref()),
-            &block(dst.as_ref()),
-            "streams:\n  - name: e\n",
-        ),
+        &spec_between(src.as_ref(), dst.as_ref(), "streams:\n  - name: e\n"),
         &env,
     )
     .ok();
@@ -639,11 +635,7 @@ pub fn quoted_reserved_and_mixed_case_identifiers(_test: &str, open: Open) {
         .collect();
     run(
         dir.path(),
-        &spec(
-            &block(src.as_ref()),
-            &block(dst.as_ref()),
-            &format!("streams:\n{streams}"),
-        ),
+        &spec_between(src.as_ref(), dst.as_ref(), &format!("streams:\n{streams}")),
         &env,
     )
     .ok();
@@ -672,9 +664,9 @@ pub fn timeout_fails_without_publishing(_test: &str, open: Open) {
     let t = Instant::now();
     let r = run(
         dir.path(),
-        &spec(
-            &block(src.as_ref()),
-            &block(dst.as_ref()),
+        &spec_between(
+            src.as_ref(),
+            dst.as_ref(),
             &format!(
                 "defaults:\n  timeout: 2s\n  retries: 3\nstreams:\n  - name: slow\n    query: {}\n",
                 yaml(&src.slow_query())
@@ -703,11 +695,7 @@ pub fn timeout_fails_without_publishing(_test: &str, open: Open) {
     etl_spec(
         dir.path(),
         &["validate", "{spec}"],
-        &spec(
-            &block(src.as_ref()),
-            &block(dst.as_ref()),
-            "defaults:\n  timeout: soon\n",
-        ),
+        &spec_between(src.as_ref(), dst.as_ref(), "defaults:\n  timeout: soon\n"),
         &env,
     )
     .fails(2, "expected a duration such as 45s, 30m, 2h or 1d");
@@ -721,7 +709,7 @@ pub fn discover_and_check(_test: &str, open: Open) {
     create(src.as_ref(), "Mixed Case", &kv_cols(src.as_ref()), &[]);
     let dir = tempdir();
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    let text = spec(&block(src.as_ref()), &block(dst.as_ref()), "");
+    let text = spec_between(src.as_ref(), dst.as_ref(), "");
     let r = etl_spec(dir.path(), &["discover", "{spec}"], &text, &env).ok();
     for want in ["events", "Mixed Case", "updated_at", "Timestamp("] {
         assert!(
@@ -851,9 +839,9 @@ fn connection_ended(test: &str, open: Open, kill_source: bool, retries: u32) {
     big_table(src.as_ref(), BIG);
     let dir = tempdir();
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    let text = spec(
-        &block(src.as_ref()),
-        &block(dst.as_ref()),
+    let text = spec_between(
+        src.as_ref(),
+        dst.as_ref(),
         &format!("defaults:\n  batch_size: 1000\n  retries: {retries}\n  retry_backoff_ms: 10\nstreams:\n  - name: big\n"),
     );
     let victim = if kill_source {
@@ -960,9 +948,9 @@ impl Drift {
         let (src, dst) = (open("src"), open("dst"));
         let dir = tempdir();
         let env = env_of(&[src.as_ref(), dst.as_ref()]);
-        let text = spec(
-            &block(src.as_ref()),
-            &block(dst.as_ref()),
+        let text = spec_between(
+            src.as_ref(),
+            dst.as_ref(),
             &format!(
                 "state:\n  path: {}\ndefaults:\n  retry_backoff_ms: 10\nstreams:\n  - name: t\n    mode: incremental\n    cursor_field: id\n    primary_key: [id]\n    schema_changes: {policy}\n",
                 dir.path().join("state.json").display()
@@ -1434,9 +1422,9 @@ pub fn snapshot_appends_with_the_load_time(_test: &str, open: Open) {
     create(src.as_ref(), "t", &cols, &kv_rows(1..=3, "v"));
     let dir = tempdir();
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    let text = spec(
-        &block(src.as_ref()),
-        &block(dst.as_ref()),
+    let text = spec_between(
+        src.as_ref(),
+        dst.as_ref(),
         "streams:\n  - name: t\n    mode: snapshot\n    primary_key: [id]\n",
     );
     let before = chrono_now_micros();
@@ -1473,9 +1461,9 @@ pub fn snapshot_appends_with_the_load_time(_test: &str, open: Open) {
         src.ddl(Kind::Text).to_string(),
     )];
     create(src.as_ref(), "u", &odd, &kv_rows(1..=2, "x"));
-    let text = spec(
-        &block(src.as_ref()),
-        &block(dst.as_ref()),
+    let text = spec_between(
+        src.as_ref(),
+        dst.as_ref(),
         "streams:\n  - name: u\n    mode: snapshot\n",
     );
     run(dir.path(), &text, &env).fails(1, "already has one");
@@ -1637,9 +1625,9 @@ pub fn definition_only_creates_an_empty_table(_test: &str, open: Open) {
     create(src.as_ref(), "events", &cols, &rows);
     let dir = tempdir();
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    let text = spec(
-        &block(src.as_ref()),
-        &block(dst.as_ref()),
+    let text = spec_between(
+        src.as_ref(),
+        dst.as_ref(),
         "streams:\n  - name: events\n    mode: definition_only\n    primary_key: [id]\n  - name: loaded\n    table: events\n    primary_key: [id]\n",
     );
     run(dir.path(), &text, &env).ok();
@@ -1682,9 +1670,9 @@ fn merged_with(open: Open, strategy: &str) -> Rows {
     create(src.as_ref(), "m", &cols, &rows);
     let dir = tempdir();
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    let text = spec(
-        &block(src.as_ref()),
-        &block(dst.as_ref()),
+    let text = spec_between(
+        src.as_ref(),
+        dst.as_ref(),
         &format!(
             "state:\n  path: {}\nstreams:\n  - name: m\n    mode: incremental\n    cursor_field: n\n    primary_key: [id]\n    merge_strategy: {strategy}\n",
             dir.path().join("state.json").display()
@@ -2029,9 +2017,9 @@ pub fn run_hooks(_test: &str, open: Open) {
     let dir = tempdir();
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
     let hooks = |pre: &str| {
-        spec(
-            &block(src.as_ref()),
-            &block(dst.as_ref()),
+        spec_between(
+            src.as_ref(),
+            dst.as_ref(),
             &format!(
                 "streams:\n  - name: t\n  - name: u\n    table: t\nhooks:\n  pre_sql: [{}]\n  post_sql: [{}]\n",
                 yaml(pre),
@@ -2134,9 +2122,9 @@ pub fn column_casing_maps_columns_and_keys(_test: &str, open: Open) {
     );
     let dir = tempdir();
     let env = env_of(&[src.as_ref(), dst.as_ref()]);
-    let text = spec(
-        &block(src.as_ref()),
-        &block(dst.as_ref()),
+    let text = spec_between(
+        src.as_ref(),
+        dst.as_ref(),
         "streams:\n  - name: orders\n    mode: incremental\n    cursor_field: OrderID\n    primary_key: [OrderID]\n    column_casing: snake\n",
     );
     run(dir.path(), &text, &env).ok();
@@ -2177,9 +2165,9 @@ pub fn column_casing_maps_columns_and_keys(_test: &str, open: Open) {
     );
     run(
         dir.path(),
-        &spec(
-            &block(src.as_ref()),
-            &block(dst.as_ref()),
+        &spec_between(
+            src.as_ref(),
+            dst.as_ref(),
             "defaults:\n  column_casing: snake\nstreams:\n  - name: clash\n",
         ),
         &env,
